@@ -1,0 +1,1 @@
+//! TODO: config facts (in progress).

@@ -1,0 +1,1 @@
+//! TODO: host facts (in progress).

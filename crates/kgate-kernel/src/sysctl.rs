@@ -1,0 +1,1 @@
+//! TODO: sysctl facts (in progress).
