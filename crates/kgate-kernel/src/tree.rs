@@ -1,1 +1,668 @@
-//! TODO
+//! A kernel's module tree: every module of `/lib/modules/VER` with its
+//! facts, dependencies, aliases and triggers, plus the builtin modules.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cache::{FactCache, FileStamp};
+use crate::depmod::{self, SoftDep};
+use crate::ko::{self, Compression, KoFacts};
+use crate::modinfo::{self, ModInfo};
+use crate::trigger::{self, Trigger};
+
+/// Errors that stop a whole tree from loading. One bad module never does:
+/// it becomes a [`ModuleProblem`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TreeError {
+    /// The modules directory does not exist.
+    #[error("{path}: no such modules directory; check --root and --kernel (kgate looks for DIR/lib/modules/VERSION)")]
+    MissingDir {
+        /// The directory looked for.
+        path: PathBuf,
+    },
+    /// The modules directory could not be read.
+    #[error("{path}: cannot read the modules directory: {source}")]
+    ReadDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// One module, loadable or builtin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Module {
+    /// Canonical name (`-` written as `_`).
+    pub name: String,
+    /// Path relative to the modules directory; `None` for builtin modules.
+    pub path: Option<String>,
+    /// Compiled into the kernel image.
+    pub builtin: bool,
+    /// Loaded right now (live host only).
+    pub loaded: bool,
+    /// Bytes of executable code (all `SHF_EXECINSTR` sections).
+    pub text_bytes: u64,
+    /// Defined functions in the symbol table.
+    pub functions: u32,
+    /// Size of the module file on disk.
+    pub file_bytes: u64,
+    /// Alias patterns.
+    pub aliases: Vec<String>,
+    /// Direct hard dependencies (from `.modinfo`, or depmod's list).
+    pub depends: Vec<String>,
+    /// Soft dependencies.
+    pub softdep_pre: Vec<String>,
+    /// Soft dependencies loaded after the module.
+    pub softdep_post: Vec<String>,
+    /// Weak dependencies (not loaded by modprobe; kept for initramfs tools).
+    pub weakdeps: Vec<String>,
+    /// Triggers classified from the aliases and the name.
+    pub triggers: Vec<Trigger>,
+}
+
+/// A module file that could not be read; the survey skips it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleProblem {
+    /// Path relative to the modules directory.
+    pub path: String,
+    /// What went wrong, in words.
+    pub error: String,
+}
+
+/// Where the dependency and alias data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepSource {
+    /// depmod's `modules.dep` / `modules.alias`, checked against `.modinfo`.
+    Depmod,
+    /// Computed from each module's `.modinfo` (no depmod output present).
+    Modinfo,
+}
+
+/// How depmod's output compares with the modules' own `.modinfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DepmodCheck {
+    /// `modules.dep` exists.
+    pub present: bool,
+    /// Everything matched.
+    pub agrees: bool,
+    /// Modules listed by depmod but not found on disk.
+    pub only_in_depmod: Vec<String>,
+    /// Modules on disk that depmod does not list (depmod is stale).
+    pub missing_from_depmod: Vec<String>,
+    /// Modules whose dependency closure differs.
+    pub dep_mismatches: Vec<String>,
+    /// Modules whose alias set differs.
+    pub alias_mismatches: Vec<String>,
+}
+
+/// Progress report while module files are read.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Files read so far (cache misses only).
+    pub done: usize,
+    /// Files to read.
+    pub total: usize,
+}
+
+/// How to load a tree.
+pub struct LoadOptions<'a> {
+    /// `/lib/modules/VER` or `DIR/lib/modules/VER`.
+    pub modules_dir: PathBuf,
+    /// Modules loaded right now, if known.
+    pub loaded: Option<BTreeSet<String>>,
+    /// Directory of the fact cache; `None` disables it.
+    pub cache_dir: Option<PathBuf>,
+    /// Called as files are read.
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+}
+
+/// Cache statistics of one load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheStats {
+    /// Module facts served from the cache.
+    pub hits: usize,
+    /// Module files read and parsed.
+    pub misses: usize,
+}
+
+/// A kernel's modules.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelTree {
+    /// The modules directory read.
+    pub modules_dir: PathBuf,
+    /// Modules, sorted by name: loadable ones and builtin ones.
+    pub modules: Vec<Module>,
+    /// Files that could not be read.
+    pub problems: Vec<ModuleProblem>,
+    /// Where dependencies and aliases came from.
+    pub dep_source: DepSource,
+    /// depmod output versus `.modinfo`.
+    pub depmod: DepmodCheck,
+    /// Cache use.
+    pub cache: CacheStats,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+}
+
+struct Found {
+    rel: String,
+    stamp: FileStamp,
+}
+
+impl KernelTree {
+    /// An empty tree, for kernels without module support.
+    pub fn empty(modules_dir: PathBuf) -> KernelTree {
+        KernelTree {
+            modules_dir,
+            modules: Vec::new(),
+            problems: Vec::new(),
+            dep_source: DepSource::Modinfo,
+            depmod: DepmodCheck::default(),
+            cache: CacheStats::default(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Read every module of `opts.modules_dir`.
+    pub fn load(opts: &LoadOptions<'_>) -> Result<KernelTree, TreeError> {
+        let dir = &opts.modules_dir;
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(TreeError::MissingDir { path: dir.clone() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TreeError::MissingDir { path: dir.clone() })
+            }
+            Err(source) => {
+                return Err(TreeError::ReadDir {
+                    path: dir.clone(),
+                    source,
+                })
+            }
+        }
+        let mut problems = Vec::new();
+        let mut files = Vec::new();
+        walk(dir, "", &mut files, &mut problems).map_err(|source| TreeError::ReadDir {
+            path: dir.clone(),
+            source,
+        })?;
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
+
+        let mut cache = opts.cache_dir.as_ref().map(|d| FactCache::open(d, dir));
+        let mut facts: Vec<Option<Result<KoFacts, String>>> = files
+            .iter()
+            .map(|f| {
+                cache
+                    .as_ref()
+                    .and_then(|c| c.get(&f.rel, f.stamp))
+                    .map(|k| Ok(k.clone()))
+            })
+            .collect();
+        let todo: Vec<usize> = (0..files.len()).filter(|i| facts[*i].is_none()).collect();
+        let stats = CacheStats {
+            hits: files.len() - todo.len(),
+            misses: todo.len(),
+        };
+        let done = AtomicUsize::new(0);
+        let total = todo.len();
+        let fresh: Vec<(usize, Result<KoFacts, String>)> = todo
+            .par_iter()
+            .map_init(Vec::new, |scratch, &i| {
+                let result =
+                    ko::read_module(&dir.join(&files[i].rel), scratch).map_err(|e| e.to_string());
+                if scratch.capacity() > 64 << 20 {
+                    // One huge module must not pin its buffer for the rest of the run.
+                    *scratch = Vec::new();
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(progress) = opts.progress {
+                    progress(Progress { done: n, total });
+                }
+                (i, result)
+            })
+            .collect();
+        for (i, result) in fresh {
+            if let (Some(cache), Ok(f)) = (cache.as_mut(), &result) {
+                cache.insert(files[i].rel.clone(), files[i].stamp, f.clone());
+            }
+            facts[i] = Some(result);
+        }
+        if let Some(cache) = cache.as_mut() {
+            let present: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+            cache.retain(|k| present.contains(k));
+            // A cache that cannot be written only costs speed next time.
+            let _ = cache.save();
+        }
+
+        let mut modules: BTreeMap<String, Module> = BTreeMap::new();
+        for (file, result) in files.iter().zip(facts) {
+            let facts = match result {
+                Some(Ok(f)) => f,
+                Some(Err(error)) => {
+                    problems.push(ModuleProblem {
+                        path: file.rel.clone(),
+                        error,
+                    });
+                    continue;
+                }
+                None => continue,
+            };
+            let Some(file_name) = ko::module_name_from_path(Path::new(&file.rel)) else {
+                continue;
+            };
+            let name = facts
+                .modinfo
+                .name
+                .as_deref()
+                .map(crate::canonical_name)
+                .unwrap_or(file_name);
+            let module = module_from(
+                name.clone(),
+                Some(file.rel.clone()),
+                file.stamp.size,
+                &facts,
+            );
+            if let Some(previous) = modules.get(&name) {
+                // depmod's search order: updates/ and extra/ override kernel/.
+                let keep_new = previous
+                    .path
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with("kernel/"))
+                    && !file.rel.starts_with("kernel/");
+                problems.push(ModuleProblem {
+                    path: file.rel.clone(),
+                    error: format!(
+                        "duplicate module {name} (also {}); using {}",
+                        previous.path.as_deref().unwrap_or("?"),
+                        if keep_new {
+                            file.rel.as_str()
+                        } else {
+                            previous.path.as_deref().unwrap_or("?")
+                        }
+                    ),
+                });
+                if !keep_new {
+                    continue;
+                }
+            }
+            modules.insert(name, module);
+        }
+
+        // Builtin modules: names from modules.builtin, facts (aliases) from
+        // modules.builtin.modinfo.
+        let builtin_names = read_text(&dir.join("modules.builtin"))
+            .map(|t| depmod::parse_modules_builtin(&t))
+            .unwrap_or_default();
+        let builtin_info = fs::read(dir.join("modules.builtin.modinfo"))
+            .map(|b| modinfo::parse_builtin_modinfo(&b))
+            .unwrap_or_default();
+        let all_builtin: BTreeSet<&String> =
+            builtin_names.iter().chain(builtin_info.keys()).collect();
+        for name in all_builtin {
+            if modules.contains_key(name) {
+                continue;
+            }
+            let info = builtin_info.get(name).cloned().unwrap_or_default();
+            let mut m = module_from(
+                name.clone(),
+                None,
+                0,
+                &KoFacts {
+                    modinfo: info,
+                    ..KoFacts::default()
+                },
+            );
+            m.builtin = true;
+            modules.insert(name.clone(), m);
+        }
+
+        if let Some(loaded) = &opts.loaded {
+            for m in modules.values_mut() {
+                m.loaded = loaded.contains(&m.name);
+            }
+        }
+
+        let mut tree = KernelTree {
+            modules_dir: dir.clone(),
+            modules: modules.into_values().collect(),
+            problems,
+            dep_source: DepSource::Modinfo,
+            depmod: DepmodCheck::default(),
+            cache: stats,
+            index: HashMap::new(),
+        };
+        tree.reindex();
+        tree.apply_depmod(dir);
+        Ok(tree)
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+    }
+
+    /// Use depmod's output when present, after checking it against the
+    /// modules' own `.modinfo`.
+    fn apply_depmod(&mut self, dir: &Path) {
+        let Some(dep_text) = read_text(&dir.join("modules.dep")) else {
+            return;
+        };
+        let dep = depmod::parse_modules_dep(&dep_text);
+        let alias = read_text(&dir.join("modules.alias")).map(|t| depmod::parse_modules_alias(&t));
+        let softdep = read_text(&dir.join("modules.softdep"))
+            .map(|t| depmod::parse_modules_softdep(&t))
+            .unwrap_or_default();
+
+        let mut check = DepmodCheck {
+            present: true,
+            ..DepmodCheck::default()
+        };
+        for name in dep.deps.keys() {
+            if !self.index.contains_key(name) {
+                check.only_in_depmod.push(name.clone());
+            }
+        }
+        for m in self.modules.iter().filter(|m| !m.builtin) {
+            match dep.deps.get(&m.name) {
+                None => check.missing_from_depmod.push(m.name.clone()),
+                Some(listed) => {
+                    let ours = self.hard_closure(&m.name);
+                    let theirs: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+                    if ours.iter().map(String::as_str).collect::<BTreeSet<_>>() != theirs {
+                        check.dep_mismatches.push(m.name.clone());
+                    }
+                }
+            }
+            if let Some(alias) = &alias {
+                let theirs: BTreeSet<&String> = alias.get(&m.name).into_iter().flatten().collect();
+                let ours: BTreeSet<&String> = m.aliases.iter().collect();
+                if theirs != ours {
+                    check.alias_mismatches.push(m.name.clone());
+                }
+            }
+        }
+        check.agrees = check.only_in_depmod.is_empty()
+            && check.missing_from_depmod.is_empty()
+            && check.dep_mismatches.is_empty()
+            && check.alias_mismatches.is_empty();
+
+        // depmod is what modprobe will actually use, so it wins.
+        for m in self.modules.iter_mut().filter(|m| !m.builtin) {
+            if let Some(listed) = dep.deps.get(&m.name) {
+                m.depends = listed.clone();
+            }
+            if let Some(aliases) = alias.as_ref().and_then(|a| a.get(&m.name)) {
+                if *aliases != m.aliases {
+                    m.aliases = aliases.clone();
+                    m.triggers = trigger::module_triggers(&m.name, &m.aliases);
+                }
+            }
+            if let Some(sd) = softdep.get(&m.name) {
+                merge_unique(&mut m.softdep_pre, &sd.pre);
+                merge_unique(&mut m.softdep_post, &sd.post);
+            }
+        }
+        self.dep_source = DepSource::Depmod;
+        self.depmod = check;
+    }
+
+    /// Look a module up by canonical name.
+    pub fn get(&self, name: &str) -> Option<&Module> {
+        self.position(name).map(|i| &self.modules[i])
+    }
+
+    /// Index of a module in [`KernelTree::modules`].
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The hard dependencies of `name`, transitively, without `name` itself.
+    pub fn hard_closure(&self, name: &str) -> BTreeSet<String> {
+        self.closure_with(std::iter::once(name), false)
+            .into_iter()
+            .filter(|n| n != name)
+            .collect()
+    }
+
+    /// Everything modprobe loads for `roots`: the modules themselves, their
+    /// hard dependencies and their soft dependencies (pre and post),
+    /// transitively. Names not in the tree are kept (they may be builtin
+    /// modules missing from `modules.builtin`) so callers can report them.
+    pub fn load_closure<'n>(&self, roots: impl IntoIterator<Item = &'n str>) -> BTreeSet<String> {
+        self.closure_with(roots, true)
+    }
+
+    fn closure_with<'n>(
+        &self,
+        roots: impl IntoIterator<Item = &'n str>,
+        soft: bool,
+    ) -> BTreeSet<String> {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut queue: VecDeque<String> = roots.into_iter().map(str::to_owned).collect();
+        while let Some(name) = queue.pop_front() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some(m) = self.get(&name) else { continue };
+            let next = m.depends.iter();
+            let soft_iter = if soft {
+                Some(m.softdep_pre.iter().chain(m.softdep_post.iter()))
+            } else {
+                None
+            };
+            for dep in next.chain(soft_iter.into_iter().flatten()) {
+                if !seen.contains(dep) {
+                    queue.push_back(dep.clone());
+                }
+            }
+        }
+        seen
+    }
+
+    /// The modules whose aliases (or name) match a request string, the way
+    /// modprobe resolves it: an exact module name first, else every alias
+    /// pattern that matches (shell glob).
+    pub fn resolve(&self, request: &str) -> Vec<&Module> {
+        let canonical = crate::canonical_name(request);
+        if let Some(m) = self.get(&canonical) {
+            return vec![m];
+        }
+        self.modules
+            .iter()
+            .filter(|m| m.aliases.iter().any(|a| glob_match(a, request)))
+            .collect()
+    }
+}
+
+fn module_from(name: String, path: Option<String>, file_bytes: u64, facts: &KoFacts) -> Module {
+    let info: &ModInfo = &facts.modinfo;
+    let mut softdep = SoftDep::default();
+    merge_unique(&mut softdep.pre, &info.softdep_pre);
+    merge_unique(&mut softdep.post, &info.softdep_post);
+    let triggers = trigger::module_triggers(&name, &info.aliases);
+    Module {
+        triggers,
+        name,
+        path,
+        builtin: false,
+        loaded: false,
+        text_bytes: facts.text_bytes,
+        functions: facts.functions,
+        file_bytes,
+        aliases: info.aliases.clone(),
+        depends: info.depends.clone(),
+        softdep_pre: softdep.pre,
+        softdep_post: softdep.post,
+        weakdeps: info.weakdeps.clone(),
+    }
+}
+
+fn merge_unique(into: &mut Vec<String>, from: &[String]) {
+    for f in from {
+        if !into.contains(f) {
+            into.push(f.clone());
+        }
+    }
+}
+
+fn read_text(path: &Path) -> Option<String> {
+    fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Collect module files below `dir`. Symlinked directories (`build`,
+/// `source`) are not followed.
+fn walk(
+    root: &Path,
+    rel: &str,
+    out: &mut Vec<Found>,
+    problems: &mut Vec<ModuleProblem>,
+) -> std::io::Result<()> {
+    let dir = if rel.is_empty() {
+        root.to_owned()
+    } else {
+        root.join(rel)
+    };
+    for entry in fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let child = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            if let Err(e) = walk(root, &child, out, problems) {
+                problems.push(ModuleProblem {
+                    path: child,
+                    error: format!("cannot read directory: {e}"),
+                });
+            }
+        } else if Compression::from_path(Path::new(&*name)).is_some() {
+            match fs::metadata(root.join(&child)) {
+                Ok(meta) if meta.is_file() => out.push(Found {
+                    rel: child,
+                    stamp: FileStamp::of(&meta),
+                }),
+                Ok(_) => {}
+                Err(e) => problems.push(ModuleProblem {
+                    path: child,
+                    error: format!("cannot stat: {e}"),
+                }),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// fnmatch(3) without flags, as kmod uses for alias patterns: `*`, `?` and
+/// `[...]` classes (with `!` or `^` negation and ranges).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
+        // Returns (matched, bytes consumed including the closing ']').
+        let mut i = 1;
+        let negate = matches!(p.get(i), Some(b'!') | Some(b'^'));
+        if negate {
+            i += 1;
+        }
+        let mut matched = false;
+        let mut first = true;
+        while i < p.len() {
+            if p[i] == b']' && !first {
+                return Some((matched != negate, i + 1));
+            }
+            first = false;
+            if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
+                if p[i] <= c && c <= p[i + 2] {
+                    matched = true;
+                }
+                i += 3;
+            } else {
+                if p[i] == c {
+                    matched = true;
+                }
+                i += 1;
+            }
+        }
+        None
+    }
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            Some(b'?') => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            Some(b'[') => {
+                if let Some((true, len)) = class(&p[pi..], t[ti]) {
+                    pi += len;
+                    ti += 1;
+                    continue;
+                }
+                if class(&p[pi..], t[ti]).is_none() && t[ti] == b'[' {
+                    pi += 1;
+                    ti += 1;
+                    continue;
+                }
+            }
+            Some(&c) if c == t[ti] => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, st)) => {
+                pi = sp + 1;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("net-pf-40", "net-pf-40"));
+        assert!(!glob_match("net-pf-40", "net-pf-4"));
+        assert!(glob_match(
+            "pci:v00008086d*sv*",
+            "pci:v00008086d00001572sv00001"
+        ));
+        assert!(glob_match("block-major-93-*", "block-major-93-0"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(glob_match("x[0-9]y", "x5y"));
+        assert!(!glob_match("x[!0-9]y", "x5y"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b", "acc"));
+    }
+}
