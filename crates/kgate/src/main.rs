@@ -1,1 +1,54 @@
-fn main() {}
+//! `kgate`: block access to kernel code by default, allow only what is known
+//! good. This file only parses arguments and dispatches; each subcommand
+//! lives in `cmd/<name>.rs` with its `Args` struct and `run` function.
+
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Measure and cut the kernel attack surface that unprivileged users can reach.
+///
+/// kgate finds which kernel modules an ordinary user can get loaded (by
+/// calling socket(), mounting in a user namespace, binding an AF_ALG socket,
+/// ...), how much code they hold, and through which trigger.
+///
+/// With no subcommand, kgate surveys this host.
+///
+/// EXIT STATUS: 0 success; 1 error (bad input, unreadable kernel tree,
+/// write failure); 2 usage error; 3 the survey completed but some module
+/// files could not be read (they are listed and skipped).
+#[derive(Debug, Parser)]
+#[command(
+    name = "kgate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Survey(cmd::survey::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Survey(args)) => cmd::survey::run(&args),
+        None => cmd::survey::run(&cmd::survey::Args::default()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kgate: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

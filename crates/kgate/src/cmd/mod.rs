@@ -1,0 +1,3 @@
+//! One module per subcommand: an `Args` struct and a `run` function.
+
+pub mod survey;

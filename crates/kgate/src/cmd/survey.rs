@@ -1,0 +1,702 @@
+//! `kgate survey`: what kernel code can an unprivileged user get loaded on
+//! this host (or in an offline kernel), how much is it, and through which
+//! trigger.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use kgate_kernel::config::KernelConfig;
+use kgate_kernel::host::{self, HostFacts};
+use kgate_kernel::reach::{self, Reach, ReachContext, Via};
+use kgate_kernel::tree::{KernelTree, LoadOptions, Progress};
+use kgate_kernel::trigger::{Trigger, TriggerKind};
+use kgate_kernel::{depmod, sysctl};
+
+use crate::output::{self, human_bytes, Format};
+
+/// JSON schema identifier of `kgate survey --format json`.
+pub const SCHEMA: &str = "kgate.survey/1";
+
+/// Survey the kernel attack surface reachable by unprivileged users.
+///
+/// Without --root, surveys the running kernel: /proc, /sys and
+/// /lib/modules/$(uname -r). With --root DIR, surveys an offline kernel: an
+/// unpacked kernel package or a mounted image (DIR/lib/modules/VERSION and
+/// DIR/boot/config-VERSION). Offline, the host settings are the kernel's
+/// build defaults.
+///
+/// Module facts are cached under $XDG_CACHE_HOME/kgate (keyed by path, size
+/// and mtime), so a second survey of the same tree is fast.
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// Survey an offline kernel below DIR instead of the running one.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Kernel version below DIR/lib/modules (needed when DIR has several).
+    #[arg(long, value_name = "VERSION", requires = "root")]
+    pub kernel: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Rows in the "top reachable modules" table (text output).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+
+    /// Do not read or write the module fact cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Cache directory [default: $XDG_CACHE_HOME/kgate or ~/.cache/kgate].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Everything the survey found, as serialized by `--format json`.
+#[derive(Debug, Serialize)]
+pub struct Survey {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The kernel surveyed.
+    pub kernel: KernelInfo,
+    /// LSMs, lockdown, seccomp, user namespaces, sysctls.
+    pub host: HostFacts,
+    /// The settings reachability was judged against.
+    pub reach_context: ReachContext,
+    /// Totals.
+    pub summary: Summary,
+    /// depmod output versus `.modinfo`, and where dependencies came from.
+    pub depmod: DepmodInfo,
+    /// Module files that could not be read (skipped).
+    pub problems: Vec<kgate_kernel::tree::ModuleProblem>,
+    /// Every module, loadable and builtin.
+    pub modules: Vec<ModuleReport>,
+}
+
+/// The kernel surveyed.
+#[derive(Debug, Serialize)]
+pub struct KernelInfo {
+    /// `uname -r` of the kernel.
+    pub release: String,
+    /// `live` or `offline`.
+    pub source: &'static str,
+    /// The `--root` directory, offline.
+    pub root: Option<PathBuf>,
+    /// The modules directory read, if any.
+    pub modules_dir: Option<PathBuf>,
+    /// The kernel supports loadable modules.
+    pub modules_supported: bool,
+    /// Where the kernel config came from.
+    pub config: Option<String>,
+}
+
+/// depmod information.
+#[derive(Debug, Serialize)]
+pub struct DepmodInfo {
+    /// `depmod` or `modinfo`.
+    pub dep_source: kgate_kernel::tree::DepSource,
+    /// The comparison.
+    #[serde(flatten)]
+    pub check: kgate_kernel::tree::DepmodCheck,
+}
+
+/// Totals of the survey.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Loadable plus builtin modules.
+    pub modules_total: usize,
+    /// Loadable (`.ko`) modules.
+    pub modules_loadable: usize,
+    /// Builtin modules.
+    pub modules_builtin: usize,
+    /// Loaded now (live only).
+    pub modules_loaded: usize,
+    /// Loadable modules an unprivileged user can get loaded.
+    pub modules_unprivileged_reachable: usize,
+    /// ... of which only through a user namespace.
+    pub modules_reachable_only_via_userns: usize,
+    /// ... of which not loaded right now (live only; equals the reachable
+    /// count offline).
+    pub modules_reachable_not_loaded: usize,
+    /// Code bytes in reachable modules.
+    pub reachable_text_bytes: u64,
+    /// Functions in reachable modules.
+    pub reachable_functions: u64,
+    /// Code bytes in all loadable modules.
+    pub loadable_text_bytes: u64,
+    /// Reachable modules by the trigger kind that reaches them first
+    /// (modules reached as dependencies count under their root's kind).
+    pub by_trigger_kind: BTreeMap<String, KindTotal>,
+    /// Module files that could not be read.
+    pub problems: usize,
+}
+
+/// Reachable modules of one trigger kind.
+#[derive(Debug, Default, Serialize)]
+pub struct KindTotal {
+    /// Modules.
+    pub modules: usize,
+    /// Code bytes.
+    pub text_bytes: u64,
+    /// Functions.
+    pub functions: u64,
+}
+
+/// One module in the report.
+#[derive(Debug, Serialize)]
+pub struct ModuleReport {
+    /// Canonical name.
+    pub name: String,
+    /// Path relative to the modules directory (`null` for builtin).
+    pub path: Option<String>,
+    /// Loaded now.
+    pub loaded: bool,
+    /// Compiled into the kernel.
+    pub builtin: bool,
+    /// Bytes of executable code.
+    pub text_bytes: u64,
+    /// Defined functions.
+    pub functions: u32,
+    /// Alias patterns.
+    pub aliases: Vec<String>,
+    /// Direct hard dependencies.
+    pub depends: Vec<String>,
+    /// Soft dependencies (`pre` and `post`).
+    pub softdeps: Vec<String>,
+    /// Every module modprobe loads with this one (hard and soft, transitive).
+    pub dependency_closure: Vec<String>,
+    /// Classified triggers.
+    pub triggers: Vec<Trigger>,
+    /// An unprivileged user can get this module loaded.
+    pub unprivileged_reachable: bool,
+    /// ... only through a user namespace.
+    pub needs_userns: bool,
+    /// Why it is reachable.
+    pub via: Option<Via>,
+}
+
+/// Run the survey and print it.
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let survey = collect(args)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &survey).context("failed to write JSON")?;
+            writeln!(out)?;
+        }
+        Format::Text => print_text(&mut out, &survey, args.top)?,
+    }
+    out.flush()?;
+    if survey.problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(3))
+    }
+}
+
+/// Gather the survey without printing it.
+pub fn collect(args: &Args) -> Result<Survey> {
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(kgate_kernel::cache::default_cache_dir)
+    };
+    let (host, release, modules_dir, loaded, config_source) = match &args.root {
+        None => {
+            let host = host::read_host(Path::new("/"));
+            let release = host.release.clone();
+            let loaded = std::fs::read_to_string("/proc/modules")
+                .ok()
+                .map(|t| depmod::parse_loaded_modules(&t));
+            let dir = PathBuf::from("/lib/modules").join(&release);
+            let config = host.config_source.clone();
+            (host, release, dir, loaded, config)
+        }
+        Some(root) => {
+            if !root.is_dir() {
+                bail!(
+                    "{}: no such directory; --root takes an unpacked kernel package or a mounted image",
+                    root.display()
+                );
+            }
+            let release = match &args.kernel {
+                Some(k) => k.clone(),
+                None => only_kernel_below(root)?,
+            };
+            let config = KernelConfig::load_offline(root, &release)
+                .with_context(|| format!("failed to read the kernel config of {release}"))?;
+            let host = host::offline_facts(&release, config.as_ref().map(|(c, _)| c));
+            let dir = root.join("lib/modules").join(&release);
+            let source = config.map(|(_, p)| p.display().to_string());
+            (host, release, dir, None, source)
+        }
+    };
+
+    let tree = if host.modules.supported || modules_dir.is_dir() {
+        load_tree(&modules_dir, loaded, cache_dir)?
+    } else {
+        KernelTree::empty(modules_dir.clone())
+    };
+
+    let ctx = reach_context(&host, &tree, args.root.is_none());
+    let reach = reach::compute(&tree, &ctx);
+    let modules = module_reports(&tree, &reach);
+    let summary = summarize(&tree, &reach);
+    Ok(Survey {
+        schema: SCHEMA,
+        kernel: KernelInfo {
+            release,
+            source: if args.root.is_some() {
+                "offline"
+            } else {
+                "live"
+            },
+            root: args.root.clone(),
+            modules_dir: modules_dir.is_dir().then_some(modules_dir),
+            modules_supported: host.modules.supported,
+            config: config_source,
+        },
+        host,
+        reach_context: ctx,
+        summary,
+        depmod: DepmodInfo {
+            dep_source: tree.dep_source,
+            check: tree.depmod.clone(),
+        },
+        problems: tree.problems.clone(),
+        modules,
+    })
+}
+
+/// The single kernel version below `root/lib/modules`.
+fn only_kernel_below(root: &Path) -> Result<String> {
+    let dir = root.join("lib/modules");
+    let entries = std::fs::read_dir(&dir).with_context(|| {
+        format!(
+            "{}: cannot list kernel versions; is {} an unpacked kernel package or a mounted image?",
+            dir.display(),
+            root.display()
+        )
+    })?;
+    let mut versions: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("kernel").is_dir() || e.path().join("modules.builtin").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    versions.sort();
+    match versions.len() {
+        0 => bail!("{}: holds no kernel version directory", dir.display()),
+        1 => Ok(versions.remove(0)),
+        _ => bail!(
+            "{} holds several kernels ({}); choose one with --kernel",
+            dir.display(),
+            versions.join(", ")
+        ),
+    }
+}
+
+fn load_tree(
+    modules_dir: &Path,
+    loaded: Option<BTreeSet<String>>,
+    cache_dir: Option<PathBuf>,
+) -> Result<KernelTree> {
+    let bar = std::sync::OnceLock::<Option<indicatif::ProgressBar>>::new();
+    let progress = |p: Progress| {
+        if let Some(bar) =
+            bar.get_or_init(|| output::progress_bar(p.total as u64, "reading modules"))
+        {
+            bar.set_position(p.done as u64);
+        }
+    };
+    let tree = KernelTree::load(&LoadOptions {
+        modules_dir: modules_dir.to_owned(),
+        loaded,
+        cache_dir,
+        progress: Some(&progress),
+    })
+    .with_context(|| format!("failed to survey {}", modules_dir.display()))?;
+    if let Some(Some(bar)) = bar.get() {
+        bar.finish_and_clear();
+    }
+    Ok(tree)
+}
+
+/// Judge reachability against the host's real settings (live) or the
+/// kernel's defaults (offline).
+fn reach_context(host: &HostFacts, tree: &KernelTree, live: bool) -> ReachContext {
+    let modprobe_set = sysctl::find(&host.sysctls, "kernel.modprobe")
+        .and_then(|r| r.value.as_deref())
+        .is_none_or(|v| !v.trim().is_empty());
+    let mut ctx = ReachContext {
+        autoload: host.modules.supported && !host.modules_disabled() && modprobe_set,
+        userns: host.unprivileged_userns(),
+        ldisc_autoload: host.ldisc_autoload().unwrap_or(true),
+        ..ReachContext::default()
+    };
+    if live {
+        ctx.open_device_nodes = tree
+            .modules
+            .iter()
+            .flat_map(|m| m.aliases.iter())
+            .filter_map(|a| a.strip_prefix("devname:"))
+            .filter(|node| world_accessible(&Path::new("/dev").join(node)))
+            .map(str::to_owned)
+            .collect();
+    }
+    ctx
+}
+
+fn world_accessible(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o006 != 0)
+}
+
+fn module_reports(tree: &KernelTree, reach: &[Reach]) -> Vec<ModuleReport> {
+    tree.modules
+        .iter()
+        .zip(reach)
+        .map(|(m, r)| {
+            let closure = tree
+                .load_closure([m.name.as_str()])
+                .into_iter()
+                .filter(|n| *n != m.name)
+                .collect();
+            ModuleReport {
+                name: m.name.clone(),
+                path: m.path.clone(),
+                loaded: m.loaded,
+                builtin: m.builtin,
+                text_bytes: m.text_bytes,
+                functions: m.functions,
+                aliases: m.aliases.clone(),
+                depends: m.depends.clone(),
+                softdeps: m
+                    .softdep_pre
+                    .iter()
+                    .chain(&m.softdep_post)
+                    .cloned()
+                    .collect(),
+                dependency_closure: closure,
+                triggers: m.triggers.clone(),
+                unprivileged_reachable: r.unprivileged,
+                needs_userns: r.needs_userns,
+                via: r.via.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The trigger kind at the root of a module's reachability chain.
+fn root_kind(reach: &Reach) -> Option<TriggerKind> {
+    match &reach.via {
+        Some(Via::Trigger { kind, .. } | Via::Dependency { kind, .. }) => Some(*kind),
+        _ => None,
+    }
+}
+
+fn summarize(tree: &KernelTree, reach: &[Reach]) -> Summary {
+    let mut s = Summary {
+        modules_total: tree.modules.len(),
+        problems: tree.problems.len(),
+        ..Summary::default()
+    };
+    for (m, r) in tree.modules.iter().zip(reach) {
+        if m.builtin {
+            s.modules_builtin += 1;
+            continue;
+        }
+        s.modules_loadable += 1;
+        s.loadable_text_bytes += m.text_bytes;
+        s.modules_loaded += usize::from(m.loaded);
+        if !r.unprivileged {
+            continue;
+        }
+        s.modules_unprivileged_reachable += 1;
+        s.modules_reachable_only_via_userns += usize::from(r.needs_userns);
+        s.modules_reachable_not_loaded += usize::from(!m.loaded);
+        s.reachable_text_bytes += m.text_bytes;
+        s.reachable_functions += u64::from(m.functions);
+        if let Some(kind) = root_kind(r) {
+            let t = s.by_trigger_kind.entry(kind.to_string()).or_default();
+            t.modules += 1;
+            t.text_bytes += m.text_bytes;
+            t.functions += u64::from(m.functions);
+        }
+    }
+    s
+}
+
+fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
+    let k = &s.kernel;
+    let h = &s.host;
+    match &k.root {
+        Some(root) => writeln!(
+            out,
+            "kgate survey of kernel {} (offline, {}; host settings are the kernel's build defaults)",
+            k.release,
+            root.display()
+        )?,
+        None => writeln!(out, "kgate survey of this host, kernel {}", k.release)?,
+    }
+    writeln!(out)?;
+    writeln!(out, "Kernel")?;
+    let modules = if k.modules_supported {
+        format!(
+            "supported: {} loadable, {} builtin{}",
+            s.summary.modules_loadable,
+            s.summary.modules_builtin,
+            if k.source == "live" {
+                format!(", {} loaded", s.summary.modules_loaded)
+            } else {
+                String::new()
+            }
+        )
+    } else {
+        format!("not supported ({})", h.modules.evidence)
+    };
+    row(out, "modules", &modules)?;
+    row(out, "LSMs", &lsm_summary(h))?;
+    let mut bpf_lsm = h.bpf_lsm.explain();
+    if h.lsm.active.is_none() && h.bpf_lsm.is_active() {
+        bpf_lsm
+            .push_str(" (judged from the derived LSM list; `kgate apply` proves it by attaching)");
+    }
+    row(out, "BPF-LSM", &bpf_lsm)?;
+    row(
+        out,
+        "lockdown",
+        h.lockdown
+            .as_deref()
+            .unwrap_or("unknown (securityfs not mounted or no lockdown LSM)"),
+    )?;
+    row(out, "seccomp", &seccomp_summary(h))?;
+    row(out, "user namespaces", &userns_summary(h))?;
+    writeln!(out)?;
+
+    writeln!(out, "Attack-surface sysctls")?;
+    let width = h.sysctls.iter().map(|r| r.name.len()).max().unwrap_or(10);
+    let default_note = if k.source == "offline" {
+        " (NOW = kernel default)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "  {:width$}  {:>10}  {:>10}  {:<12}  WHY IT MATTERS{default_note}",
+        "SYSCTL", "NOW", "HARDENED", "STATUS"
+    )?;
+    for r in &h.sysctls {
+        writeln!(
+            out,
+            "  {:width$}  {:>10}  {:>10}  {:<12}  {}",
+            r.name,
+            r.value
+                .as_deref()
+                .map(|v| truncate(v, 10))
+                .unwrap_or_else(|| "absent".into()),
+            r.hardened,
+            status_str(r.status),
+            r.summary
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(out, "Module surface")?;
+    let sum = &s.summary;
+    if !k.modules_supported {
+        writeln!(
+            out,
+            "  empty: this kernel cannot load modules ({}), so no user can autoload kernel code",
+            h.modules.evidence
+        )?;
+    } else if !s.reach_context.autoload {
+        writeln!(
+            out,
+            "  empty: module autoload is off (kernel.modules_disabled=1 or kernel.modprobe is empty)"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  {} of {} loadable modules can be loaded by an unprivileged user ({} only through a user namespace{})",
+            sum.modules_unprivileged_reachable,
+            sum.modules_loadable,
+            sum.modules_reachable_only_via_userns,
+            if s.reach_context.userns { "" } else { "; user namespaces are off" },
+        )?;
+        writeln!(
+            out,
+            "  {} of code in {} functions ({:.0}% of all loadable module code)",
+            human_bytes(sum.reachable_text_bytes),
+            sum.reachable_functions,
+            percent(sum.reachable_text_bytes, sum.loadable_text_bytes)
+        )?;
+        if !sum.by_trigger_kind.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "  {:<16} {:>7} {:>10} {:>9}",
+                "REACHED VIA", "MODULES", "CODE", "FUNCTIONS"
+            )?;
+            let mut kinds: Vec<_> = sum.by_trigger_kind.iter().collect();
+            kinds.sort_by_key(|k| std::cmp::Reverse(k.1.text_bytes));
+            for (kind, t) in kinds {
+                writeln!(
+                    out,
+                    "  {:<16} {:>7} {:>10} {:>9}",
+                    kind,
+                    t.modules,
+                    human_bytes(t.text_bytes),
+                    t.functions
+                )?;
+            }
+        }
+        let mut top_modules: Vec<&ModuleReport> = s
+            .modules
+            .iter()
+            .filter(|m| m.unprivileged_reachable)
+            .collect();
+        top_modules.sort_by(|a, b| b.text_bytes.cmp(&a.text_bytes).then(a.name.cmp(&b.name)));
+        if !top_modules.is_empty() && top > 0 {
+            writeln!(out)?;
+            writeln!(out, "Top reachable modules by code size")?;
+            writeln!(
+                out,
+                "  {:<24} {:>10} {:>6}  {:<6} REACHED VIA",
+                "MODULE", "CODE", "FUNCS", "LOADED"
+            )?;
+            for m in top_modules.into_iter().take(top) {
+                let via = match &m.via {
+                    Some(Via::Trigger { kind, alias }) => format!("{kind} {alias}"),
+                    Some(Via::Dependency { of, alias, .. }) => {
+                        format!("dependency of {of} ({alias})")
+                    }
+                    None => String::new(),
+                };
+                writeln!(
+                    out,
+                    "  {:<24} {:>10} {:>6}  {:<6} {}{}",
+                    m.name,
+                    human_bytes(m.text_bytes),
+                    m.functions,
+                    if m.loaded { "yes" } else { "no" },
+                    via,
+                    if m.needs_userns {
+                        " (user namespace)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
+        }
+    }
+    if s.depmod.check.present && !s.depmod.check.agrees {
+        let c = &s.depmod.check;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Warning: depmod output disagrees with the modules' .modinfo ({} missing from modules.dep, {} only in it, {} dependency and {} alias mismatches); run depmod -a {}",
+            c.missing_from_depmod.len(),
+            c.only_in_depmod.len(),
+            c.dep_mismatches.len(),
+            c.alias_mismatches.len(),
+            k.release
+        )?;
+    }
+    if !s.problems.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Skipped {} unreadable module file(s):",
+            s.problems.len()
+        )?;
+        for p in &s.problems {
+            writeln!(out, "  {}: {}", p.path, p.error)?;
+        }
+    }
+    Ok(())
+}
+
+fn lsm_summary(h: &HostFacts) -> String {
+    match (&h.lsm.active, &h.lsm.derived) {
+        (Some(active), _) => active.join(","),
+        (None, Some(derived)) => format!(
+            "{} ({}; to read the real list: {})",
+            derived.join(","),
+            h.lsm
+                .derived_from
+                .as_deref()
+                .unwrap_or("derived from the defaults"),
+            kgate_kernel::host::MOUNT_SECURITYFS
+        ),
+        (None, None) => format!(
+            "unknown ({})",
+            h.lsm
+                .why
+                .as_deref()
+                .unwrap_or("the active list is not readable")
+        ),
+    }
+}
+
+fn seccomp_summary(h: &HostFacts) -> String {
+    let s = &h.seccomp;
+    match (s.available, s.actions.is_empty()) {
+        (true, false) => format!("available (actions: {})", s.actions.join(" ")),
+        (true, true) => format!("available ({})", s.evidence),
+        (false, _) => format!("not available ({})", s.evidence),
+    }
+}
+
+fn userns_summary(h: &HostFacts) -> String {
+    let u = &h.userns;
+    format!(
+        "{} ({})",
+        if u.unprivileged_allowed {
+            "unprivileged users may create them"
+        } else {
+            "unprivileged users may not create them"
+        },
+        u.reason
+    )
+}
+
+fn status_str(status: sysctl::SysctlStatus) -> &'static str {
+    match status {
+        sysctl::SysctlStatus::Hardened => "hardened",
+        sysctl::SysctlStatus::NotHardened => "NOT hardened",
+        sysctl::SysctlStatus::Absent => "absent",
+        sysctl::SysctlStatus::Unreadable => "unreadable",
+    }
+}
+
+fn row(out: &mut impl Write, key: &str, value: &str) -> std::io::Result<()> {
+    writeln!(out, "  {key:<16} {value}")
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}

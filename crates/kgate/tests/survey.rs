@@ -1,0 +1,468 @@
+//! CLI tests of `kgate survey`: the live host, fixture trees with broken
+//! modules, and real Debian kernel packages fetched by `cargo xtask fetch`.
+//!
+//! The Debian-package tests skip (loudly) when the packages are not in the
+//! lab cache, unless `KGATE_REQUIRE_KERNELS=1`, which `scripts/test.sh` and
+//! CI set so that a missing package fails the run instead of passing it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+use common::*;
+
+fn kgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kgate"))
+}
+
+#[track_caller]
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("failed to start kgate");
+    assert!(
+        out.status.success(),
+        "kgate failed with {}:\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[track_caller]
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[track_caller]
+fn module<'a>(survey: &'a Value, name: &str) -> &'a Value {
+    survey["modules"]
+        .as_array()
+        .expect("modules[] missing")
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("module {name} missing from the survey"))
+}
+
+#[test]
+fn live_survey_runs_and_explains_the_host() {
+    let dir = TempDir::new("live");
+    let out = run_ok(kgate().arg("survey").arg("--cache-dir").arg(dir.path()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "kernel.unprivileged_bpf_disabled",
+        "kernel.kexec_load_disabled",
+        "kernel.yama.ptrace_scope",
+        "BPF-LSM",
+        "lockdown",
+        "seccomp",
+        "user namespaces",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    // The default command is the survey.
+    let bare = run_ok(kgate().env("XDG_CACHE_HOME", dir.path()));
+    assert!(String::from_utf8_lossy(&bare.stdout).contains("Attack-surface sysctls"));
+
+    let json = json_of(&run_ok(kgate().args([
+        "survey",
+        "--format",
+        "json",
+        "--no-cache",
+    ])));
+    assert_eq!(json["schema"], "kgate.survey/1");
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(json["kernel"]["release"], release.trim());
+    assert!(json["host"]["sysctls"].as_array().unwrap().len() >= 12);
+    if !Path::new("/proc/modules").exists() {
+        // A kernel without CONFIG_MODULES (this project's development VM).
+        assert_eq!(json["kernel"]["modules_supported"], false);
+        assert_eq!(json["summary"]["modules_unprivileged_reachable"], 0);
+        assert!(
+            text.contains("empty: this kernel cannot load modules"),
+            "no explanation of the empty module surface:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn fixture_tree_computes_deps_aliases_and_reachability_from_modinfo() {
+    let root = TempDir::new("fixture");
+    let tree = FixtureTree::new(root.path(), "6.99.0-test");
+    tree.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    tree.module(
+        "kernel/net/sctp/sctp.ko.zst",
+        &["net-pf-2-proto-132", "net-pf-10-proto-132"],
+        &["libcrc32c", "udp_tunnel"],
+        "",
+    );
+    tree.module("kernel/lib/libcrc32c.ko.gz", &[], &[], "pre: crc32c");
+    tree.module("kernel/crypto/crc32c.ko", &["crypto-crc32c"], &[], "");
+    tree.module("kernel/net/ipv4/udp_tunnel.ko", &[], &[], "");
+    tree.module("kernel/fs/xfs/xfs.ko.xz", &["fs-xfs"], &[], "");
+    tree.module(
+        "kernel/drivers/net/e1000e.ko.xz",
+        &["pci:v00008086d000010D3sv*sd*bc*sc*i*"],
+        &[],
+        "",
+    );
+    tree.builtin(&["ext4", "af_alg"]);
+
+    let out = run_ok(
+        kgate()
+            .args(["survey", "--no-cache", "--format", "json", "--root"])
+            .arg(root.path()),
+    );
+    let s = json_of(&out);
+    assert_eq!(s["kernel"]["release"], "6.99.0-test");
+    assert_eq!(s["kernel"]["source"], "offline");
+    assert_eq!(s["depmod"]["dep_source"], "modinfo");
+    assert_eq!(s["summary"]["modules_loadable"], 7);
+    assert_eq!(s["summary"]["modules_builtin"], 2);
+
+    let sctp = module(&s, "sctp");
+    assert_eq!(sctp["unprivileged_reachable"], true);
+    assert_eq!(sctp["needs_userns"], false);
+    assert_eq!(sctp["via"]["alias"], "net-pf-2-proto-132");
+    assert_eq!(sctp["builtin"], false);
+    assert!(sctp["text_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(sctp["functions"], 2);
+    let closure: Vec<&str> = sctp["dependency_closure"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(closure, ["crc32c", "libcrc32c", "udp_tunnel"]);
+    // Dependencies and softdeps of a reachable module are reachable too.
+    assert_eq!(module(&s, "libcrc32c")["via"]["of"], "sctp");
+    assert_eq!(module(&s, "crc32c")["unprivileged_reachable"], true);
+    assert_eq!(module(&s, "vsock")["via"]["alias"], "net-pf-40");
+    assert_eq!(module(&s, "vsock")["triggers"][0]["kind"], "socket_family");
+    // Filesystems: only through a user namespace.
+    assert_eq!(module(&s, "xfs")["unprivileged_reachable"], true);
+    assert_eq!(module(&s, "xfs")["needs_userns"], true);
+    // Hardware aliases are udev's business.
+    assert_eq!(module(&s, "e1000e")["unprivileged_reachable"], false);
+    assert_eq!(module(&s, "e1000e")["triggers"][0]["kind"], "hardware");
+    assert_eq!(module(&s, "ext4")["builtin"], true);
+}
+
+#[test]
+fn depmod_output_is_used_and_checked() {
+    let root = TempDir::new("depmod");
+    let tree = FixtureTree::new(root.path(), "6.99.0-test");
+    tree.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    tree.module(
+        "kernel/net/vmw_vsock/vsock_diag.ko.xz",
+        &["net-pf-16-proto-4-type-40"],
+        &["vsock"],
+        "",
+    );
+    tree.write(
+        "modules.dep",
+        "kernel/net/vmw_vsock/vsock.ko.xz:\nkernel/net/vmw_vsock/vsock_diag.ko.xz: kernel/net/vmw_vsock/vsock.ko.xz\n",
+    );
+    tree.write(
+        "modules.alias",
+        "alias net-pf-40 vsock\nalias net-pf-16-proto-4-type-40 vsock_diag\n",
+    );
+    let s = json_of(&run_ok(
+        kgate()
+            .args(["survey", "--no-cache", "--format", "json", "--root"])
+            .arg(root.path()),
+    ));
+    assert_eq!(s["depmod"]["dep_source"], "depmod");
+    assert_eq!(s["depmod"]["agrees"], true, "{}", s["depmod"]);
+
+    // A stale modules.dep (one module missing, one alias changed) is reported.
+    tree.write("modules.dep", "kernel/net/vmw_vsock/vsock.ko.xz:\n");
+    tree.write("modules.alias", "alias net-pf-41 vsock\n");
+    let s = json_of(&run_ok(
+        kgate()
+            .args(["survey", "--no-cache", "--format", "json", "--root"])
+            .arg(root.path()),
+    ));
+    assert_eq!(s["depmod"]["agrees"], false);
+    assert_eq!(s["depmod"]["missing_from_depmod"][0], "vsock_diag");
+    assert_eq!(s["depmod"]["alias_mismatches"][0], "vsock");
+    let text = run_ok(
+        kgate()
+            .args(["survey", "--no-cache", "--root"])
+            .arg(root.path()),
+    );
+    assert!(String::from_utf8_lossy(&text.stdout).contains("depmod output disagrees"));
+}
+
+#[test]
+fn bad_modules_are_reported_and_skipped() {
+    let root = TempDir::new("bad");
+    let tree = FixtureTree::new(root.path(), "6.99.0-test");
+    tree.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    // Truncated .ko.xz.
+    let good = xz(&elf_module("sctp", &["net-pf-2-proto-132"], &[], ""));
+    tree.write_bytes("kernel/net/sctp/sctp.ko.xz", &good[..good.len() / 2]);
+    // Not an ELF file.
+    tree.write("kernel/net/kcm/kcm.ko", "this is not an ELF object\n");
+    // Unreadable (exercised below with a non-root reader).
+    tree.module("kernel/net/smc/smc.ko", &["net-pf-43"], &[], "");
+    let smc = tree.path("kernel/net/smc/smc.ko");
+    set_mode(&smc, 0o000);
+
+    let out = kgate()
+        .args(["survey", "--no-cache", "--format", "json", "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json_of(&out);
+    let problems = s["problems"].as_array().unwrap();
+    let problem = |path: &str| {
+        problems
+            .iter()
+            .find(|p| p["path"] == path)
+            .unwrap_or_else(|| panic!("{path} not reported in {problems:?}"))["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        problem("kernel/net/sctp/sctp.ko.xz").contains("xz"),
+        "{problems:?}"
+    );
+    assert!(
+        problem("kernel/net/kcm/kcm.ko").contains("not an ELF"),
+        "{problems:?}"
+    );
+    // The survey went on: the good module is there.
+    assert_eq!(module(&s, "vsock")["unprivileged_reachable"], true);
+
+    // A file the surveying user cannot read. Root reads anything, so drop to
+    // nobody when running as root.
+    let mut cmd = as_unprivileged(env!("CARGO_BIN_EXE_kgate"));
+    cmd.args(["survey", "--no-cache", "--format", "json", "--root"])
+        .arg(root.path());
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json_of(&out);
+    let smc_problem = s["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"] == "kernel/net/smc/smc.ko")
+        .expect("unreadable smc.ko not reported");
+    assert!(
+        smc_problem["error"]
+            .as_str()
+            .unwrap()
+            .contains("ermission denied"),
+        "{smc_problem}"
+    );
+}
+
+#[test]
+fn missing_root_is_a_clear_error() {
+    let out = kgate()
+        .args(["survey", "--root", "/nonexistent/kgate-root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/kgate-root: no such directory"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let root = TempDir::new("twokernels");
+    FixtureTree::new(root.path(), "6.1.0-a");
+    FixtureTree::new(root.path(), "6.1.0-b");
+    let out = kgate()
+        .args(["survey", "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("several kernels (6.1.0-a, 6.1.0-b); choose one with --kernel"),
+        "{err}"
+    );
+
+    let out = kgate()
+        .args(["survey", "--kernel", "9.9.9", "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("lib/modules/9.9.9: no such modules directory"));
+}
+
+#[test]
+fn warm_cache_gives_identical_results() {
+    let root = TempDir::new("cache");
+    let cache = TempDir::new("cache-dir");
+    let tree = FixtureTree::new(root.path(), "6.99.0-test");
+    tree.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    tree.module(
+        "kernel/net/sctp/sctp.ko.xz",
+        &["net-pf-2-proto-132"],
+        &[],
+        "",
+    );
+    let survey = || {
+        let mut s = json_of(&run_ok(
+            kgate()
+                .args(["survey", "--format", "json", "--cache-dir"])
+                .arg(cache.path())
+                .arg("--root")
+                .arg(root.path()),
+        ));
+        s.as_object_mut().unwrap().remove("host");
+        s
+    };
+    let cold = survey();
+    let warm = survey();
+    assert_eq!(cold, warm);
+    // A changed module is re-read, not served stale from the cache.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    tree.module(
+        "kernel/net/vmw_vsock/vsock.ko.xz",
+        &["net-pf-40", "vsock-new"],
+        &[],
+        "",
+    );
+    let changed = survey();
+    let aliases = &module(&changed, "vsock")["aliases"];
+    assert_eq!(aliases.as_array().unwrap().len(), 2, "{aliases}");
+}
+
+/// The real Debian cloud kernel package, unpacked: no modules.dep, no
+/// modules.alias, 1,138 modules.
+#[test]
+fn debian_cloud_6_12_package() {
+    let Some(root) = debian_kernel("linux-image-6.12.113+deb12-cloud-amd64-unsigned") else {
+        return;
+    };
+    let cache = TempDir::new("deb-cache");
+    let out = run_ok(
+        kgate()
+            .args(["survey", "--format", "json", "--cache-dir"])
+            .arg(cache.path())
+            .arg("--root")
+            .arg(&root),
+    );
+    let s = json_of(&out);
+    assert_eq!(s["kernel"]["release"], "6.12.113+deb12-cloud-amd64");
+    assert_eq!(s["summary"]["modules_loadable"], 1138);
+    assert_eq!(s["summary"]["problems"], 0);
+    assert_eq!(s["depmod"]["dep_source"], "modinfo");
+
+    let sctp = module(&s, "sctp");
+    assert_eq!(sctp["unprivileged_reachable"], true);
+    assert!(
+        sctp["triggers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["alias"] == "net-pf-2-proto-132"
+                && t["kind"] == "socket_protocol"
+                && t["access"] == "any"),
+        "{}",
+        sctp["triggers"]
+    );
+    assert!(sctp["functions"].as_u64().unwrap() > 500);
+    assert!(sctp["text_bytes"].as_u64().unwrap() > 200_000);
+    let vsock = module(&s, "vsock");
+    assert_eq!(vsock["unprivileged_reachable"], true);
+    assert_eq!(vsock["via"]["alias"], "net-pf-40");
+    assert_eq!(vsock["needs_userns"], false);
+
+    // The "Copy Fail" path: AF_ALG, its aead interface and authencesn.
+    for name in ["af_alg", "algif_aead", "authencesn"] {
+        assert_eq!(module(&s, name)["unprivileged_reachable"], true, "{name}");
+    }
+    // nf_tables only through a user namespace.
+    let nft = module(&s, "nf_tables");
+    assert_eq!(nft["unprivileged_reachable"], true);
+    assert_eq!(nft["needs_userns"], true, "{}", nft["via"]);
+    let summary = &s["summary"];
+    assert!(
+        summary["modules_unprivileged_reachable"].as_u64().unwrap() > 300,
+        "{summary}"
+    );
+    assert!(
+        summary["reachable_text_bytes"].as_u64().unwrap() > 10_000_000,
+        "{summary}"
+    );
+
+    // Same answer from the warm cache.
+    let warm = json_of(&run_ok(
+        kgate()
+            .args(["survey", "--format", "json", "--cache-dir"])
+            .arg(cache.path())
+            .arg("--root")
+            .arg(&root),
+    ));
+    assert_eq!(warm["summary"], s["summary"]);
+}
+
+/// With depmod's output in place, kgate uses it and it must agree with the
+/// .modinfo-derived data on a real kernel.
+#[test]
+fn debian_cloud_6_12_depmod_agrees() {
+    let Some(root) = debian_kernel("linux-image-6.12.113+deb12-cloud-amd64-unsigned") else {
+        return;
+    };
+    let Some(depmod) = which("depmod") else {
+        panic!("depmod (package kmod) is needed for this test; scripts/test.sh installs it");
+    };
+    // Copy the tree (hard links would make depmod write into the cache).
+    let work = TempDir::new("deb-depmod");
+    let status = Command::new("cp")
+        .args(["-a"])
+        .arg(root.join("lib"))
+        .arg(work.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new(depmod)
+        .args(["-b"])
+        .arg(work.path())
+        .arg("6.12.113+deb12-cloud-amd64")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let s = json_of(&run_ok(
+        kgate()
+            .args(["survey", "--no-cache", "--format", "json", "--root"])
+            .arg(work.path()),
+    ));
+    assert_eq!(s["depmod"]["dep_source"], "depmod");
+    assert_eq!(s["depmod"]["agrees"], true, "{}", s["depmod"]);
+    assert_eq!(s["summary"]["modules_loadable"], 1138);
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.exists())
+}
