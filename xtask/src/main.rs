@@ -1,1 +1,163 @@
-fn main() {}
+//! Developer tasks: fetching the real Debian kernels that tests and
+//! benchmarks survey, and (later) the qemu kernel lab.
+//!
+//! `cargo xtask fetch` downloads the kernel packages with `apt-get download`
+//! into `$KGATE_LAB_DIR` (default `~/.cache/kgate-lab`) and unpacks each into
+//! `kernels/<package>/`, the layout an unpacked `.deb` has: no modules.dep,
+//! no modules.alias. Tests find them through [`kernel_dir`]-style paths.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+/// Kernel packages the tests, benchmarks and the lab use.
+const PACKAGES: &[&str] = &[
+    "linux-image-6.12.113+deb12-cloud-amd64-unsigned",
+    "linux-image-6.12.113+deb12-amd64-unsigned",
+    // Resolved to the newest bookworm 6.1 cloud ABI at fetch time.
+    "linux-image-6.1.0-*-cloud-amd64-unsigned",
+];
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Download and unpack the Debian kernel packages into the lab cache.
+    Fetch {
+        /// Only these packages (default: all).
+        packages: Vec<String>,
+    },
+    /// Print the lab cache directory.
+    Dir,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Fetch { packages } => {
+            let wanted: Vec<String> = if packages.is_empty() {
+                PACKAGES.iter().map(|s| s.to_string()).collect()
+            } else {
+                packages
+            };
+            for pattern in wanted {
+                let package = resolve(&pattern)?;
+                let dir = fetch(&package)?;
+                println!("{package}: {}", dir.display());
+            }
+            Ok(())
+        }
+        Cmd::Dir => {
+            println!("{}", lab_dir().display());
+            Ok(())
+        }
+    }
+}
+
+fn lab_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KGATE_LAB_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".cache/kgate-lab")
+}
+
+/// Resolve a `*` in a package name to the newest matching package that apt
+/// knows, e.g. the current bookworm 6.1 ABI.
+fn resolve(pattern: &str) -> Result<String> {
+    if !pattern.contains('*') {
+        return Ok(pattern.to_owned());
+    }
+    let (prefix, suffix) = pattern.split_once('*').unwrap_or((pattern, ""));
+    // An already unpacked match is good enough offline.
+    let mut cached = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(lab_dir().join("kernels")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(prefix) && name.ends_with(suffix) {
+                cached.push(name);
+            }
+        }
+    }
+    let out = Command::new("apt-cache")
+        .args(["pkgnames", prefix])
+        .output()
+        .context("failed to run apt-cache (is this Debian?)")?;
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|n| n.starts_with(prefix) && n.ends_with(suffix))
+        .filter(|n| {
+            n[prefix.len()..n.len() - suffix.len()]
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .map(str::to_owned)
+        .collect();
+    names.extend(cached);
+    names.sort_by_key(|n| {
+        n[prefix.len()..n.len() - suffix.len()]
+            .parse::<u32>()
+            .unwrap_or(0)
+    });
+    names
+        .pop()
+        .with_context(|| format!("no package matches {pattern}; run `apt-get update` first"))
+}
+
+/// Download (once) and unpack (once) one package; returns its root.
+fn fetch(package: &str) -> Result<PathBuf> {
+    let lab = lab_dir();
+    let dest = lab.join("kernels").join(package);
+    if dest.join("lib/modules").is_dir() {
+        return Ok(dest);
+    }
+    let debs = lab.join("debs");
+    std::fs::create_dir_all(&debs).with_context(|| format!("cannot create {}", debs.display()))?;
+    let deb = match find_deb(&debs, package)? {
+        Some(deb) => deb,
+        None => {
+            let status = Command::new("apt-get")
+                .arg("download")
+                .arg(package)
+                .current_dir(&debs)
+                .status()
+                .context("failed to run apt-get download")?;
+            if !status.success() {
+                bail!("apt-get download {package} failed; run `apt-get update` and check that the package exists");
+            }
+            find_deb(&debs, package)?
+                .with_context(|| format!("apt-get download left no .deb for {package}"))?
+        }
+    };
+    let tmp = lab.join("kernels").join(format!(".{package}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&tmp)
+        .status()
+        .context("failed to run dpkg-deb")?;
+    if !status.success() {
+        bail!("dpkg-deb -x {} failed", deb.display());
+    }
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
+fn find_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{package}_")) && name.ends_with(".deb") {
+            return Ok(Some(e.path()));
+        }
+    }
+    Ok(None)
+}

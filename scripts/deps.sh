@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, through apt-get, the Debian packages kgate's build and tests need,
+# but only those missing. Sourced by scripts/survey.sh and scripts/test.sh.
+#   deps_install build   # to build kgate
+#   deps_install test    # to build and run every test, the kernel lab included
+set -euo pipefail
+
+deps_install() {
+    local want=(gcc pkg-config make xz-utils zstd)
+    if [[ ${1:-build} == test ]]; then
+        want+=(kmod cpio busybox-static qemu-system-x86 clang llvm libelf-dev zlib1g-dev util-linux)
+    fi
+    local missing=()
+    for pkg in "${want[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        echo "kgate: installing missing packages: ${missing[*]}" >&2
+        local sudo=()
+        [[ $(id -u) == 0 ]] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    fi
+    if ! command -v cargo >/dev/null; then
+        echo "kgate: cargo not found: install a Rust toolchain (https://rustup.rs), then rerun" >&2
+        exit 1
+    fi
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every check kgate has: formatting, lints, docs, unit tests, CLI tests on
+# fixtures and on real Debian kernel packages, and the kernel lab. Installs
+# what it needs through apt-get and fetches the kernel packages into the lab
+# cache (~/.cache/kgate-lab, or $KGATE_LAB_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+deps_install test
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "fetching Debian kernel packages (cached)"
+cargo xtask fetch >&2
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "cargo test"
+# Tests that need a Debian kernel fail instead of skipping.
+export KGATE_REQUIRE_KERNELS=1
+cargo test --workspace 2>&1
