@@ -1,0 +1,1 @@
+//! Applying policies to a host (in progress).

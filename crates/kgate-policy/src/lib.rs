@@ -1,0 +1,1 @@
+//! kgate policy model (in progress).
