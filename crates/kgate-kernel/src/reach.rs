@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::tree::KernelTree;
+use crate::tree::{KernelTree, Module};
 use crate::trigger::{Access, Trigger, TriggerKind};
 
 /// Static device nodes that Debian 12's udev rules make world-accessible
@@ -87,10 +87,26 @@ pub struct Reach {
 
 /// Reachability of every module of `tree`, in `tree.modules` order.
 pub fn compute(tree: &KernelTree, ctx: &ReachContext) -> Vec<Reach> {
+    compute_filtered(tree, ctx, |_| true)
+}
+
+/// Reachability when only modules for which `loadable` returns true can
+/// load (a policy's allowlist): a blocked module is unreachable, and so is
+/// whatever only it would have pulled in.
+pub fn compute_filtered(
+    tree: &KernelTree,
+    ctx: &ReachContext,
+    loadable: impl Fn(&Module) -> bool,
+) -> Vec<Reach> {
     let mut out = vec![Reach::default(); tree.modules.len()];
     if !ctx.autoload {
         return out;
     }
+    let blocked: Vec<bool> = tree
+        .modules
+        .iter()
+        .map(|m| !m.builtin && !loadable(m))
+        .collect();
     let index = |name: &str| tree.position(name);
 
     // Pass 1 finds everything reachable without AF_ALG-routed crypto; if
@@ -109,7 +125,7 @@ pub fn compute(tree: &KernelTree, ctx: &ReachContext) -> Vec<Reach> {
             }
             let mut roots = Vec::new();
             for (i, m) in tree.modules.iter().enumerate() {
-                if m.builtin || out[i].unprivileged {
+                if m.builtin || blocked[i] || out[i].unprivileged {
                     continue;
                 }
                 let allowed = |t: &&Trigger| match t.access {
@@ -160,7 +176,7 @@ pub fn compute(tree: &KernelTree, ctx: &ReachContext) -> Vec<Reach> {
                     .chain(&m.softdep_post)
                 {
                     let Some(j) = index(dep) else { continue };
-                    if tree.modules[j].builtin || out[j].unprivileged {
+                    if tree.modules[j].builtin || blocked[j] || out[j].unprivileged {
                         continue;
                     }
                     out[j] = Reach {
