@@ -33,6 +33,22 @@ pub const SCHEMA: &str = "kgate.survey/1";
 /// Module facts are cached under $XDG_CACHE_HOME/kgate (keyed by path, size
 /// and mtime), so a second survey of the same tree is fast.
 #[derive(Debug, Default, clap::Args)]
+#[command(after_long_help = "EXAMPLES:
+    kgate survey
+        This host: settings, sysctls, and the modules any user can get loaded.
+    kgate survey --format json | jq '.modules[] | select(.unprivileged_reachable) | .name'
+        Names of every module an unprivileged user can load.
+    apt-get download linux-image-6.12.113+deb12-cloud-amd64-unsigned
+    dpkg-deb -x linux-image-6.12.113+deb12-cloud-amd64-unsigned_*.deb pkg
+    kgate survey --root pkg
+        A kernel package before it is installed (no depmod needed).
+
+EXIT STATUS:
+    0 success; 1 error; 2 usage error; 3 some module files could not be read
+    (each is listed, the rest of the survey is complete).
+
+The JSON schema (kgate.survey/1) is documented in docs/json.md; fields are only
+ever added within a schema version.")]
 pub struct Args {
     /// Survey an offline kernel below DIR instead of the running one.
     #[arg(long, value_name = "DIR")]
