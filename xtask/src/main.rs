@@ -4,7 +4,7 @@
 //! `cargo xtask fetch` downloads the kernel packages with `apt-get download`
 //! into `$KGATE_LAB_DIR` (default `~/.cache/kgate-lab`) and unpacks each into
 //! `kernels/<package>/`, the layout an unpacked `.deb` has: no modules.dep,
-//! no modules.alias. Tests find them through [`kernel_dir`]-style paths.
+//! no modules.alias. Tests find them at `$KGATE_LAB_DIR/kernels/<package>`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
