@@ -28,12 +28,14 @@
 //! temporary directories. The integration tests of the `kgate` crate survey
 //! real Debian kernel packages fetched by `cargo xtask fetch`.
 
+pub mod boot;
 pub mod cache;
 pub mod config;
 pub mod depmod;
 pub mod host;
 pub mod ko;
 pub mod modinfo;
+pub mod modprobe_conf;
 pub mod reach;
 pub mod sysctl;
 pub mod tree;
@@ -43,4 +45,33 @@ pub mod trigger;
 /// character, and the kernel itself uses `_` (`/proc/modules`, `/sys/module`).
 pub fn canonical_name(name: &str) -> String {
     name.replace('-', "_")
+}
+
+/// An alias or request as kmod compares it: `-` becomes `_`, except inside
+/// a `[...]` character class, where `-` is a range.
+pub fn normalize_alias(alias: &str) -> String {
+    let mut out = String::with_capacity(alias.len());
+    let mut in_class = false;
+    for c in alias.chars() {
+        match c {
+            '[' => in_class = true,
+            ']' => in_class = false,
+            '-' if !in_class => {
+                out.push('_');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn normalize_alias_keeps_ranges() {
+        assert_eq!(super::normalize_alias("net-pf-[0-9]x"), "net_pf_[0-9]x");
+        assert_eq!(super::canonical_name("crc32c-intel"), "crc32c_intel");
+    }
 }

@@ -33,6 +33,12 @@ pub struct ReachContext {
     pub ldisc_autoload: bool,
     /// `devname:` nodes (relative to /dev) that any user can open.
     pub open_device_nodes: BTreeSet<String>,
+    /// Modules modprobe configuration stops from loading at all
+    /// (`install M /bin/false`).
+    pub install_blocked: BTreeSet<String>,
+    /// Modules whose aliases modprobe ignores (`blacklist M`); name
+    /// requests and dependency loads still load them.
+    pub blacklisted: BTreeSet<String>,
 }
 
 impl Default for ReachContext {
@@ -47,6 +53,8 @@ impl Default for ReachContext {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            install_blocked: BTreeSet::new(),
+            blacklisted: BTreeSet::new(),
         }
     }
 }
@@ -105,7 +113,7 @@ pub fn compute_filtered(
     let blocked: Vec<bool> = tree
         .modules
         .iter()
-        .map(|m| !m.builtin && !loadable(m))
+        .map(|m| !m.builtin && (ctx.install_blocked.contains(&m.name) || !loadable(m)))
         .collect();
     let index = |name: &str| tree.position(name);
 
@@ -128,18 +136,26 @@ pub fn compute_filtered(
                 if m.builtin || blocked[i] || out[i].unprivileged {
                     continue;
                 }
-                let allowed = |t: &&Trigger| match t.access {
-                    Access::Any => true,
-                    Access::LdiscAutoload => ctx.ldisc_autoload,
-                    Access::ThroughAfAlg => with_crypto,
-                    Access::UserNamespace => userns_pass,
-                    Access::DeviceNode => {
-                        t.kind == TriggerKind::Devname
-                            && t.alias
-                                .strip_prefix("devname:")
-                                .is_some_and(|n| ctx.open_device_nodes.contains(n))
+                let by_name = crate::trigger::name_trigger(&m.name).map(|(alias, ..)| alias);
+                let blacklisted = ctx.blacklisted.contains(&m.name);
+                let allowed = |t: &&Trigger| {
+                    // modprobe ignores a blacklisted module's aliases, not its name.
+                    if blacklisted && by_name.as_deref() != Some(t.alias.as_str()) {
+                        return false;
                     }
-                    _ => false,
+                    match t.access {
+                        Access::Any => true,
+                        Access::LdiscAutoload => ctx.ldisc_autoload,
+                        Access::ThroughAfAlg => with_crypto,
+                        Access::UserNamespace => userns_pass,
+                        Access::DeviceNode => {
+                            t.kind == TriggerKind::Devname
+                                && t.alias
+                                    .strip_prefix("devname:")
+                                    .is_some_and(|n| ctx.open_device_nodes.contains(n))
+                        }
+                        _ => false,
+                    }
                 };
                 if let Some(t) = m
                     .triggers

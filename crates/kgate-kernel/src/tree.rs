@@ -455,19 +455,42 @@ impl KernelTree {
                 continue;
             }
             let Some(m) = self.get(&name) else { continue };
-            let next = m.depends.iter();
-            let soft_iter = if soft {
+            let soft_deps = if soft {
                 Some(m.softdep_pre.iter().chain(m.softdep_post.iter()))
             } else {
                 None
             };
-            for dep in next.chain(soft_iter.into_iter().flatten()) {
-                if !seen.contains(dep) {
-                    queue.push_back(dep.clone());
+            for dep in m.depends.iter().chain(soft_deps.into_iter().flatten()) {
+                for target in self.dependency_targets(dep) {
+                    if !seen.contains(&target) {
+                        queue.push_back(target);
+                    }
                 }
             }
         }
         seen
+    }
+
+    /// The modules a dependency name stands for. Hard dependencies are
+    /// module names; a softdep may name an alias instead (Debian 6.12's
+    /// libcrc32c has `softdep pre: crc32c`, an alias of `crc32c_intel` and
+    /// `crc32c_generic`), which modprobe resolves like any request. A name
+    /// nothing matches is returned as is (an unknown or builtin module).
+    pub fn dependency_targets(&self, dep: &str) -> Vec<String> {
+        let canonical = crate::canonical_name(dep);
+        if self.get(&canonical).is_some() {
+            return vec![canonical];
+        }
+        let matched: Vec<String> = self
+            .resolve(dep)
+            .into_iter()
+            .map(|m| m.name.clone())
+            .collect();
+        if matched.is_empty() {
+            vec![canonical]
+        } else {
+            matched
+        }
     }
 
     /// The modules whose aliases (or name) match a request string, the way
@@ -478,9 +501,15 @@ impl KernelTree {
         if let Some(m) = self.get(&canonical) {
             return vec![m];
         }
+        // kmod normalizes `-` to `_` in both the request and the aliases.
+        let request = crate::normalize_alias(request);
         self.modules
             .iter()
-            .filter(|m| m.aliases.iter().any(|a| glob_match(a, request)))
+            .filter(|m| {
+                m.aliases
+                    .iter()
+                    .any(|a| glob_match(&crate::normalize_alias(a), &request))
+            })
             .collect()
     }
 }
