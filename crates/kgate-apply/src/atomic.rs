@@ -1,0 +1,439 @@
+//! Symlink-safe, atomic file operations below a root directory.
+//!
+//! Every path is walked from `root` one component at a time with
+//! `openat(O_DIRECTORY | O_NOFOLLOW)`, so no symlink below `root` is ever
+//! followed (`root` itself may be one: the caller chose it). Files are
+//! replaced by writing a temporary file in the same directory
+//! (`O_CREAT | O_EXCL | O_NOFOLLOW`), `fsync`ing it, `renameat`ing it over the
+//! target and `fsync`ing the directory: a reader sees the old or the new
+//! content, never a mix, and the new content survives a crash once
+//! [`write`] returns.
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Why a file operation below the root failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AtomicError {
+    /// A path component or the target is a symlink.
+    #[error("{path} is a symlink; kgate does not follow symlinks when writing security settings: remove it and re-run")]
+    Symlink {
+        /// The symlink.
+        path: PathBuf,
+    },
+    /// A path component exists but is not a directory.
+    #[error("{path} exists but is not a directory; kgate needs a directory there: move it away and re-run")]
+    NotADirectory {
+        /// The component.
+        path: PathBuf,
+    },
+    /// The target exists but is not a regular file.
+    #[error("{path} exists but is not a regular file; kgate only replaces regular files: remove it and re-run")]
+    NotRegular {
+        /// The target.
+        path: PathBuf,
+    },
+    /// A relative path that is not a plain `a/b/c` path.
+    #[error("{path}: not a plain relative path (internal error)")]
+    BadPath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Any other system call failure.
+    #[error("{path}: cannot {op}: {source}")]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// What was being done (`open`, `write`, `rename`...).
+        op: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+impl AtomicError {
+    /// The path this error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            AtomicError::Symlink { path }
+            | AtomicError::NotADirectory { path }
+            | AtomicError::NotRegular { path }
+            | AtomicError::BadPath { path }
+            | AtomicError::Io { path, .. } => path,
+        }
+    }
+}
+
+fn cstr(s: &OsStr, full: &Path) -> Result<CString, AtomicError> {
+    CString::new(s.as_bytes()).map_err(|_| AtomicError::BadPath {
+        path: full.to_owned(),
+    })
+}
+
+fn io_err<'p>(path: &'p Path, op: &'static str) -> impl FnOnce(io::Error) -> AtomicError + 'p {
+    move |source| AtomicError::Io {
+        path: path.to_owned(),
+        op,
+        source,
+    }
+}
+
+/// `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)`; `None` when it does not exist.
+fn lstat_at(dir: RawFd, name: &CString) -> io::Result<Option<libc::stat>> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `name` is a valid NUL-terminated string, `st` points to
+    // writable memory of the right size, and `dir` is an open directory fd
+    // owned by the caller for the duration of the call.
+    let rc = unsafe {
+        libc::fstatat(
+            dir,
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        // SAFETY: fstatat returned 0, so it initialised `st`.
+        Ok(Some(unsafe { st.assume_init() }))
+    } else {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENOENT) {
+            Ok(None)
+        } else {
+            Err(e)
+        }
+    }
+}
+
+fn is_kind(st: &libc::stat, kind: libc::mode_t) -> bool {
+    st.st_mode & libc::S_IFMT == kind
+}
+
+fn open_root(root: &Path) -> Result<OwnedFd, AtomicError> {
+    let c = cstr(root.as_os_str(), root)?;
+    // SAFETY: `c` is a valid NUL-terminated path; open returns a new fd or -1.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io_err(root, "open the root directory")(
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens the directory `root/rel` without following any symlink below
+/// `root`. With `create`, missing components are created with mode 0755.
+/// `Ok(None)` when a component is missing and `create` is false.
+pub fn open_dir(root: &Path, rel: &Path, create: bool) -> Result<Option<OwnedFd>, AtomicError> {
+    let mut fd = open_root(root)?;
+    let mut here = root.to_path_buf();
+    for comp in rel.components() {
+        let Component::Normal(name) = comp else {
+            return Err(AtomicError::BadPath {
+                path: root.join(rel),
+            });
+        };
+        here.push(name);
+        let c = cstr(name, &here)?;
+        let mut created = false;
+        loop {
+            // SAFETY: `fd` is an open directory, `c` a valid NUL-terminated
+            // name; openat returns a new fd or -1.
+            let next = unsafe {
+                libc::openat(
+                    fd.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            if next >= 0 {
+                // SAFETY: `next` was just returned by openat and is ours.
+                fd = unsafe { OwnedFd::from_raw_fd(next) };
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ENOENT) if create && !created => {
+                    // SAFETY: `fd` is an open directory, `c` a valid name.
+                    let rc = unsafe { libc::mkdirat(fd.as_raw_fd(), c.as_ptr(), 0o755) };
+                    if rc != 0 {
+                        let e = io::Error::last_os_error();
+                        if e.raw_os_error() != Some(libc::EEXIST) {
+                            return Err(io_err(&here, "create the directory")(e));
+                        }
+                    }
+                    created = true;
+                }
+                Some(libc::ENOENT) => return Ok(None),
+                Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
+                    let st = lstat_at(fd.as_raw_fd(), &c).map_err(io_err(&here, "stat"))?;
+                    return Err(match st {
+                        Some(st) if is_kind(&st, libc::S_IFLNK) => {
+                            AtomicError::Symlink { path: here }
+                        }
+                        _ => AtomicError::NotADirectory { path: here },
+                    });
+                }
+                _ => return Err(io_err(&here, "open the directory")(e)),
+            }
+        }
+    }
+    Ok(Some(fd))
+}
+
+fn split(rel: &Path) -> Result<(&Path, &OsStr), AtomicError> {
+    match (rel.parent(), rel.file_name()) {
+        (Some(p), Some(n)) => Ok((p, n)),
+        _ => Err(AtomicError::BadPath {
+            path: rel.to_owned(),
+        }),
+    }
+}
+
+/// Checks that `root/rel` can be written: no symlink along the existing
+/// part of the path, every existing component a directory, the target absent
+/// or a regular file. Creates nothing.
+pub fn check_writable(root: &Path, rel: &Path) -> Result<(), AtomicError> {
+    let (parent, name) = split(rel)?;
+    let Some(dir) = open_dir(root, parent, false)? else {
+        return Ok(());
+    };
+    let full = root.join(rel);
+    let c = cstr(name, &full)?;
+    match lstat_at(dir.as_raw_fd(), &c).map_err(io_err(&full, "stat"))? {
+        None => Ok(()),
+        Some(st) if is_kind(&st, libc::S_IFLNK) => Err(AtomicError::Symlink { path: full }),
+        Some(st) if !is_kind(&st, libc::S_IFREG) => Err(AtomicError::NotRegular { path: full }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Reads `root/rel` without following symlinks. `Ok(None)` when it (or a
+/// parent directory) does not exist.
+pub fn read(root: &Path, rel: &Path) -> Result<Option<Vec<u8>>, AtomicError> {
+    use std::io::Read;
+    let (parent, name) = split(rel)?;
+    let Some(dir) = open_dir(root, parent, false)? else {
+        return Ok(None);
+    };
+    let full = root.join(rel);
+    let c = cstr(name, &full)?;
+    // SAFETY: `dir` is an open directory, `c` a valid name; openat returns a
+    // new fd or -1.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT) => Ok(None),
+            Some(libc::ELOOP) => Err(AtomicError::Symlink { path: full }),
+            _ => Err(io_err(&full, "open")(e)),
+        };
+    }
+    // SAFETY: `fd` was just returned by openat and is ours.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let meta = file.metadata().map_err(io_err(&full, "stat"))?;
+    if !meta.is_file() {
+        return Err(AtomicError::NotRegular { path: full });
+    }
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf).map_err(io_err(&full, "read"))?;
+    Ok(Some(buf))
+}
+
+fn fsync(fd: RawFd, path: &Path, op: &'static str) -> Result<(), AtomicError> {
+    // SAFETY: `fd` is an open fd owned by the caller.
+    if unsafe { libc::fsync(fd) } != 0 {
+        return Err(io_err(path, op)(io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Atomically replaces (or creates) `root/rel` with `content`, mode 0644.
+/// Missing parent directories are created (0755); a symlink anywhere below
+/// `root`, including the target itself, is refused.
+pub fn write(root: &Path, rel: &Path, content: &[u8]) -> Result<(), AtomicError> {
+    use std::io::Write;
+    static N: AtomicU32 = AtomicU32::new(0);
+    let (parent, name) = split(rel)?;
+    let full = root.join(rel);
+    let parent_path = root.join(parent);
+    let dir = open_dir(root, parent, true)?.ok_or_else(|| AtomicError::Io {
+        path: parent_path.clone(),
+        op: "create the directory",
+        source: io::Error::from(io::ErrorKind::NotFound),
+    })?;
+    let target = cstr(name, &full)?;
+    match lstat_at(dir.as_raw_fd(), &target).map_err(io_err(&full, "stat"))? {
+        Some(st) if is_kind(&st, libc::S_IFLNK) => return Err(AtomicError::Symlink { path: full }),
+        Some(st) if !is_kind(&st, libc::S_IFREG) => {
+            return Err(AtomicError::NotRegular { path: full })
+        }
+        _ => {}
+    }
+    let tmp_name = format!(
+        ".{}.kgate-tmp.{}.{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let tmp_path = parent_path.join(&tmp_name);
+    let tmp = cstr(OsStr::new(&tmp_name), &tmp_path)?;
+    // SAFETY: `dir` is an open directory, `tmp` a valid name; openat returns
+    // a new fd or -1.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            tmp.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io_err(&tmp_path, "create a temporary file")(
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `fd` was just returned by openat and is ours.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let result = (|| {
+        // The umask may have removed bits; settings files are 0644.
+        // SAFETY: `file` holds an open fd.
+        if unsafe { libc::fchmod(file.as_raw_fd(), 0o644) } != 0 {
+            return Err(io_err(&tmp_path, "chmod")(io::Error::last_os_error()));
+        }
+        file.write_all(content)
+            .map_err(io_err(&tmp_path, "write"))?;
+        fsync(file.as_raw_fd(), &tmp_path, "fsync")?;
+        // SAFETY: both names are valid NUL-terminated strings relative to
+        // the same open directory fd.
+        let rc = unsafe {
+            libc::renameat(
+                dir.as_raw_fd(),
+                tmp.as_ptr(),
+                dir.as_raw_fd(),
+                target.as_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(io_err(&full, "rename the temporary file over")(
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    })();
+    drop(file);
+    if let Err(e) = result {
+        // SAFETY: `dir` is an open directory, `tmp` a valid name.
+        unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
+        return Err(e);
+    }
+    fsync(dir.as_raw_fd(), &parent_path, "fsync the directory")
+}
+
+/// Removes the regular file `root/rel` (never a symlink or directory).
+/// `Ok(false)` when it did not exist.
+pub fn remove(root: &Path, rel: &Path) -> Result<bool, AtomicError> {
+    let (parent, name) = split(rel)?;
+    let full = root.join(rel);
+    let Some(dir) = open_dir(root, parent, false)? else {
+        return Ok(false);
+    };
+    let c = cstr(name, &full)?;
+    match lstat_at(dir.as_raw_fd(), &c).map_err(io_err(&full, "stat"))? {
+        None => return Ok(false),
+        Some(st) if is_kind(&st, libc::S_IFLNK) => return Err(AtomicError::Symlink { path: full }),
+        Some(st) if !is_kind(&st, libc::S_IFREG) => {
+            return Err(AtomicError::NotRegular { path: full })
+        }
+        Some(_) => {}
+    }
+    // SAFETY: `dir` is an open directory, `c` a valid name.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) } != 0 {
+        return Err(io_err(&full, "remove")(io::Error::last_os_error()));
+    }
+    fsync(dir.as_raw_fd(), &root.join(parent), "fsync the directory")?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::TempDir;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    #[test]
+    fn write_read_replace_remove() {
+        let t = TempDir::new("atomic");
+        let rel = Path::new("etc/modprobe.d/x.conf");
+        assert_eq!(read(t.path(), rel).unwrap(), None);
+        write(t.path(), rel, b"one\n").unwrap();
+        assert_eq!(read(t.path(), rel).unwrap().unwrap(), b"one\n");
+        let mode = std::fs::metadata(t.path().join(rel))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+        let dmode = std::fs::metadata(t.path().join("etc/modprobe.d"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dmode & 0o777, 0o755);
+        write(t.path(), rel, b"two\n").unwrap();
+        assert_eq!(std::fs::read(t.path().join(rel)).unwrap(), b"two\n");
+        // No temporary files left behind.
+        let names: Vec<_> = std::fs::read_dir(t.path().join("etc/modprobe.d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("x.conf")]);
+        assert!(remove(t.path(), rel).unwrap());
+        assert!(!remove(t.path(), rel).unwrap());
+    }
+
+    #[test]
+    fn symlinks_refused() {
+        let t = TempDir::new("atomic");
+        std::fs::create_dir_all(t.path().join("real")).unwrap();
+        std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        symlink(t.path().join("real"), t.path().join("etc/modprobe.d")).unwrap();
+        let rel = Path::new("etc/modprobe.d/x.conf");
+        let e = write(t.path(), rel, b"x").unwrap_err();
+        assert!(matches!(e, AtomicError::Symlink { .. }), "{e}");
+        assert!(check_writable(t.path(), rel).is_err());
+        assert!(read(t.path(), rel).is_err());
+        assert!(std::fs::read_dir(t.path().join("real"))
+            .unwrap()
+            .next()
+            .is_none());
+
+        std::fs::create_dir_all(t.path().join("etc/sysctl.d")).unwrap();
+        symlink("/etc/passwd", t.path().join("etc/sysctl.d/y.conf")).unwrap();
+        let rel = Path::new("etc/sysctl.d/y.conf");
+        for e in [
+            write(t.path(), rel, b"x").unwrap_err(),
+            check_writable(t.path(), rel).unwrap_err(),
+            read(t.path(), rel).unwrap_err(),
+            remove(t.path(), rel).unwrap_err(),
+        ] {
+            assert!(matches!(e, AtomicError::Symlink { .. }), "{e}");
+            assert!(e.to_string().contains("is a symlink"));
+        }
+    }
+}
