@@ -4,6 +4,7 @@
 
 mod cmd;
 mod output;
+mod target;
 
 use std::process::ExitCode;
 
@@ -35,12 +36,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Survey(cmd::survey::Args),
+    Freeze(cmd::freeze::Args),
+    Policy(cmd::policy::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Survey(args)) => cmd::survey::run(&args),
+        Some(Command::Freeze(args)) => cmd::freeze::run(&args),
+        Some(Command::Policy(args)) => cmd::policy::run(&args),
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

@@ -466,3 +466,45 @@ fn which(cmd: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(cmd))
         .find(|p| p.exists())
 }
+
+/// After `install M /bin/false` (what `kgate apply --backend modprobe`
+/// writes) the survey no longer counts M; `blacklist` only stops aliases.
+#[test]
+fn modprobe_d_rules_in_the_surveyed_root_are_honoured() {
+    let root = TempDir::new("modprobe-d");
+    let tree = FixtureTree::new(root.path(), "6.99.0-test");
+    tree.module(
+        "kernel/net/sctp/sctp.ko.xz",
+        &["net-pf-2-proto-132"],
+        &["libcrc32c"],
+        "",
+    );
+    tree.module("kernel/lib/libcrc32c.ko.xz", &[], &[], "");
+    tree.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    tree.module(
+        "kernel/net/bridge/bridge.ko.xz",
+        &["rtnl-link-bridge"],
+        &[],
+        "",
+    );
+    let conf = root.path().join("etc/modprobe.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("local.conf"),
+        "install sctp /bin/false\nblacklist vsock\nblacklist bridge\n",
+    )
+    .unwrap();
+    let s = json_of(&run_ok(
+        kgate()
+            .args(["survey", "--no-cache", "--format", "json", "--root"])
+            .arg(root.path()),
+    ));
+    assert_eq!(s["summary"]["modules_blocked_by_modprobe_conf"], 1);
+    assert_eq!(module(&s, "sctp")["unprivileged_reachable"], false);
+    // Only sctp pulled libcrc32c in.
+    assert_eq!(module(&s, "libcrc32c")["unprivileged_reachable"], false);
+    assert_eq!(module(&s, "vsock")["unprivileged_reachable"], false);
+    // SIOCBRADDBR requests "bridge" by name, which blacklist does not stop.
+    assert_eq!(module(&s, "bridge")["unprivileged_reachable"], true);
+    assert_eq!(module(&s, "bridge")["via"]["kind"], "socket_ioctl");
+}

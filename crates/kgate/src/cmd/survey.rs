@@ -2,22 +2,22 @@
 //! this host (or in an offline kernel), how much is it, and through which
 //! trigger.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
-use kgate_kernel::config::KernelConfig;
-use kgate_kernel::host::{self, HostFacts};
+use kgate_kernel::host::HostFacts;
 use kgate_kernel::reach::{self, Reach, ReachContext, Via};
-use kgate_kernel::tree::{KernelTree, LoadOptions, Progress};
+use kgate_kernel::sysctl;
+use kgate_kernel::tree::KernelTree;
 use kgate_kernel::trigger::{Trigger, TriggerKind};
-use kgate_kernel::{depmod, sysctl};
 
-use crate::output::{self, human_bytes, Format};
+use crate::output::{human_bytes, Format};
+use crate::target::{Target, TargetArgs};
 
 /// JSON schema identifier of `kgate survey --format json`.
 pub const SCHEMA: &str = "kgate.survey/1";
@@ -50,13 +50,8 @@ EXIT STATUS:
 The JSON schema (kgate.survey/1) is documented in docs/json.md; fields are only
 ever added within a schema version.")]
 pub struct Args {
-    /// Survey an offline kernel below DIR instead of the running one.
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-
-    /// Kernel version below DIR/lib/modules (needed when DIR has several).
-    #[arg(long, value_name = "VERSION", requires = "root")]
-    pub kernel: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -65,14 +60,6 @@ pub struct Args {
     /// Rows in the "top reachable modules" table (text output).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
-
-    /// Do not read or write the module fact cache.
-    #[arg(long)]
-    pub no_cache: bool,
-
-    /// Cache directory [default: $XDG_CACHE_HOME/kgate or ~/.cache/kgate].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
 }
 
 /// Everything the survey found, as serialized by `--format json`.
@@ -150,6 +137,9 @@ pub struct Summary {
     /// Reachable modules by the trigger kind that reaches them first
     /// (modules reached as dependencies count under their root's kind).
     pub by_trigger_kind: BTreeMap<String, KindTotal>,
+    /// Loadable modules that modprobe configuration stops from loading at
+    /// all (`install M /bin/false`), e.g. after `kgate apply --backend modprobe`.
+    pub modules_blocked_by_modprobe_conf: usize,
     /// Module files that could not be read.
     pub problems: usize,
 }
@@ -220,161 +210,36 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
 /// Gather the survey without printing it.
 pub fn collect(args: &Args) -> Result<Survey> {
-    let cache_dir = if args.no_cache {
-        None
-    } else {
-        args.cache_dir
-            .clone()
-            .or_else(kgate_kernel::cache::default_cache_dir)
-    };
-    let (host, release, modules_dir, loaded, config_source) = match &args.root {
-        None => {
-            let host = host::read_host(Path::new("/"));
-            let release = host.release.clone();
-            let loaded = std::fs::read_to_string("/proc/modules")
-                .ok()
-                .map(|t| depmod::parse_loaded_modules(&t));
-            let dir = PathBuf::from("/lib/modules").join(&release);
-            let config = host.config_source.clone();
-            (host, release, dir, loaded, config)
-        }
-        Some(root) => {
-            if !root.is_dir() {
-                bail!(
-                    "{}: no such directory; --root takes an unpacked kernel package or a mounted image",
-                    root.display()
-                );
-            }
-            let release = match &args.kernel {
-                Some(k) => k.clone(),
-                None => only_kernel_below(root)?,
-            };
-            let config = KernelConfig::load_offline(root, &release)
-                .with_context(|| format!("failed to read the kernel config of {release}"))?;
-            let host = host::offline_facts(&release, config.as_ref().map(|(c, _)| c));
-            let dir = root.join("lib/modules").join(&release);
-            let source = config.map(|(_, p)| p.display().to_string());
-            (host, release, dir, None, source)
-        }
-    };
-
-    let tree = if host.modules.supported || modules_dir.is_dir() {
-        load_tree(&modules_dir, loaded, cache_dir)?
-    } else {
-        KernelTree::empty(modules_dir.clone())
-    };
-
-    let ctx = reach_context(&host, &tree, args.root.is_none());
-    let reach = reach::compute(&tree, &ctx);
-    let modules = module_reports(&tree, &reach);
-    let summary = summarize(&tree, &reach);
+    let t = Target::load(&args.target)?;
+    let reach = reach::compute(&t.tree, &t.ctx);
+    let modules = module_reports(&t.tree, &reach);
+    let mut summary = summarize(&t.tree, &reach);
+    summary.modules_blocked_by_modprobe_conf = t
+        .tree
+        .modules
+        .iter()
+        .filter(|m| !m.builtin && t.ctx.install_blocked.contains(&m.name))
+        .count();
     Ok(Survey {
         schema: SCHEMA,
         kernel: KernelInfo {
-            release,
-            source: if args.root.is_some() {
-                "offline"
-            } else {
-                "live"
-            },
-            root: args.root.clone(),
-            modules_dir: modules_dir.is_dir().then_some(modules_dir),
-            modules_supported: host.modules.supported,
-            config: config_source,
+            source: if t.live { "live" } else { "offline" },
+            root: t.root.clone(),
+            modules_dir: t.modules_dir.is_dir().then(|| t.modules_dir.clone()),
+            modules_supported: t.host.modules.supported,
+            config: t.config_source.clone(),
+            release: t.release,
         },
-        host,
-        reach_context: ctx,
+        host: t.host,
+        reach_context: t.ctx,
         summary,
         depmod: DepmodInfo {
-            dep_source: tree.dep_source,
-            check: tree.depmod.clone(),
+            dep_source: t.tree.dep_source,
+            check: t.tree.depmod.clone(),
         },
-        problems: tree.problems.clone(),
+        problems: t.tree.problems.clone(),
         modules,
     })
-}
-
-/// The single kernel version below `root/lib/modules`.
-fn only_kernel_below(root: &Path) -> Result<String> {
-    let dir = root.join("lib/modules");
-    let entries = std::fs::read_dir(&dir).with_context(|| {
-        format!(
-            "{}: cannot list kernel versions; is {} an unpacked kernel package or a mounted image?",
-            dir.display(),
-            root.display()
-        )
-    })?;
-    let mut versions: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("kernel").is_dir() || e.path().join("modules.builtin").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    versions.sort();
-    match versions.len() {
-        0 => bail!("{}: holds no kernel version directory", dir.display()),
-        1 => Ok(versions.remove(0)),
-        _ => bail!(
-            "{} holds several kernels ({}); choose one with --kernel",
-            dir.display(),
-            versions.join(", ")
-        ),
-    }
-}
-
-fn load_tree(
-    modules_dir: &Path,
-    loaded: Option<BTreeSet<String>>,
-    cache_dir: Option<PathBuf>,
-) -> Result<KernelTree> {
-    let bar = std::sync::OnceLock::<Option<indicatif::ProgressBar>>::new();
-    let progress = |p: Progress| {
-        if let Some(bar) =
-            bar.get_or_init(|| output::progress_bar(p.total as u64, "reading modules"))
-        {
-            bar.set_position(p.done as u64);
-        }
-    };
-    let tree = KernelTree::load(&LoadOptions {
-        modules_dir: modules_dir.to_owned(),
-        loaded,
-        cache_dir,
-        progress: Some(&progress),
-    })
-    .with_context(|| format!("failed to survey {}", modules_dir.display()))?;
-    if let Some(Some(bar)) = bar.get() {
-        bar.finish_and_clear();
-    }
-    Ok(tree)
-}
-
-/// Judge reachability against the host's real settings (live) or the
-/// kernel's defaults (offline).
-fn reach_context(host: &HostFacts, tree: &KernelTree, live: bool) -> ReachContext {
-    let modprobe_set = sysctl::find(&host.sysctls, "kernel.modprobe")
-        .and_then(|r| r.value.as_deref())
-        .is_none_or(|v| !v.trim().is_empty());
-    let mut ctx = ReachContext {
-        autoload: host.modules.supported && !host.modules_disabled() && modprobe_set,
-        userns: host.unprivileged_userns(),
-        ldisc_autoload: host.ldisc_autoload().unwrap_or(true),
-        ..ReachContext::default()
-    };
-    if live {
-        ctx.open_device_nodes = tree
-            .modules
-            .iter()
-            .flat_map(|m| m.aliases.iter())
-            .filter_map(|a| a.strip_prefix("devname:"))
-            .filter(|node| world_accessible(&Path::new("/dev").join(node)))
-            .map(str::to_owned)
-            .collect();
-    }
-    ctx
-}
-
-fn world_accessible(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o006 != 0)
 }
 
 fn module_reports(tree: &KernelTree, reach: &[Reach]) -> Vec<ModuleReport> {
@@ -462,7 +327,14 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
             k.release,
             root.display()
         )?,
-        None => writeln!(out, "kgate survey of this host, kernel {}", k.release)?,
+        None if k.source == "live" => {
+            writeln!(out, "kgate survey of this host, kernel {}", k.release)?
+        }
+        None => writeln!(
+            out,
+            "kgate survey of installed kernel {} (not running; host settings are the kernel's build defaults)",
+            k.release
+        )?,
     }
     writeln!(out)?;
     writeln!(out, "Kernel")?;
@@ -549,6 +421,13 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
             sum.modules_reachable_only_via_userns,
             if s.reach_context.userns { "" } else { "; user namespaces are off" },
         )?;
+        if sum.modules_blocked_by_modprobe_conf > 0 {
+            writeln!(
+                out,
+                "  {} loadable modules are blocked by modprobe.d install rules and not counted",
+                sum.modules_blocked_by_modprobe_conf
+            )?;
+        }
         writeln!(
             out,
             "  {} of code in {} functions ({:.0}% of all loadable module code)",
