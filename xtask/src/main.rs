@@ -36,6 +36,31 @@ enum Cmd {
     },
     /// Print the lab cache directory.
     Dir,
+    /// Boot the kernels under qemu with kgate inside and run the lab
+    /// scenarios (lab/scenarios/*.sh); exit 1 on any failure.
+    Lab(LabArgs),
+}
+
+#[derive(clap::Args)]
+struct LabArgs {
+    /// cloud-6.12, generic-6.12, cloud-6.1 or all.
+    #[arg(long, default_value = "all")]
+    kernel: String,
+    /// Keep the initrd and console log under $KGATE_LAB_DIR/runs/.
+    #[arg(long)]
+    keep: bool,
+    /// Only scenarios whose file name contains this.
+    #[arg(long)]
+    only: Option<String>,
+    /// Copy the guest console to stderr as it runs.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Use a release build of kgate.
+    #[arg(long)]
+    release: bool,
+    /// Use this kgate binary instead of building one.
+    #[arg(long, value_name = "PATH")]
+    kgate: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -57,7 +82,71 @@ fn main() -> Result<()> {
             println!("{}", lab_dir().display());
             Ok(())
         }
+        Cmd::Lab(args) => lab(&args),
     }
+}
+
+/// `cargo xtask lab`: build kgate, boot each kernel once, print a table.
+fn lab(args: &LabArgs) -> Result<()> {
+    use kgate_lab::{Flavour, Kernel, RunOptions};
+
+    let flavours: Vec<Flavour> = if args.kernel == "all" {
+        Flavour::ALL.to_vec()
+    } else {
+        args.kernel
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<_>>()?
+    };
+    let kgate = match &args.kgate {
+        Some(path) => path.clone(),
+        None => build_kgate(args.release)?,
+    };
+
+    let mut scenarios = kgate_lab::default_scenarios()?;
+    if let Some(only) = &args.only {
+        scenarios.retain(|s| s.name.contains(only.as_str()));
+    }
+    let mut opts = RunOptions::new(kgate);
+    opts.keep = args.keep;
+    opts.echo_console = args.verbose;
+
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for flavour in flavours {
+        let kernel = Kernel::find(flavour)?;
+        eprintln!("lab: booting {flavour} ({}) ...", kernel.package);
+        let run = kgate_lab::run(&kernel, &scenarios, &opts)?;
+        eprintln!(
+            "lab: {flavour}: initrd {:.1} MiB, /init after {:.1}s, done after {:.1}s{}",
+            run.initrd_bytes as f64 / (1 << 20) as f64,
+            run.boot_seconds,
+            run.total_seconds,
+            run.log
+                .as_ref()
+                .map(|l| format!(", console log {}", l.display()))
+                .unwrap_or_default()
+        );
+        if run.failures() > 0 {
+            failed += run.failures();
+            eprintln!(
+                "--- {flavour}: last 150 console lines ---\n{}\n---",
+                run.console_tail(150)
+            );
+        }
+        for (name, (outcome, detail)) in &run.results {
+            rows.push((flavour, name.clone(), *outcome, detail.clone()));
+        }
+    }
+    println!("{:<13} {:<36} {:<5} DETAIL", "KERNEL", "RESULT", "");
+    for (flavour, name, outcome, detail) in &rows {
+        println!("{:<13} {name:<36} {outcome:<5} {detail}", flavour.name());
+    }
+    if failed > 0 {
+        eprintln!("lab: {failed} failed");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn lab_dir() -> PathBuf {
@@ -160,4 +249,30 @@ fn find_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>> {
         }
     }
     Ok(None)
+}
+
+/// `cargo build -p kgate`; returns the binary.
+fn build_kgate(release: bool) -> Result<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(&workspace)
+        .args(["build", "-p", "kgate", "--bin", "kgate"]);
+    if release {
+        build.arg("--release");
+    }
+    if !build
+        .status()
+        .context("failed to run cargo build")?
+        .success()
+    {
+        bail!("cargo build -p kgate failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("kgate"))
 }

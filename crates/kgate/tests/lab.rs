@@ -1,0 +1,137 @@
+//! The kernel lab as cargo tests: boots each Debian kernel once under qemu
+//! (TCG) with this build of kgate inside, runs every `lab/scenarios/*.sh`,
+//! and exposes each scenario result as its own test, e.g.
+//! `cloud_6_12::stock_autoload_vsock`.
+//!
+//! A kernel missing from the lab cache (`cargo xtask fetch`) skips its tests
+//! loudly, unless `KGATE_REQUIRE_KERNELS=1`, which makes them fail.
+//! `KGATE_LAB_SKIP=1` skips the lab (also unless kernels are required).
+//! Boots are serialized (the lab machine has 2 cores); a boot takes 10 s to
+//! a few minutes depending on the kernel and the scenarios.
+//!
+//! Adding a scenario: write `lab/scenarios/NN-name.sh` declaring its results
+//! (`# results: a b`) and add the names to `lab_results!` below;
+//! `every_scenario_result_has_a_test` checks the two agree.
+
+use std::sync::{Mutex, OnceLock};
+
+use kgate_lab::{Flavour, Kernel, LabRun, RunOptions};
+
+/// One boot at a time.
+static BOOT: Mutex<()> = Mutex::new(());
+
+/// The run of each kernel: `None` when skipped, `Err` when the lab failed.
+type Slot = OnceLock<Option<Result<LabRun, String>>>;
+static RUNS: [Slot; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+
+fn required() -> bool {
+    std::env::var("KGATE_REQUIRE_KERNELS").as_deref() == Ok("1")
+}
+
+fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
+    if !required() && std::env::var("KGATE_LAB_SKIP").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: lab test on {flavour}: KGATE_LAB_SKIP=1");
+        return None;
+    }
+    let kernel = match Kernel::find(flavour) {
+        Ok(k) => k,
+        Err(e) if required() => {
+            return Some(Err(format!("{e:#} (KGATE_REQUIRE_KERNELS=1)")));
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: lab test on {flavour}: {e:#}");
+            return None;
+        }
+    };
+    let scenarios = match kgate_lab::default_scenarios() {
+        Ok(s) => s,
+        Err(e) => return Some(Err(format!("{e:#}"))),
+    };
+    let opts = RunOptions::new(env!("CARGO_BIN_EXE_kgate"));
+    let _guard = BOOT.lock().unwrap_or_else(|e| e.into_inner());
+    let run = kgate_lab::run(&kernel, &scenarios, &opts).map_err(|e| format!("{e:#}"));
+    if let Ok(run) = &run {
+        eprintln!(
+            "lab: {flavour}: initrd {:.1} MiB, /init after {:.1}s, all scenarios done after {:.1}s, {} failed",
+            run.initrd_bytes as f64 / (1 << 20) as f64,
+            run.boot_seconds,
+            run.total_seconds,
+            run.failures()
+        );
+    }
+    Some(run)
+}
+
+/// Assert that `result` passed (or was skipped by its scenario) on `flavour`.
+fn check(flavour: Flavour, result: &str) {
+    let slot = &RUNS[Flavour::ALL.iter().position(|f| *f == flavour).unwrap()];
+    match slot.get_or_init(|| boot(flavour)) {
+        None => eprintln!("SKIPPED: {flavour} {result}: kernel not available"),
+        Some(Err(e)) => panic!("the kernel lab could not run {flavour}: {e}"),
+        Some(Ok(run)) => match run.check(result) {
+            Ok(detail) => eprintln!("{flavour} {result}: {detail}"),
+            Err(msg) => panic!("{msg}"),
+        },
+    }
+}
+
+macro_rules! kernel_tests {
+    ($module:ident, $flavour:expr, [$($result:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[test]
+                fn $result() {
+                    super::check($flavour, stringify!($result));
+                }
+            )*
+        }
+    };
+}
+
+/// Every result the scenarios declare; one test per kernel and result.
+macro_rules! lab_results {
+    ($($module:ident => $flavour:expr),* $(,)?) => {
+        const RESULTS: &[&str] = &[
+            "stock_autoload_vsock",
+            "stock_autoload_sctp",
+            "stock_autoload_af_alg_aead",
+            "stock_autoload_sock_diag",
+            "stock_autoload_sock_diag_vsock",
+            "stock_userns",
+            "kgate_survey_runs",
+        ];
+        $(
+            kernel_tests!($module, $flavour, [
+                stock_autoload_vsock,
+                stock_autoload_sctp,
+                stock_autoload_af_alg_aead,
+                stock_autoload_sock_diag,
+                stock_autoload_sock_diag_vsock,
+                stock_userns,
+                kgate_survey_runs,
+            ]);
+        )*
+    };
+}
+
+lab_results! {
+    cloud_6_12 => kgate_lab::Flavour::Cloud612,
+    generic_6_12 => kgate_lab::Flavour::Generic612,
+    cloud_6_1 => kgate_lab::Flavour::Cloud61,
+}
+
+#[test]
+fn every_scenario_result_has_a_test() {
+    let mut declared: Vec<String> = kgate_lab::default_scenarios()
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.results)
+        .collect();
+    declared.sort();
+    let mut tested: Vec<String> = RESULTS.iter().map(|s| s.to_string()).collect();
+    tested.sort();
+    assert_eq!(
+        declared, tested,
+        "lab/scenarios/*.sh `# results:` lines and lab_results! in tests/lab.rs must list the same names"
+    );
+}
