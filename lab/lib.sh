@@ -4,6 +4,17 @@
 # unprivileged user. Report with `result NAME PASS|FAIL|SKIP "detail"`.
 # KGATE_LAB_KERNEL is cloud-6.12, generic-6.12 or cloud-6.1.
 
+# Debian's busybox-static runs its own applets before searching PATH
+# (FEATURE_SH_STANDALONE), so `modprobe` alone would be busybox's, which
+# ignores modprobe.d `install` lines. Scenarios must exercise kmod, the
+# modprobe the kernel itself runs.
+modprobe() { /sbin/modprobe "$@"; }
+rmmod() { /sbin/rmmod "$@"; }
+insmod() { /sbin/insmod "$@"; }
+lsmod() { /sbin/lsmod "$@"; }
+modinfo() { /sbin/modinfo "$@"; }
+depmod() { /sbin/depmod "$@"; }
+
 NOBODY_UID=65534
 NOBODY_GID=65534
 

@@ -38,6 +38,8 @@ enum Command {
     Survey(cmd::survey::Args),
     Freeze(cmd::freeze::Args),
     Policy(cmd::policy::Args),
+    Apply(cmd::apply::ApplyArgs),
+    Revert(cmd::apply::RevertArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,8 @@ fn main() -> ExitCode {
         Some(Command::Survey(args)) => cmd::survey::run(&args),
         Some(Command::Freeze(args)) => cmd::freeze::run(&args),
         Some(Command::Policy(args)) => cmd::policy::run(&args),
+        Some(Command::Apply(args)) => cmd::apply::run_apply(&args),
+        Some(Command::Revert(args)) => cmd::apply::run_revert(&args),
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

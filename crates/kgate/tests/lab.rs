@@ -90,34 +90,42 @@ macro_rules! kernel_tests {
 
 /// Every result the scenarios declare; one test per kernel and result.
 macro_rules! lab_results {
-    ($($module:ident => $flavour:expr),* $(,)?) => {
-        const RESULTS: &[&str] = &[
-            "stock_autoload_vsock",
-            "stock_autoload_sctp",
-            "stock_autoload_af_alg_aead",
-            "stock_autoload_sock_diag",
-            "stock_autoload_sock_diag_vsock",
-            "stock_userns",
-            "kgate_survey_runs",
-        ];
-        $(
-            kernel_tests!($module, $flavour, [
-                stock_autoload_vsock,
-                stock_autoload_sctp,
-                stock_autoload_af_alg_aead,
-                stock_autoload_sock_diag,
-                stock_autoload_sock_diag_vsock,
-                stock_userns,
-                kgate_survey_runs,
-            ]);
-        )*
+    (kernels: [$($module:ident => $flavour:expr),* $(,)?], results: $results:tt) => {
+        const RESULTS: &[&str] = &names!($results);
+        $( kernel_tests!($module, $flavour, $results); )*
     };
 }
 
+macro_rules! names {
+    ([$($result:ident),* $(,)?]) => { [$(stringify!($result)),*] };
+}
+
 lab_results! {
-    cloud_6_12 => kgate_lab::Flavour::Cloud612,
-    generic_6_12 => kgate_lab::Flavour::Generic612,
-    cloud_6_1 => kgate_lab::Flavour::Cloud61,
+    kernels: [
+        cloud_6_12 => kgate_lab::Flavour::Cloud612,
+        generic_6_12 => kgate_lab::Flavour::Generic612,
+        cloud_6_1 => kgate_lab::Flavour::Cloud61,
+    ],
+    results: [
+        stock_autoload_vsock,
+        stock_autoload_sctp,
+        stock_autoload_af_alg_aead,
+        stock_autoload_sock_diag,
+        stock_autoload_sock_diag_vsock,
+        stock_userns,
+        modprobe_freeze,
+        modprobe_dry_run_changes_nothing,
+        modprobe_apply_writes,
+        modprobe_apply_idempotent,
+        modprobe_blocked_module_fails,
+        modprobe_allowed_module_loads,
+        modprobe_unprivileged_autoload_blocked,
+        modprobe_survey_counts_blocked,
+        modprobe_bad_policy_rejected,
+        modprobe_revert,
+        modprobe_revert_restores_autoload,
+        kgate_survey_runs,
+    ]
 }
 
 #[test]

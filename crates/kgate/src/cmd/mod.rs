@@ -1,5 +1,6 @@
 //! One module per subcommand: an `Args` struct and a `run` function.
 
+pub mod apply;
 pub mod freeze;
 pub mod policy;
 pub mod survey;

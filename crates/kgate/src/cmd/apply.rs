@@ -1,0 +1,238 @@
+//! `kgate apply` and `kgate revert`: put a policy in force on a host, or
+//! take back exactly what kgate put there.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+
+use kgate_apply::{ApplyError, ModprobeInput};
+use kgate_kernel::boot::{self, BootError};
+use kgate_policy::Mode;
+
+use crate::cmd::policy::load_policy;
+use crate::target::{Target, TargetArgs};
+
+/// Enforcement backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// /etc/modprobe.d/kgate.conf (`install M /bin/false` for every module
+    /// outside the allowlist) and /etc/sysctl.d/90-kgate.conf. Works on
+    /// every kernel; root and `insmod` can bypass it.
+    #[default]
+    Modprobe,
+}
+
+/// Put a policy in force.
+///
+/// With the modprobe backend kgate writes /etc/modprobe.d/kgate.conf
+/// (`install <m> /bin/false` for every loadable module outside the
+/// allowlist, which stops alias, name and dependency loads alike) and
+/// /etc/sysctl.d/90-kgate.conf, and sets the sysctls now. Every check runs
+/// before the first write: a policy that is invalid, or that would block a
+/// module loaded right now or needed to boot, changes nothing (unless
+/// --force). Writes are atomic and never follow symlinks; a second apply of
+/// the same policy changes nothing. `kgate revert` undoes it exactly.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "EXAMPLES:
+    kgate apply policy.toml --dry-run
+        Show the exact diff of every file and sysctl; change nothing.
+    kgate apply policy.toml
+        Apply it, then regenerate the initramfs (update-initramfs -u -k all).
+    kgate apply policy.toml --root /mnt/image --dry-run
+        The same for a mounted image.
+
+EXIT STATUS:
+    0 applied (or nothing to change, or --dry-run); 1 error or refusal: nothing
+    was changed.")]
+pub struct ApplyArgs {
+    /// The policy file.
+    pub policy: PathBuf,
+
+    /// Enforcement backend.
+    #[arg(long, value_enum, default_value_t = Backend::Modprobe)]
+    pub backend: Backend,
+
+    /// Print the exact diff and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Block modules even when they are loaded now or needed to boot.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Initramfs whose modules count as needed to boot [default:
+    /// /boot/initrd.img-RELEASE below the root, when it exists].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_initramfs")]
+    pub initramfs: Option<PathBuf>,
+
+    /// Do not look at any initramfs.
+    #[arg(long)]
+    pub no_initramfs: bool,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Take back what `kgate apply` wrote.
+///
+/// Removes the files listed in kgate's state manifest
+/// (ROOT/var/lib/kgate/state.json) when their content is still what kgate
+/// wrote, restores the sysctl values kgate changed, and removes the
+/// manifest. A file edited since kgate wrote it is left in place and
+/// reported. Nothing else is touched.
+#[derive(Debug, clap::Args)]
+pub struct RevertArgs {
+    /// Enforcement backend to revert.
+    #[arg(long, value_enum, default_value_t = Backend::Modprobe)]
+    pub backend: Backend,
+
+    /// Say what would be removed and restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Revert below DIR (a mounted image) instead of this host.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+/// Run `kgate apply`.
+pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
+    let Backend::Modprobe = args.backend;
+    // A bad policy is rejected before anything else happens.
+    let loaded_policy = load_policy(&args.policy)?;
+    let policy = &loaded_policy.policy;
+    let t = Target::load(&args.target)?;
+    let mut out = std::io::stdout().lock();
+    for w in &loaded_policy.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+
+    let allowed: BTreeSet<String> = match policy.modules.mode {
+        Mode::Enforce => policy.effective_modules(&t.tree).into_keys().collect(),
+        mode => {
+            writeln!(
+                out,
+                "note: modules.mode = {}: the modprobe backend cannot audit, so it blocks no module; \
+                 only the sysctls apply",
+                mode.as_str()
+            )?;
+            t.tree.modules.iter().map(|m| m.name.clone()).collect()
+        }
+    };
+    let sysctls: Vec<(String, String)> = policy
+        .sysctl
+        .iter()
+        .map(|(name, entry)| (name.clone(), entry.value.to_proc_string()))
+        .collect();
+    let initramfs = if args.no_initramfs {
+        None
+    } else {
+        args.initramfs.clone().or_else(|| {
+            let p = t.fs_root().join(format!("boot/initrd.img-{}", t.release));
+            p.is_file().then_some(p)
+        })
+    };
+    let boot = match boot::boot_modules(t.fs_root(), &t.tree, initramfs.as_deref()) {
+        Ok(b) => b,
+        Err(e @ BootError::UnsupportedCompression { .. }) => {
+            writeln!(out, "warning: {e}")?;
+            boot::boot_modules(t.fs_root(), &t.tree, None)?
+        }
+        Err(e) => return Err(e).context("failed to find the modules boot needs"),
+    };
+    let hash = policy.hash();
+    let policy_path = args.policy.display().to_string();
+    let input = ModprobeInput {
+        tree: &t.tree,
+        allowed: &allowed,
+        sysctls: &sysctls,
+        policy_hash: &hash,
+        policy_path: &policy_path,
+        loaded: &t.loaded,
+        boot: &boot,
+        kernel_release: &t.release,
+    };
+    let plan = kgate_apply::plan(&input, t.fs_root())?;
+    for w in plan.warnings() {
+        writeln!(out, "warning: {w}")?;
+    }
+    if plan.is_noop() {
+        writeln!(
+            out,
+            "Nothing to change: {} is already in force ({} modules blocked).",
+            args.policy.display(),
+            plan.blocked().len()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    write!(out, "{}", plan.diff())?;
+    writeln!(
+        out,
+        "\n{} of {} loadable modules would be blocked; {} sysctl(s) set.",
+        plan.blocked().len(),
+        t.tree.modules.iter().filter(|m| !m.builtin).count(),
+        sysctls.len()
+    )?;
+    if !plan.refusals().is_empty() {
+        writeln!(out, "\nThe policy blocks modules this host needs:")?;
+        for r in plan.refusals() {
+            writeln!(out, "  {}: {}", r.module, r.why)?;
+        }
+    }
+    if args.dry_run {
+        writeln!(out, "\nDry run: nothing was changed.")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !plan.refusals().is_empty() && !args.force {
+        bail!(
+            "refusing to block {} module(s) that are loaded now or needed to boot; nothing was changed. \
+             Allow them in the policy (kgate freeze does), or pass --force",
+            plan.refusals().len()
+        );
+    }
+    let report = match kgate_apply::apply(&plan, t.fs_root(), args.force) {
+        Ok(r) => r,
+        Err(e @ ApplyError::RolledBack { .. }) => {
+            return Err(e).context("apply failed and was rolled back")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    writeln!(out)?;
+    for p in &report.written {
+        writeln!(out, "wrote {}", p.display())?;
+    }
+    for s in &report.sysctls_set {
+        writeln!(out, "set {} = {} (was {})", s.name, s.new, s.old)?;
+    }
+    if report
+        .written
+        .iter()
+        .any(|p| p.ends_with(kgate_apply::MODPROBE_CONF))
+    {
+        writeln!(out, "\n{}", kgate_apply::initramfs_warning())?;
+    }
+    writeln!(out, "Undo with: kgate revert --backend modprobe")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `kgate revert`.
+pub fn run_revert(args: &RevertArgs) -> Result<ExitCode> {
+    let Backend::Modprobe = args.backend;
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let report = kgate_apply::revert(&root, args.dry_run)?;
+    let mut out = std::io::stdout().lock();
+    for m in &report.messages {
+        writeln!(out, "{m}")?;
+    }
+    if report.had_manifest && !report.removed.is_empty() && !args.dry_run {
+        writeln!(out, "\n{}", kgate_apply::initramfs_warning())?;
+    }
+    if !report.problems.is_empty() || !report.modified.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

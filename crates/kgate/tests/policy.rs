@@ -1,0 +1,360 @@
+//! CLI tests of `kgate freeze`, `kgate policy`, `kgate apply --backend
+//! modprobe` and `kgate revert` on fixture roots. What the kernel itself
+//! does with the result is tested in the kernel lab
+//! (lab/scenarios/50-modprobe_backend.sh).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+use common::*;
+
+fn kgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kgate"))
+}
+
+#[track_caller]
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out: Output = cmd.output().expect("failed to start kgate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn ok(cmd: &mut Command) -> String {
+    let (code, stdout, stderr) = run(cmd);
+    assert_eq!(
+        code, 0,
+        "kgate failed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+/// A small kernel: sctp (hard dep libcrc32c, whose softdep names the alias
+/// crc32c), vsock, xfs, tun and a builtin ext4.
+fn fixture(root: &Path, version: &str) -> FixtureTree {
+    let t = FixtureTree::new(root, version);
+    t.module(
+        "kernel/net/sctp/sctp.ko.xz",
+        &["net-pf-2-proto-132"],
+        &["libcrc32c"],
+        "",
+    );
+    t.module("kernel/lib/libcrc32c.ko.xz", &[], &[], "pre: crc32c");
+    t.module(
+        "kernel/arch/x86/crypto/crc32c-intel.ko.xz",
+        &["crc32c", "crypto-crc32c"],
+        &[],
+        "",
+    );
+    t.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    t.module("kernel/fs/xfs/xfs.ko.xz", &["fs-xfs"], &["libcrc32c"], "");
+    t.module(
+        "kernel/drivers/net/tun.ko.xz",
+        &["devname:net/tun", "char-major-10-200"],
+        &[],
+        "",
+    );
+    t.builtin(&["ext4"]);
+    t
+}
+
+fn args<'a>(cmd: &'a mut Command, root: &Path) -> &'a mut Command {
+    cmd.arg("--no-cache").arg("--root").arg(root)
+}
+
+#[test]
+fn freeze_allows_loaded_modules_their_closure_and_builtins() {
+    let dir = TempDir::new("freeze");
+    let root = dir.path().join("root");
+    fixture(&root, "6.99.0-test");
+    let lsmod = dir.path().join("lsmod");
+    std::fs::write(&lsmod, "Module                  Size  Used by\nxfs 100 0\n").unwrap();
+    let policy = dir.path().join("p.toml");
+    let out = ok(args(kgate().arg("freeze"), &root)
+        .arg("--loaded")
+        .arg(&lsmod)
+        .arg("-o")
+        .arg(&policy));
+    assert!(out.contains("xfs                          loaded"), "{out}");
+    assert!(
+        out.contains("libcrc32c                    dependency of xfs"),
+        "{out}"
+    );
+    // The softdep names an alias; it resolves to crc32c_intel as in modprobe.
+    assert!(
+        out.contains("crc32c_intel                 soft dependency of libcrc32c"),
+        "{out}"
+    );
+    assert!(out.contains("3 loadable modules blocked"), "{out}");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(
+        text.contains(r#"{ name = "xfs", reason = "loaded" }"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"kernel.unprivileged_bpf_disabled\" = 2"),
+        "{text}"
+    );
+
+    let check = ok(args(kgate().args(["policy", "check"]).arg(&policy), &root));
+    assert!(
+        check.contains("valid for kernel 6.99.0-test (0 warning(s))"),
+        "{check}"
+    );
+
+    let explain = ok(args(
+        kgate()
+            .args(["policy", "explain"])
+            .arg(&policy)
+            .arg("net-pf-40"),
+        &root,
+    ));
+    assert!(
+        explain.contains("vsock: BLOCKED — not in modules.allow"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("socket family 40 (vsock): denied"),
+        "{explain}"
+    );
+    let explain = ok(args(
+        kgate()
+            .args(["policy", "explain"])
+            .arg(&policy)
+            .arg("crc32c_intel"),
+        &root,
+    ));
+    assert!(
+        explain.contains("crc32c_intel: ALLOWED — soft dependency of libcrc32c"),
+        "{explain}"
+    );
+
+    let diff: Value = serde_json::from_str(&ok(args(
+        kgate()
+            .args(["policy", "diff", "--format", "json"])
+            .arg(&policy),
+        &root,
+    )))
+    .unwrap();
+    assert_eq!(diff["schema"], "kgate.policy-diff/1");
+    assert_eq!(diff["blocked"], serde_json::json!(["sctp", "tun", "vsock"]));
+    assert!(
+        diff["removed"]["text_bytes"].as_u64().unwrap() > 0,
+        "{diff}"
+    );
+    assert!(diff["removed"]["modules"].as_u64().unwrap() >= 2, "{diff}");
+}
+
+#[test]
+fn invalid_policies_are_rejected_with_file_line_and_key() {
+    let dir = TempDir::new("check");
+    let root = dir.path().join("root");
+    fixture(&root, "6.99.0-test");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "version = 1\n[modules]\nmode = 1\nalow = []\n[sysctl]\n\"kernel.io_uring_disabled\" = 7\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(args(kgate().args(["policy", "check"]).arg(&bad), &root));
+    assert_eq!(code, 1, "{out}");
+    let bad_s = bad.display().to_string();
+    assert!(out.contains(&format!("{bad_s}:3:8: modules.mode")), "{out}");
+    assert!(out.contains(&format!("{bad_s}:4:1: modules")), "{out}");
+    assert!(out.contains("did you mean `allow`"), "{out}");
+    assert!(out.contains("sysctl.\"kernel.io_uring_disabled\""), "{out}");
+    assert!(out.contains("nothing was applied"), "{out}");
+
+    // Unknown module names are warnings against the target kernel.
+    let warn = dir.path().join("warn.toml");
+    std::fs::write(
+        &warn,
+        "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"sctpp\"]\n",
+    )
+    .unwrap();
+    let out = ok(args(kgate().args(["policy", "check"]).arg(&warn), &root));
+    assert!(out.contains("warn.toml:4:"), "{out}");
+    assert!(out.contains("did you mean `sctp`"), "{out}");
+    let (code, _, _) = run(args(
+        kgate()
+            .args(["policy", "check", "--deny-warnings"])
+            .arg(&warn),
+        &root,
+    ));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn apply_dry_run_apply_again_and_revert_exactly() {
+    let dir = TempDir::new("apply");
+    let root = dir.path().join("root");
+    fixture(&root, "6.99.0-test");
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"xfs\"]\n[sysctl]\n\"dev.tty.ldisc_autoload\" = 0\n",
+    )
+    .unwrap();
+    let conf = root.join("etc/modprobe.d/kgate.conf");
+    let sysctl = root.join("etc/sysctl.d/90-kgate.conf");
+
+    let dry = ok(args(
+        kgate().arg("apply").arg(&policy).arg("--dry-run"),
+        &root,
+    ));
+    assert!(dry.contains("+install sctp /bin/false"), "{dry}");
+    assert!(dry.contains("+dev.tty.ldisc_autoload = 0"), "{dry}");
+    assert!(dry.contains("Dry run: nothing was changed."), "{dry}");
+    assert!(!root.join("etc").exists(), "dry run wrote something");
+
+    let out = ok(args(kgate().arg("apply").arg(&policy), &root));
+    assert!(out.contains("update-initramfs -u -k all"), "{out}");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    for blocked in ["sctp", "tun", "vsock"] {
+        assert!(
+            text.contains(&format!("\ninstall {blocked} /bin/false\n")),
+            "{text}"
+        );
+    }
+    for allowed in ["xfs", "libcrc32c", "crc32c_intel", "ext4"] {
+        assert!(!text.contains(&format!("install {allowed} ")), "{text}");
+    }
+    assert!(text.starts_with("# Generated by kgate"), "{text}");
+    let mtime = std::fs::metadata(&conf).unwrap().modified().unwrap();
+
+    // Idempotent: nothing rewritten.
+    let again = ok(args(kgate().arg("apply").arg(&policy), &root));
+    assert!(again.contains("Nothing to change"), "{again}");
+    assert_eq!(std::fs::metadata(&conf).unwrap().modified().unwrap(), mtime);
+
+    // The survey of the root now sees the block.
+    let s: Value = serde_json::from_str(&ok(args(
+        kgate().args(["survey", "--format", "json"]),
+        &root,
+    )))
+    .unwrap();
+    assert_eq!(s["summary"]["modules_blocked_by_modprobe_conf"], 3);
+
+    // Revert removes exactly kgate's files.
+    let other = root.join("etc/modprobe.d/other.conf");
+    std::fs::write(&other, "blacklist pcspkr\n").unwrap();
+    let out = ok(kgate().args(["revert", "--root"]).arg(&root));
+    assert!(out.contains("removed"), "{out}");
+    assert!(!conf.exists() && !sysctl.exists());
+    assert!(!root.join("var/lib/kgate/state.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        "blacklist pcspkr\n"
+    );
+    let out = ok(kgate().args(["revert", "--root"]).arg(&root));
+    assert!(out.contains("has not applied anything"), "{out}");
+}
+
+#[test]
+fn apply_refuses_to_block_boot_modules_and_symlinks_changing_nothing() {
+    let dir = TempDir::new("refuse");
+    let root = dir.path().join("root");
+    fixture(&root, "6.99.0-test");
+    // The root filesystem is xfs.
+    let proc_self = root.join("proc/self");
+    std::fs::create_dir_all(&proc_self).unwrap();
+    std::fs::write(
+        proc_self.join("mountinfo"),
+        "22 1 253:0 / / rw,relatime shared:1 - xfs /dev/vda1 rw\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"vsock\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(args(kgate().arg("apply").arg(&policy), &root));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("xfs: root filesystem (xfs)"), "{out}");
+    assert!(
+        err.contains("refusing to block") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        !root.join("etc").exists(),
+        "a refused apply wrote something"
+    );
+
+    // --force applies anyway.
+    ok(args(
+        kgate().arg("apply").arg(&policy).arg("--force"),
+        &root,
+    ));
+    ok(kgate().args(["revert", "--root"]).arg(&root));
+
+    // A symlinked target is refused before anything is written.
+    let target = dir.path().join("elsewhere.conf");
+    std::fs::create_dir_all(root.join("etc/modprobe.d")).unwrap();
+    std::os::unix::fs::symlink(&target, root.join("etc/modprobe.d/kgate.conf")).unwrap();
+    let allow_all = dir.path().join("all.toml");
+    std::fs::write(&allow_all, "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"xfs\"]\n[sysctl]\n\"vm.unprivileged_userfaultfd\" = 0\n").unwrap();
+    let (code, _, err) = run(args(kgate().arg("apply").arg(&allow_all), &root));
+    assert_eq!(code, 1);
+    assert!(err.contains("symlink"), "{err}");
+    assert!(!target.exists());
+    assert!(!root.join("etc/sysctl.d/90-kgate.conf").exists());
+}
+
+#[test]
+fn freeze_from_carries_a_policy_to_a_new_kernel() {
+    let dir = TempDir::new("carry");
+    let root = dir.path().join("root");
+    fixture(&root, "6.99.0-old");
+    let new = fixture(&root, "6.99.1-new");
+    // In the new kernel xfs gained a dependency, and a new module appeared.
+    new.module(
+        "kernel/fs/xfs/xfs.ko.xz",
+        &["fs-xfs"],
+        &["libcrc32c", "fs_helper"],
+        "",
+    );
+    new.module("kernel/fs/fs_helper.ko.xz", &[], &[], "");
+    new.module("kernel/net/newproto.ko.xz", &["net-pf-46"], &[], "");
+    let lsmod = dir.path().join("lsmod");
+    std::fs::write(&lsmod, "xfs 1 0\n").unwrap();
+    let old_policy = dir.path().join("old.toml");
+    ok(kgate()
+        .args(["freeze", "--no-cache", "--root"])
+        .arg(&root)
+        .args(["--kernel", "6.99.0-old", "--loaded"])
+        .arg(&lsmod)
+        .arg("-o")
+        .arg(&old_policy));
+    let new_policy = dir.path().join("new.toml");
+    let out = ok(kgate()
+        .args(["freeze", "--no-cache", "--root"])
+        .arg(&root)
+        .args(["--kernel", "6.99.1-new", "--from"])
+        .arg(&old_policy)
+        .arg("-o")
+        .arg(&new_policy));
+    assert!(out.contains("fs_helper (needed by xfs)"), "{out}");
+    assert!(
+        out.contains("modules new in the new kernel (blocked) (1): newproto"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&new_policy).unwrap();
+    assert!(text.contains("kernel = \"6.99.1-new\""), "{text}");
+    let explain = ok(kgate()
+        .args(["policy", "explain", "--no-cache", "--root"])
+        .arg(&root)
+        .args(["--kernel", "6.99.1-new"])
+        .arg(&new_policy)
+        .arg("fs_helper"));
+    assert!(
+        explain.contains("fs_helper: ALLOWED — dependency of xfs"),
+        "{explain}"
+    );
+}
