@@ -7,7 +7,7 @@
 //! (`O_CREAT | O_EXCL | O_NOFOLLOW`), `fsync`ing it, `renameat`ing it over the
 //! target and `fsync`ing the directory: a reader sees the old or the new
 //! content, never a mix, and the new content survives a crash once
-//! [`write`] returns.
+//! [`write()`] returns.
 
 use std::ffi::{CString, OsStr};
 use std::io;
