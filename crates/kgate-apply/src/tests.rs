@@ -1,84 +1,7 @@
 use super::*;
-use kgate_kernel::tree::LoadOptions;
-use object::write::Object;
-use object::{Architecture, BinaryFormat, SectionKind};
+pub(crate) use kgate_kernel::testutil::TempDir;
+use kgate_kernel::testutil::{load_tree, modinfo_elf};
 use std::os::unix::fs::symlink;
-
-pub(crate) struct TempDir(PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "kgate-apply-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
-        let p = self.0.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, contents).unwrap();
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.0.join(rel)).unwrap()
-    }
-
-    fn exists(&self, rel: &str) -> bool {
-        self.0.join(rel).symlink_metadata().is_ok()
-    }
-
-    /// Every path below the root, sorted (to prove nothing else changed).
-    fn listing(&self) -> Vec<String> {
-        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let e = e.unwrap();
-                let p = e.path();
-                out.push(p.strip_prefix(base).unwrap().display().to_string());
-                if e.file_type().unwrap().is_dir() {
-                    walk(base, &p, out);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.0, &self.0, &mut out);
-        out.sort();
-        out
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn module_elf(modinfo: &str) -> Vec<u8> {
-    let mut obj = Object::new(
-        BinaryFormat::Elf,
-        Architecture::X86_64,
-        object::Endianness::Little,
-    );
-    let s = obj.add_section(
-        Vec::new(),
-        b".modinfo".to_vec(),
-        SectionKind::ReadOnlyString,
-    );
-    let mut info = modinfo.replace(';', "\0");
-    info.push('\0');
-    obj.append_section_data(s, info.as_bytes(), 1);
-    obj.write().unwrap()
-}
 
 /// A kernel tree outside the test root: ext4 (+jbd2, mbcache), vsock,
 /// sctp, snd-pcm (a dashed file name), and builtin `unix`.
@@ -113,19 +36,13 @@ fn tree(t: &TempDir) -> KernelTree {
             "name=crc32c_intel;alias=crypto-crc32c;alias=crc32c",
         ),
     ] {
-        t.write(&format!("{dir}/{path}"), module_elf(info));
+        t.write(&format!("{dir}/{path}"), modinfo_elf(info));
     }
     t.write(
         &format!("{dir}/modules.builtin"),
         "kernel/net/unix/unix.ko\n",
     );
-    KernelTree::load(&LoadOptions {
-        modules_dir: t.path().join(dir),
-        loaded: None,
-        cache_dir: None,
-        progress: None,
-    })
-    .unwrap()
+    load_tree(&t.path().join(dir))
 }
 
 struct Fixture {

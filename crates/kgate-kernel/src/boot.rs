@@ -539,30 +539,9 @@ fn parse_cpio(buf: &[u8], start: usize, names: &mut Vec<String>) -> Result<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::TempDir;
-    use crate::tree::LoadOptions;
-    use object::write::Object;
-    use object::{Architecture, BinaryFormat, SectionKind};
+    use crate::testutil::{compress_for, load_tree, modinfo_elf, TempDir};
     use std::io::Write;
     use std::os::unix::fs::symlink;
-
-    /// A minimal relocatable ELF module with a `.modinfo` section.
-    pub(crate) fn module_elf(modinfo: &str) -> Vec<u8> {
-        let mut obj = Object::new(
-            BinaryFormat::Elf,
-            Architecture::X86_64,
-            object::Endianness::Little,
-        );
-        let s = obj.add_section(
-            Vec::new(),
-            b".modinfo".to_vec(),
-            SectionKind::ReadOnlyString,
-        );
-        let mut info = modinfo.replace(';', "\0");
-        info.push('\0');
-        obj.append_section_data(s, info.as_bytes(), 1);
-        obj.write().unwrap()
-    }
 
     fn fake_tree(t: &TempDir) -> KernelTree {
         let dir = "lib/modules/6.12.0";
@@ -601,27 +580,16 @@ mod tests {
                 "name=vsock;alias=net-pf-40",
             ),
         ] {
-            let elf = module_elf(info);
-            let bytes = if path.ends_with(".xz") {
-                let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
-                e.write_all(&elf).unwrap();
-                e.finish().unwrap()
-            } else {
-                elf
-            };
-            t.write(&format!("{dir}/{path}"), bytes);
+            t.write(
+                &format!("{dir}/{path}"),
+                compress_for(path, modinfo_elf(info)),
+            );
         }
         t.write(
             &format!("{dir}/modules.builtin"),
             "kernel/fs/proc.ko\nkernel/drivers/virtio/virtio_pci.ko\n",
         );
-        KernelTree::load(&LoadOptions {
-            modules_dir: t.path().join(dir),
-            loaded: None,
-            cache_dir: None,
-            progress: None,
-        })
-        .unwrap()
+        load_tree(&t.path().join(dir))
     }
 
     /// A relative symlink at `at` to `target` (both relative to the root),

@@ -159,11 +159,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
 
     #[test]
     fn round_trip_and_stamp_mismatch() {
-        let dir = std::env::temp_dir().join(format!("kgate-cache-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let tmp = TempDir::new("cache");
+        let dir = tmp.path();
         let stamp = FileStamp {
             size: 10,
             mtime_ns: 5,
@@ -173,24 +174,23 @@ mod tests {
             functions: 3,
             ..KoFacts::default()
         };
-        let mut cache = FactCache::open(&dir, Path::new("/nonexistent/modules"));
+        let mut cache = FactCache::open(dir, Path::new("/nonexistent/modules"));
         cache.insert("kernel/a.ko".into(), stamp, facts.clone());
         cache.save().unwrap();
 
-        let cache = FactCache::open(&dir, Path::new("/nonexistent/modules"));
+        let cache = FactCache::open(dir, Path::new("/nonexistent/modules"));
         assert_eq!(cache.get("kernel/a.ko", stamp), Some(&facts));
         assert_eq!(
             cache.get("kernel/a.ko", FileStamp { size: 11, ..stamp }),
             None
         );
         // Another modules directory gets its own file.
-        let other = FactCache::open(&dir, Path::new("/nonexistent/other"));
+        let other = FactCache::open(dir, Path::new("/nonexistent/other"));
         assert_eq!(other.get("kernel/a.ko", stamp), None);
 
         // A corrupt cache file is ignored, not an error.
         fs::write(cache.path(), b"not bincode").unwrap();
-        let cache = FactCache::open(&dir, Path::new("/nonexistent/modules"));
+        let cache = FactCache::open(dir, Path::new("/nonexistent/modules"));
         assert_eq!(cache.get("kernel/a.ko", stamp), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

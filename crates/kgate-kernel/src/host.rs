@@ -978,7 +978,7 @@ fn read_trimmed(root: &Path, rel: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::TempDir;
+    use crate::testutil::TempDir;
 
     const REL: &str = "6.12.0-test";
 

@@ -397,10 +397,10 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<KoFact
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{xz, TempDir};
     use object::write::{Object, StandardSection, Symbol, SymbolSection};
     use object::{Architecture, BinaryFormat, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
     use std::io::Write;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
     const MODINFO: &[u8] =
         b"alias=net-pf-2-proto-132\0alias=fs-foo\0depends=libcrc32c,udp-tunnel\0\
@@ -484,23 +484,6 @@ intree=Y\0license=GPL\0";
         }
     }
 
-    fn temp_dir() -> PathBuf {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "kgate-ko-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn xz(data: &[u8]) -> Vec<u8> {
-        let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
     #[test]
     fn parses_fixture() {
         let facts = parse_module_elf(&fixture()).unwrap();
@@ -578,7 +561,8 @@ intree=Y\0license=GPL\0";
 
     #[test]
     fn read_module_all_compressions() {
-        let dir = temp_dir();
+        let tmp = TempDir::new("ko");
+        let dir = tmp.path();
         let elf = fixture();
         let files: [(&str, Vec<u8>); 4] = [
             ("fix-ture.ko", elf.clone()),
@@ -608,12 +592,12 @@ intree=Y\0license=GPL\0";
             read_module(&dir.join("two.ko.xz"), &mut scratch).unwrap(),
             expected()
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn read_module_errors() {
-        let dir = temp_dir();
+        let tmp = TempDir::new("ko");
+        let dir = tmp.path();
         let elf = fixture();
         let mut scratch = Vec::new();
 
@@ -691,8 +675,6 @@ intree=Y\0license=GPL\0";
         let err = read_module(&dir.join("module.ko.bz2"), &mut scratch).unwrap_err();
         assert!(matches!(err, KoError::UnknownSuffix { .. }), "{err}");
         assert!(err.to_string().contains(".ko.zst"), "{err}");
-
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

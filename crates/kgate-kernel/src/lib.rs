@@ -38,6 +38,8 @@ pub mod modinfo;
 pub mod modprobe_conf;
 pub mod reach;
 pub mod sysctl;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 pub mod tree;
 pub mod trigger;
 

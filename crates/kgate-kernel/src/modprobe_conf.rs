@@ -142,8 +142,8 @@ mod tests {
 
     #[test]
     fn etc_hides_lib_with_the_same_file_name() {
-        let root = std::env::temp_dir().join(format!("kgate-modprobe-conf-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let tmp = crate::testutil::TempDir::new("modprobe-conf");
+        let root = tmp.path();
         for (dir, text) in [
             ("etc/modprobe.d", "blacklist a\n"),
             ("lib/modprobe.d", "blacklist b\n"),
@@ -156,10 +156,9 @@ mod tests {
             "install c /bin/false\n",
         )
         .unwrap();
-        let c = ModprobeConf::read(&root);
+        let c = ModprobeConf::read(root);
         assert!(c.blacklisted.contains_key("a"));
         assert!(!c.blacklisted.contains_key("b"));
         assert!(c.install_blocked.contains_key("c"));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -375,7 +375,7 @@ pub fn find<'a>(readings: &'a [SysctlReading], name: &str) -> Option<&'a SysctlR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::TempDir;
+    use crate::testutil::TempDir;
 
     #[test]
     fn table_is_complete_and_unique() {

@@ -1,80 +1,14 @@
-//! Test helpers: temporary directories and small module trees built from
-//! in-memory ELF objects (the same shape as crates/kgate/tests/common).
+//! Test helpers: small module trees built with `kgate_kernel::testutil`
+//! (which also provides the temporary directories).
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::path::{Path, PathBuf};
 
-use kgate_kernel::tree::{KernelTree, LoadOptions};
+use kgate_kernel::testutil::{load_tree, FixtureTree};
+use kgate_kernel::tree::KernelTree;
 
-/// A directory removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "kgate-policy-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A relocatable x86-64 ELF object shaped like a kernel module: two 16-byte
-/// functions in `.text` and a `.modinfo` section.
-pub fn elf_module(name: &str, aliases: &[&str], depends: &[&str], softdep: &str) -> Vec<u8> {
-    use object::write::{Object, Symbol, SymbolSection};
-    use object::{
-        Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
-    };
-    let mut obj = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
-    let text = obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
-    obj.append_section_data(text, &[0xc3; 32], 16);
-    for (i, f) in ["init_module", "cleanup_module"].iter().enumerate() {
-        obj.add_symbol(Symbol {
-            name: format!("{name}_{f}").into_bytes(),
-            value: 16 * i as u64,
-            size: 16,
-            kind: SymbolKind::Text,
-            scope: SymbolScope::Compilation,
-            weak: false,
-            section: SymbolSection::Section(text),
-            flags: SymbolFlags::None,
-        });
-    }
-    let mut info = Vec::new();
-    let mut add = |kv: String| {
-        info.extend_from_slice(kv.as_bytes());
-        info.push(0);
-    };
-    add(format!("name={name}"));
-    for a in aliases {
-        add(format!("alias={a}"));
-    }
-    add(format!("depends={}", depends.join(",")));
-    if !softdep.is_empty() {
-        add(format!("softdep={softdep}"));
-    }
-    add("intree=Y".into());
-    let modinfo = obj.add_section(Vec::new(), b".modinfo".to_vec(), SectionKind::ReadOnlyData);
-    obj.append_section_data(modinfo, &info, 1);
-    obj.write().unwrap()
-}
+pub use kgate_kernel::testutil::TempDir;
 
 /// One fixture module: name, aliases, hard dependencies, softdep string.
 pub type Spec<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a str);
@@ -82,24 +16,12 @@ pub type Spec<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a str);
 /// Write modules (and builtin names) under `root/lib/modules/version` and
 /// load the tree.
 pub fn tree_with(root: &Path, version: &str, modules: &[Spec<'_>], builtin: &[&str]) -> KernelTree {
-    let dir = root.join("lib/modules").join(version);
-    std::fs::create_dir_all(dir.join("kernel")).unwrap();
+    let tree = FixtureTree::new(root, version);
     for (name, aliases, depends, softdep) in modules {
-        let path = dir.join(format!("kernel/{name}.ko"));
-        std::fs::write(path, elf_module(name, aliases, depends, softdep)).unwrap();
+        tree.module(&format!("kernel/{name}.ko"), aliases, depends, softdep);
     }
-    let text: String = builtin
-        .iter()
-        .map(|n| format!("kernel/builtin/{n}.ko\n"))
-        .collect();
-    std::fs::write(dir.join("modules.builtin"), text).unwrap();
-    KernelTree::load(&LoadOptions {
-        modules_dir: dir,
-        loaded: None,
-        cache_dir: None,
-        progress: None,
-    })
-    .unwrap()
+    tree.builtin(builtin);
+    tree.load()
 }
 
 /// The standard fixture kernel.
@@ -154,13 +76,5 @@ pub fn debian_tree() -> Option<KernelTree> {
         );
         return None;
     }
-    Some(
-        KernelTree::load(&LoadOptions {
-            modules_dir: dir,
-            loaded: None,
-            cache_dir: None,
-            progress: None,
-        })
-        .unwrap(),
-    )
+    Some(load_tree(&dir))
 }
