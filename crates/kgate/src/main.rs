@@ -14,13 +14,20 @@ use clap::{Parser, Subcommand};
 ///
 /// kgate finds which kernel modules an ordinary user can get loaded (by
 /// calling socket(), mounting in a user namespace, binding an AF_ALG socket,
-/// ...), how much code they hold, and through which trigger.
+/// ...), how much code they hold, and through which trigger; freezes what a
+/// host really uses into a reviewable policy; and enforces it.
 ///
 /// With no subcommand, kgate surveys this host.
 ///
-/// EXIT STATUS: 0 success; 1 error (bad input, unreadable kernel tree,
-/// write failure); 2 usage error; 3 the survey completed but some module
-/// files could not be read (they are listed and skipped).
+/// A typical lockdown: `kgate freeze -o policy.toml`, `kgate policy diff
+/// policy.toml`, `kgate apply policy.toml --dry-run`, `kgate apply
+/// policy.toml`; undo with `kgate revert`.
+///
+/// EXIT STATUS: 0 success; 1 error or refusal (bad input, invalid policy,
+/// unreadable kernel tree, a policy that would block what the host needs,
+/// write failure; nothing was changed); 2 usage error; 3 the survey
+/// completed but some module files could not be read (they are listed and
+/// skipped). A broken pipe on output is not an error.
 #[derive(Debug, Parser)]
 #[command(
     name = "kgate",
