@@ -508,3 +508,40 @@ fn modprobe_d_rules_in_the_surveyed_root_are_honoured() {
     assert_eq!(module(&s, "bridge")["unprivileged_reachable"], true);
     assert_eq!(module(&s, "bridge")["via"]["kind"], "socket_ioctl");
 }
+
+/// `kgate survey --format json | head -1` is not an error (regression: the
+/// JSON writer's EPIPE used to exit 1 with "failed to write JSON").
+#[test]
+fn broken_pipe_is_not_an_error() {
+    use std::io::Read;
+    let root = TempDir::new("pipe");
+    let tree = FixtureTree::new(root.path(), "6.99.0-test");
+    for i in 0..200 {
+        tree.module(&format!("kernel/m/mod{i}.ko"), &["net-pf-40"], &[], "");
+    }
+    for format in ["json", "text"] {
+        let mut child = kgate()
+            .args(["survey", "--no-cache", "--format", format, "--root"])
+            .arg(root.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
