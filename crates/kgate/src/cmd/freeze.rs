@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use kgate_kernel::boot::{self, BootModule};
-use kgate_kernel::depmod;
 use kgate_policy::{Carried, FreezeInput, FreezeReport, Policy};
 
+use crate::cmd::policy::loaded_modules;
 use crate::output::Format;
 use crate::target::{Target, TargetArgs};
 
@@ -116,21 +116,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             (policy, None, Some(carried))
         }
         None => {
-            let loaded = match &args.loaded {
-                Some(file) => {
-                    let text = std::fs::read_to_string(file)
-                        .with_context(|| format!("failed to read {}", file.display()))?;
-                    let loaded = depmod::parse_loaded_modules(&text);
-                    if loaded.is_empty() {
-                        bail!(
-                            "{}: no module names found; expected /proc/modules or lsmod output",
-                            file.display()
-                        );
-                    }
-                    loaded
-                }
-                None => t.loaded.clone(),
-            };
+            let loaded = loaded_modules(args.loaded.as_deref(), &t)?;
             let boot_pairs: Vec<(String, String)> = boot
                 .iter()
                 .map(|b| (b.name.clone(), b.reason.clone()))

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde::Serialize;
 
 use kgate_kernel::depmod;
-use kgate_policy::{Diagnostic, DiffReport, Explanation, Policy, Surface};
+use kgate_policy::{Diagnostic, DiffReport, Policy, Surface};
 
 use crate::output::{human_bytes, Format};
 use crate::target::{Target, TargetArgs};
@@ -193,27 +193,36 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
     })
 }
 
-/// The loaded-module set: `--loaded FILE`, else the target's.
+/// The loaded-module set: `--loaded FILE` (/proc/modules or lsmod format),
+/// else the target's. A file without a single module name is an error: it
+/// is not what the user meant to pass.
 pub fn loaded_modules(
     file: Option<&Path>,
     t: &Target,
 ) -> Result<std::collections::BTreeSet<String>> {
-    match file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("failed to read {}", file.display()))?;
-            Ok(depmod::parse_loaded_modules(&text))
-        }
-        None => Ok(t.loaded.clone()),
+    let Some(file) = file else {
+        return Ok(t.loaded.clone());
+    };
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    let loaded = depmod::parse_loaded_modules(&text);
+    if loaded.is_empty() {
+        bail!(
+            "{}: no module names found; expected /proc/modules or lsmod output",
+            file.display()
+        );
     }
+    Ok(loaded)
 }
 
+/// A report about one policy file, as JSON: the schema, the file, then the
+/// report's own fields.
 #[derive(Serialize)]
-struct DiffJson<'a> {
+struct PolicyJson<'a, T: Serialize> {
     schema: &'static str,
     policy: &'a Path,
     #[serde(flatten)]
-    report: &'a DiffReport,
+    report: &'a T,
 }
 
 fn diff(args: &DiffArgs) -> Result<ExitCode> {
@@ -227,7 +236,7 @@ fn diff(args: &DiffArgs) -> Result<ExitCode> {
         Format::Json => {
             serde_json::to_writer_pretty(
                 &mut out,
-                &DiffJson {
+                &PolicyJson {
                     schema: "kgate.policy-diff/1",
                     policy: &args.policy,
                     report: &report,
@@ -309,14 +318,6 @@ pub fn print_diff(out: &mut dyn Write, policy: &Path, r: &DiffReport) -> Result<
     Ok(())
 }
 
-#[derive(Serialize)]
-struct ExplainJson<'a> {
-    schema: &'static str,
-    policy: &'a Path,
-    #[serde(flatten)]
-    explanation: &'a Explanation,
-}
-
 fn explain(args: &ExplainArgs) -> Result<ExitCode> {
     let policy = load_policy(&args.policy)?.policy;
     let t = Target::load(&args.target)?;
@@ -327,10 +328,10 @@ fn explain(args: &ExplainArgs) -> Result<ExitCode> {
         Format::Json => {
             serde_json::to_writer_pretty(
                 &mut out,
-                &ExplainJson {
+                &PolicyJson {
                     schema: "kgate.policy-explain/1",
                     policy: &args.policy,
-                    explanation: &e,
+                    report: &e,
                 },
             )?;
             writeln!(out)?;
