@@ -6,9 +6,10 @@
 set -euo pipefail
 
 deps_install() {
-    local want=(gcc pkg-config make xz-utils zstd)
+    # clang, llvm, libelf-dev, zlib1g-dev: kgate-bpf's BPF programs and libbpf.
+    local want=(gcc pkg-config make xz-utils zstd clang llvm libelf-dev zlib1g-dev)
     if [[ ${1:-build} == test ]]; then
-        want+=(kmod cpio busybox-static qemu-system-x86 clang llvm libelf-dev zlib1g-dev util-linux)
+        want+=(kmod cpio busybox-static qemu-system-x86 clang llvm libelf-dev zlib1g-dev pkg-config util-linux)
     fi
     local missing=()
     for pkg in "${want[@]}"; do

@@ -1,0 +1,44 @@
+//! Compiles `src/bpf/kgate.bpf.c` (which includes one file per concern)
+//! with clang and generates the libbpf-rs skeleton into `OUT_DIR`.
+
+use std::path::PathBuf;
+
+use libbpf_cargo::SkeletonBuilder;
+
+const SOURCES: &[&str] = &[
+    "src/bpf/kgate.bpf.c",
+    "src/bpf/modules.bpf.c",
+    "src/bpf/sockets.bpf.c",
+    "src/bpf/userns.bpf.c",
+    "src/bpf/kgate.h",
+    "src/bpf/vmlinux_min.h",
+];
+
+fn main() {
+    for s in SOURCES {
+        println!("cargo:rerun-if-changed={s}");
+    }
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"))
+        .join("kgate.skel.rs");
+    let arch = match std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86_64") => "x86",
+        Ok("aarch64") => "arm64",
+        Ok(other) => panic!("kgate-bpf: unsupported target architecture {other}"),
+        Err(_) => "x86",
+    };
+    if let Err(e) = SkeletonBuilder::new()
+        .source("src/bpf/kgate.bpf.c")
+        .clang_args([
+            format!("-D__TARGET_ARCH_{arch}"),
+            "-Wall".into(),
+            "-O2".into(),
+        ])
+        .build_and_generate(&out)
+    {
+        panic!(
+            "kgate-bpf: building the BPF programs failed: {e:#}\n\
+             They need clang (>= 11) on PATH (Debian: apt-get install clang llvm libelf-dev \
+             zlib1g-dev pkg-config, or run scripts/deps.sh build)."
+        );
+    }
+}

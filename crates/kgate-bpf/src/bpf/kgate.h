@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * Layouts shared by the BPF programs and the Rust loader (src/abi.rs
+ * mirrors every struct here, field for field; a unit test checks sizes).
+ */
+#ifndef KGATE_H
+#define KGATE_H
+
+#define KG_NAME_LEN 64       /* MODULE_NAME_LEN is 56; aliases fit in 64 */
+#define KG_FAMILIES 64       /* AF_MAX is 46 on 6.12 */
+#define KG_ANY 0xffffffffu   /* socket rule wildcard for type or protocol */
+#define KG_SECTIONS 3
+#define KG_VERDICTS 4
+
+/* Section modes. */
+#define KG_MODE_OFF 0
+#define KG_MODE_AUDIT 1
+#define KG_MODE_ENFORCE 2
+/* modules.root */
+#define KG_ROOT_ALLOW 0
+#define KG_ROOT_AUDIT 1
+#define KG_ROOT_POLICY 2
+/* userns.unprivileged */
+#define KG_USERNS_ALLOW 0
+#define KG_USERNS_AUDIT 1
+#define KG_USERNS_DENY 2
+
+/* Hooks (also the section index of the counters). */
+#define KG_HOOK_MODULE 0
+#define KG_HOOK_SOCKET 1
+#define KG_HOOK_USERNS 2
+
+/* Verdicts. */
+#define KG_ALLOW 0   /* allowed by a rule */
+#define KG_DENY 1    /* denied */
+#define KG_AUDIT 2   /* allowed, but enforce mode would deny */
+#define KG_PASS 3    /* not checked: root, kernel socket, section off */
+
+/* Rules (what decided). */
+#define KG_RULE_NONE 0
+#define KG_RULE_MODULE_LISTED 1      /* request string in the allowlist */
+#define KG_RULE_MODULE_NOT_LISTED 2  /* request string not in the allowlist */
+#define KG_RULE_MODULE_ROOT 3        /* modules.root */
+#define KG_RULE_SOCKET_LISTED 4
+#define KG_RULE_SOCKET_FAMILY 5      /* no rule for the family */
+#define KG_RULE_SOCKET_PROTOCOL 6    /* family listed, not this type/protocol */
+#define KG_RULE_USERNS_EXE 7         /* executable in allow_exe */
+#define KG_RULE_USERNS_UNPRIV 8      /* userns.unprivileged */
+
+struct kg_config {
+	u32 modules_mode;
+	u32 root_mode;
+	u32 sockets_mode;
+	u32 userns_mode;
+	u64 generation;
+	char hash[64];
+};
+
+struct kg_module_key {
+	u32 gen;
+	char name[KG_NAME_LEN];
+};
+
+struct kg_socket_key {
+	u32 gen;
+	u32 family;
+	u32 type;
+	u32 protocol;
+};
+
+struct kg_exe_key {
+	u32 gen;
+	u32 dev;
+	u64 ino;
+};
+
+struct kg_event {
+	u64 time_ns;
+	u64 cgroup_id;
+	u32 pid;
+	u32 tgid;
+	u32 uid;
+	u32 hook;
+	u32 verdict;
+	u32 rule;
+	u32 family;
+	u32 type;
+	u32 protocol;
+	u32 _pad;
+	char comm[16];
+	char request[KG_NAME_LEN];
+	char exe[KG_NAME_LEN];
+};
+
+#endif

@@ -1,0 +1,1001 @@
+//! Loading, attaching, pinning, the policy swap, status, events, revert.
+
+use std::cell::Cell;
+use std::ffi::CString;
+use std::mem::MaybeUninit;
+use std::ops::ControlFlow;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, RingBufferBuilder};
+use serde::Serialize;
+
+use crate::abi::{self, Config};
+use crate::policy::{BpfPolicy, RootMode, SectionMode, UsernsMode};
+use crate::skel::KgateSkelBuilder;
+use crate::BpfError;
+
+/// A hook kgate attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hook {
+    /// `lsm/kernel_module_request`: module autoload.
+    ModuleRequest,
+    /// `lsm/socket_create`: `socket(2)`.
+    SocketCreate,
+    /// `lsm/userns_create`: user namespace creation (6.1+).
+    UsernsCreate,
+}
+
+impl Hook {
+    /// Every hook, in counter order.
+    pub const ALL: [Hook; 3] = [Hook::ModuleRequest, Hook::SocketCreate, Hook::UsernsCreate];
+
+    /// The LSM hook name.
+    pub fn lsm_name(self) -> &'static str {
+        match self {
+            Hook::ModuleRequest => "kernel_module_request",
+            Hook::SocketCreate => "socket_create",
+            Hook::UsernsCreate => "userns_create",
+        }
+    }
+
+    fn pin_name(self) -> &'static str {
+        match self {
+            Hook::ModuleRequest => "modules",
+            Hook::SocketCreate => "sockets",
+            Hook::UsernsCreate => "userns",
+        }
+    }
+
+    fn from_raw(v: u32) -> Option<Hook> {
+        Hook::ALL.get(v as usize).copied()
+    }
+}
+
+/// What a hook decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Allowed by a rule.
+    Allow,
+    /// Denied.
+    Deny,
+    /// Allowed, but enforce mode would have denied it.
+    Audit,
+    /// Not checked: real root (under `allow`), or the section is off.
+    Pass,
+}
+
+impl Verdict {
+    const ALL: [Verdict; 4] = [Verdict::Allow, Verdict::Deny, Verdict::Audit, Verdict::Pass];
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::Audit => "audit",
+            Verdict::Pass => "pass",
+        }
+    }
+}
+
+/// Which rule decided an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The request string is in the module allowlist.
+    ModuleListed,
+    /// The request string is not in the module allowlist (`modules.allow`).
+    ModuleNotListed,
+    /// A request by real root, judged by `modules.root`.
+    ModuleRoot,
+    /// The socket matches `sockets.allow`.
+    SocketListed,
+    /// No `sockets.allow` rule names the family.
+    SocketFamilyNotListed,
+    /// The family is listed, not this type/protocol.
+    SocketProtocolNotListed,
+    /// The executable is in `userns.allow_exe`.
+    UsernsAllowExe,
+    /// `userns.unprivileged`.
+    UsernsUnprivileged,
+    /// Unknown rule number (a newer BPF object).
+    Other(u32),
+}
+
+impl Rule {
+    fn from_raw(v: u32) -> Rule {
+        match v {
+            1 => Rule::ModuleListed,
+            2 => Rule::ModuleNotListed,
+            3 => Rule::ModuleRoot,
+            4 => Rule::SocketListed,
+            5 => Rule::SocketFamilyNotListed,
+            6 => Rule::SocketProtocolNotListed,
+            7 => Rule::UsernsAllowExe,
+            8 => Rule::UsernsUnprivileged,
+            n => Rule::Other(n),
+        }
+    }
+
+    /// The policy key behind the rule, for people.
+    pub fn describe(self) -> String {
+        match self {
+            Rule::ModuleListed => "modules.allow".into(),
+            Rule::ModuleNotListed => "not in modules.allow".into(),
+            Rule::ModuleRoot => "modules.root".into(),
+            Rule::SocketListed => "sockets.allow".into(),
+            Rule::SocketFamilyNotListed => "family not in sockets.allow".into(),
+            Rule::SocketProtocolNotListed => "protocol not in sockets.allow".into(),
+            Rule::UsernsAllowExe => "userns.allow_exe".into(),
+            Rule::UsernsUnprivileged => "userns.unprivileged".into(),
+            Rule::Other(n) => format!("rule {n}"),
+        }
+    }
+}
+
+/// What was requested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Request {
+    /// A module autoload request string (kmod-normalized: `net_pf_40`).
+    Module {
+        /// The request.
+        alias: String,
+    },
+    /// `socket(family, type, protocol)`.
+    Socket {
+        /// `AF_*`.
+        family: u32,
+        /// `SOCK_*` (low 4 bits).
+        sock_type: u32,
+        /// Protocol as passed.
+        protocol: u32,
+    },
+    /// A user namespace.
+    Userns,
+}
+
+/// One event from the ring buffer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// `CLOCK_MONOTONIC` nanoseconds (`bpf_ktime_get_ns`).
+    pub time_ns: u64,
+    /// Wall-clock estimate: nanoseconds since the Unix epoch.
+    pub unix_time_ns: u64,
+    /// Thread id.
+    pub pid: u32,
+    /// Process id.
+    pub tgid: u32,
+    /// Global uid.
+    pub uid: u32,
+    /// cgroup v2 id.
+    pub cgroup_id: u64,
+    /// Task name.
+    pub comm: String,
+    /// File name of the executable (best effort, no directory).
+    pub exe: String,
+    /// The hook.
+    pub hook: Hook,
+    /// What was requested.
+    pub request: Request,
+    /// The deciding rule.
+    pub rule: Rule,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+impl Event {
+    fn decode(b: &[u8], clock_offset: i128) -> Option<Event> {
+        if b.len() < abi::EVENT_SIZE {
+            return None;
+        }
+        let hook = Hook::from_raw(abi::u32_at(b, 28))?;
+        let verdict = *Verdict::ALL.get(abi::u32_at(b, 32) as usize)?;
+        let time_ns = abi::u64_at(b, 0);
+        let request = match hook {
+            Hook::ModuleRequest => Request::Module {
+                alias: abi::cstr(&b[72..136]),
+            },
+            Hook::SocketCreate => Request::Socket {
+                family: abi::u32_at(b, 40),
+                sock_type: abi::u32_at(b, 44),
+                protocol: abi::u32_at(b, 48),
+            },
+            Hook::UsernsCreate => Request::Userns,
+        };
+        Some(Event {
+            time_ns,
+            unix_time_ns: (time_ns as i128 + clock_offset).max(0) as u64,
+            cgroup_id: abi::u64_at(b, 8),
+            pid: abi::u32_at(b, 16),
+            tgid: abi::u32_at(b, 20),
+            uid: abi::u32_at(b, 24),
+            comm: abi::cstr(&b[56..72]),
+            exe: abi::cstr(&b[136..200]),
+            hook,
+            request,
+            rule: Rule::from_raw(abi::u32_at(b, 36)),
+            verdict,
+        })
+    }
+}
+
+/// BPF-LSM works here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Support {
+    /// `uname -r`.
+    pub release: String,
+    /// Hooks a program can attach to here (`userns_create` needs 6.1+).
+    pub hooks: Vec<Hook>,
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// `true`: programs were loaded, attached and pinned now. `false`: they
+    /// were already pinned and only the policy was swapped.
+    pub attached_now: bool,
+    /// The attached hooks.
+    pub hooks: Vec<Hook>,
+    /// The new policy generation (1 on first apply).
+    pub generation: u64,
+    /// The policy hash now enforced.
+    pub hash: String,
+    /// Module request strings in the map.
+    pub module_requests: usize,
+    /// Socket patterns in the map.
+    pub socket_patterns: usize,
+    /// `allow_exe` executables in the map.
+    pub userns_exe: usize,
+    /// `allow_exe` paths that could not be stat()ed, with the error: they
+    /// match nothing.
+    pub skipped_exe: Vec<(PathBuf, String)>,
+}
+
+/// One hook in [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookStatus {
+    /// The hook.
+    pub hook: Hook,
+    /// Its link is pinned and opens (the program is attached).
+    pub attached: bool,
+    /// Decisions per verdict since the programs were loaded.
+    pub counters: Counters,
+}
+
+/// Decision counts of one hook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Allowed by a rule.
+    pub allow: u64,
+    /// Denied.
+    pub deny: u64,
+    /// Allowed, enforce would deny.
+    pub audit: u64,
+    /// Not checked (root under `allow`).
+    pub pass: u64,
+}
+
+/// What [`status`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The pin directory.
+    pub pin_dir: PathBuf,
+    /// Each hook with a pin.
+    pub hooks: Vec<HookStatus>,
+    /// The enforced policy's hash.
+    pub hash: String,
+    /// Policy generation (increments on every apply).
+    pub generation: u64,
+    /// `[modules]` mode.
+    pub modules_mode: SectionMode,
+    /// `modules.root`.
+    pub root_mode: RootMode,
+    /// `[sockets]` mode.
+    pub sockets_mode: SectionMode,
+    /// `userns.unprivileged`.
+    pub userns_mode: UsernsMode,
+    /// Events lost because the ring buffer was full.
+    pub dropped_events: u64,
+}
+
+/// What [`events`] read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventsSummary {
+    /// Events passed to the sink.
+    pub delivered: u64,
+    /// Events lost since load because the ring buffer was full.
+    pub dropped_total: u64,
+}
+
+const MAPS: [&str; 9] = [
+    "kg_active",
+    "kg_config",
+    "kg_module_allow",
+    "kg_socket_allow",
+    "kg_socket_family",
+    "kg_userns_exe",
+    "kg_events",
+    "kg_drops",
+    "kg_counters",
+];
+
+fn link_pin(dir: &Path, h: Hook) -> PathBuf {
+    dir.join(format!("link_{}", h.pin_name()))
+}
+
+fn prog_pin(dir: &Path, h: Hook) -> PathBuf {
+    dir.join(format!("prog_{}", h.pin_name()))
+}
+
+fn map_pin(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("map_{name}"))
+}
+
+fn bpf_err(
+    what: impl Into<String>,
+    hint: Option<&'static str>,
+) -> impl FnOnce(libbpf_rs::Error) -> BpfError {
+    let what = what.into();
+    move |source| BpfError::Bpf { what, source, hint }
+}
+
+const ROOT_HINT: &str = "kgate must run as root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)";
+
+/// Does this kernel have the `userns_create` LSM hook (6.1+)?
+fn has_userns_hook() -> bool {
+    match std::fs::read("/proc/kallsyms") {
+        Ok(k) => k.windows(22).any(|w| w == b" bpf_lsm_userns_create"),
+        Err(_) => true,
+    }
+}
+
+fn release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Can kgate load and attach its LSM programs here?
+///
+/// Checks, in order: the host's BPF-LSM state (kernel BTF, `bpf` in the
+/// LSM list, `CONFIG_BPF_LSM`, from `kgate_kernel::host`), then a trial:
+/// loads the programs (the verifier runs) and attaches the
+/// `kernel_module_request` one for an instant. The trial object has its own
+/// maps with every section off, so it changes no decision, and it does not
+/// touch an enforcement already pinned.
+///
+/// Errors: [`BpfError::NotSupported`] with the reason and the fix (add
+/// `bpf` to `lsm=`, a kernel with BTF, run as root, ...).
+pub fn probe() -> Result<Support, BpfError> {
+    let facts = kgate_kernel::host::read_host(Path::new("/"));
+    let diagnosis = &facts.bpf_lsm;
+    match diagnosis {
+        kgate_kernel::host::BpfLsm::Active | kgate_kernel::host::BpfLsm::Unknown { .. } => {}
+        other => {
+            return Err(BpfError::NotSupported {
+                reason: other.explain(),
+            })
+        }
+    }
+    let not_supported = |stage: &str, e: libbpf_rs::Error| {
+        let mut reason = format!("the kernel refused to {stage} an LSM program ({e})");
+        if !nix_is_root() {
+            reason.push_str(&format!("; {ROOT_HINT}"));
+        } else if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+            reason.push_str("; EPERM as root: BPF-LSM is not active or kernel lockdown forbids it");
+        }
+        if !diagnosis.is_active() {
+            reason.push_str(&format!("; {}", diagnosis.explain()));
+        }
+        BpfError::NotSupported { reason }
+    };
+    let userns = has_userns_hook();
+    let mut storage = MaybeUninit::uninit();
+    let mut open = KgateSkelBuilder::default()
+        .open(&mut storage)
+        .map_err(|e| not_supported("open", e))?;
+    if !userns {
+        open.progs.kg_userns_create.set_autoload(false);
+    }
+    let skel = open.load().map_err(|e| not_supported("load", e))?;
+    let link = skel
+        .progs
+        .kg_module_request
+        .attach_lsm()
+        .map_err(|e| not_supported("attach", e))?;
+    drop(link);
+    let mut hooks = vec![Hook::ModuleRequest, Hook::SocketCreate];
+    if userns {
+        hooks.push(Hook::UsernsCreate);
+    }
+    Ok(Support {
+        release: release(),
+        hooks,
+    })
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The policy's userns executables, resolved before anything is touched.
+struct Prepared<'a> {
+    policy: &'a BpfPolicy,
+    exes: Vec<(u32, u64)>,
+    skipped: Vec<(PathBuf, String)>,
+}
+
+fn prepare(policy: &BpfPolicy) -> Result<Prepared<'_>, BpfError> {
+    policy.validate()?;
+    let mut exes = Vec::new();
+    let mut skipped = Vec::new();
+    for p in &policy.userns.allow_exe {
+        match std::fs::metadata(p) {
+            Ok(m) => exes.push((abi::kernel_dev(m.dev()), m.ino())),
+            Err(e) => skipped.push((p.clone(), e.to_string())),
+        }
+    }
+    Ok(Prepared {
+        policy,
+        exes,
+        skipped,
+    })
+}
+
+/// The policy maps, from a fresh skeleton or from pins.
+struct PolicyMaps<'a> {
+    active: &'a dyn MapCore,
+    config: &'a dyn MapCore,
+    module_allow: &'a dyn MapCore,
+    socket_allow: &'a dyn MapCore,
+    socket_family: &'a dyn MapCore,
+    userns_exe: &'a dyn MapCore,
+}
+
+fn read_active(active: &dyn MapCore, config: &dyn MapCore) -> Result<(u32, Config), BpfError> {
+    let zero = 0u32.to_ne_bytes();
+    let gen = active
+        .lookup(&zero, MapFlags::ANY)
+        .map_err(bpf_err("reading kg_active", None))?
+        .map(|v| abi::u32_at(&v, 0) & 1)
+        .unwrap_or(0);
+    let cfg = config
+        .lookup(&gen.to_ne_bytes(), MapFlags::ANY)
+        .map_err(bpf_err("reading kg_config", None))?
+        .and_then(|v| Config::decode(&v))
+        .unwrap_or_default();
+    Ok((gen, cfg))
+}
+
+/// Fill the inactive generation, then flip `kg_active`. Until the flip the
+/// running policy is untouched; an error before it leaves it in force.
+fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError> {
+    let (cur, cur_cfg) = read_active(maps.active, maps.config)?;
+    let next = 1 - cur;
+    let one = [1u8];
+    // Stale entries of the inactive generation (from the apply before last).
+    for (name, map) in [
+        ("kg_module_allow", maps.module_allow),
+        ("kg_socket_allow", maps.socket_allow),
+        ("kg_userns_exe", maps.userns_exe),
+    ] {
+        let stale: Vec<Vec<u8>> = map
+            .keys()
+            .filter(|k| abi::key_gen(k) == Some(next))
+            .collect();
+        for k in stale {
+            map.delete(&k).map_err(bpf_err(
+                format!("clearing the inactive generation of {name}"),
+                None,
+            ))?;
+        }
+    }
+    let policy = p.policy;
+    for r in &policy.modules.allowed_requests {
+        maps.module_allow
+            .update(&abi::module_key(next, r), &one, MapFlags::ANY)
+            .map_err(bpf_err(
+                format!("adding module request {r:?} to kg_module_allow"),
+                None,
+            ))?;
+    }
+    let mut families = [0u8; abi::FAMILIES as usize];
+    for s in &policy.sockets.allow {
+        families[s.family as usize] = 1;
+        let key = abi::socket_key(
+            next,
+            s.family,
+            s.sock_type.unwrap_or(abi::ANY),
+            s.protocol.unwrap_or(abi::ANY),
+        );
+        maps.socket_allow
+            .update(&key, &one, MapFlags::ANY)
+            .map_err(bpf_err(
+                format!("adding socket rule {s:?} to kg_socket_allow"),
+                None,
+            ))?;
+    }
+    for (fam, listed) in families.iter().enumerate() {
+        let idx = next * abi::FAMILIES + fam as u32;
+        maps.socket_family
+            .update(&idx.to_ne_bytes(), &[*listed], MapFlags::ANY)
+            .map_err(bpf_err("writing kg_socket_family", None))?;
+    }
+    for &(dev, ino) in &p.exes {
+        maps.userns_exe
+            .update(&abi::exe_key(next, dev, ino), &one, MapFlags::ANY)
+            .map_err(bpf_err(
+                "adding an allow_exe executable to kg_userns_exe",
+                None,
+            ))?;
+    }
+    let generation = cur_cfg.generation + 1;
+    let cfg = Config {
+        modules_mode: policy.modules.mode.raw(),
+        root_mode: policy.modules.root_mode.raw(),
+        sockets_mode: policy.sockets.mode.raw(),
+        userns_mode: policy.userns.mode.raw(),
+        generation,
+        hash: policy.hash.clone(),
+    };
+    maps.config
+        .update(&next.to_ne_bytes(), &cfg.encode(), MapFlags::ANY)
+        .map_err(bpf_err("writing kg_config", None))?;
+    // The swap: one 4-byte array write.
+    maps.active
+        .update(&0u32.to_ne_bytes(), &next.to_ne_bytes(), MapFlags::ANY)
+        .map_err(bpf_err("switching kg_active to the new policy", None))?;
+    Ok(generation)
+}
+
+fn is_applied(pin_dir: &Path) -> bool {
+    Hook::ALL.iter().any(|h| link_pin(pin_dir, *h).exists())
+}
+
+fn open_pinned(pin_dir: &Path, name: &str) -> Result<MapHandle, BpfError> {
+    let path = map_pin(pin_dir, name);
+    MapHandle::from_pinned_path(&path).map_err(|source| BpfError::Inconsistent {
+        pin_dir: pin_dir.to_owned(),
+        what: format!("cannot open the pinned map {}: {source}", path.display()),
+    })
+}
+
+/// Check `path`'s directory is on a BPF filesystem.
+fn check_bpffs(pin_dir: &Path) -> Result<(), BpfError> {
+    let parent = pin_dir.parent().unwrap_or(Path::new("/"));
+    let c = CString::new(parent.as_os_str().as_bytes()).map_err(|_| BpfError::Io {
+        what: "pin directory path contains NUL:",
+        path: pin_dir.to_owned(),
+        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+    })?;
+    let mut st = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` points to writable
+    // memory of the right size.
+    let rc = unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(BpfError::Io {
+            what: "cannot statfs the parent of the pin directory",
+            path: parent.to_owned(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: statfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+    // f_type's integer type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    let f_type = st.f_type as i64;
+    if f_type != BPF_FS_MAGIC {
+        return Err(BpfError::NotSupported {
+            reason: format!(
+                "{} is not a BPF filesystem, so programs cannot be pinned there: mount it \
+                 (`mount -t bpf bpf /sys/fs/bpf`) or add it to /etc/fstab",
+                parent.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Enforce `policy`: load, attach and pin the programs, their links and
+/// maps under `pin_dir` (normally [`crate::DEFAULT_PIN_DIR`]), so that
+/// enforcement outlives this process. When kgate's links are already
+/// pinned there, only the policy is swapped, atomically (see the crate
+/// docs); the programs stay attached.
+///
+/// The policy is validated first ([`BpfPolicy::validate`]); any error
+/// leaves the running enforcement as it was: on first apply, everything
+/// pinned so far is removed again (nothing stays attached); on re-apply,
+/// the active generation is not switched.
+pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError> {
+    let prepared = prepare(policy)?;
+    let report = |attached_now, hooks, generation| ApplyReport {
+        attached_now,
+        hooks,
+        generation,
+        hash: policy.hash.clone(),
+        module_requests: policy.modules.allowed_requests.len(),
+        socket_patterns: policy.sockets.allow.len(),
+        userns_exe: prepared.exes.len(),
+        skipped_exe: prepared.skipped.clone(),
+    };
+
+    if is_applied(pin_dir) {
+        let h: Vec<MapHandle> = MAPS[..6]
+            .iter()
+            .map(|n| open_pinned(pin_dir, n))
+            .collect::<Result<_, _>>()?;
+        let expected = [4usize, abi::CONFIG_SIZE, 1, 1, 1, 1];
+        for (m, (name, size)) in h.iter().zip(MAPS.iter().zip(expected)) {
+            if m.value_size() as usize != size {
+                return Err(BpfError::Inconsistent {
+                    pin_dir: pin_dir.to_owned(),
+                    what: format!(
+                        "pinned map {name} has {}-byte values, this kgate expects {size} (another kgate version)",
+                        m.value_size()
+                    ),
+                });
+            }
+        }
+        let maps = PolicyMaps {
+            active: &h[0],
+            config: &h[1],
+            module_allow: &h[2],
+            socket_allow: &h[3],
+            socket_family: &h[4],
+            userns_exe: &h[5],
+        };
+        let generation = write_policy(&maps, &prepared)?;
+        let hooks = Hook::ALL
+            .into_iter()
+            .filter(|h| link_pin(pin_dir, *h).exists())
+            .collect();
+        return Ok(report(false, hooks, generation));
+    }
+
+    check_bpffs(pin_dir)?;
+    let userns = has_userns_hook();
+    let mut storage = MaybeUninit::uninit();
+    let mut open = KgateSkelBuilder::default()
+        .open(&mut storage)
+        .map_err(bpf_err("opening the BPF object", None))?;
+    if !userns {
+        open.progs.kg_userns_create.set_autoload(false);
+    }
+    let mut skel = open
+        .load()
+        .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?;
+    {
+        let m = &skel.maps;
+        let maps = PolicyMaps {
+            active: &m.kg_active,
+            config: &m.kg_config,
+            module_allow: &m.kg_module_allow,
+            socket_allow: &m.kg_socket_allow,
+            socket_family: &m.kg_socket_family,
+            userns_exe: &m.kg_userns_exe,
+        };
+        write_policy(&maps, &prepared)?;
+    }
+
+    // Attach, then pin; on any error remove what was pinned (dropping the
+    // links then detaches them).
+    let mut hooks = vec![Hook::ModuleRequest, Hook::SocketCreate];
+    if userns {
+        hooks.push(Hook::UsernsCreate);
+    }
+    let created_dir = !pin_dir.exists();
+    let mut pinned: Vec<PathBuf> = Vec::new();
+    let result = (|| -> Result<Vec<Link>, BpfError> {
+        if created_dir {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(pin_dir)
+                .map_err(|source| BpfError::Io {
+                    what: "cannot create the pin directory",
+                    path: pin_dir.to_owned(),
+                    source,
+                })?;
+        }
+        let mut links = Vec::new();
+        for h in &hooks {
+            let prog = match h {
+                Hook::ModuleRequest => &skel.progs.kg_module_request,
+                Hook::SocketCreate => &skel.progs.kg_socket_create,
+                Hook::UsernsCreate => &skel.progs.kg_userns_create,
+            };
+            let link = prog.attach_lsm().map_err(bpf_err(
+                format!("attaching to lsm/{}", h.lsm_name()),
+                Some("is BPF-LSM active? see `kgate_bpf::probe`"),
+            ))?;
+            links.push(link);
+        }
+        let m = &mut skel.maps;
+        let maps: [(&str, &mut libbpf_rs::MapMut<'_>); 9] = [
+            ("kg_active", &mut m.kg_active),
+            ("kg_config", &mut m.kg_config),
+            ("kg_module_allow", &mut m.kg_module_allow),
+            ("kg_socket_allow", &mut m.kg_socket_allow),
+            ("kg_socket_family", &mut m.kg_socket_family),
+            ("kg_userns_exe", &mut m.kg_userns_exe),
+            ("kg_events", &mut m.kg_events),
+            ("kg_drops", &mut m.kg_drops),
+            ("kg_counters", &mut m.kg_counters),
+        ];
+        for (name, map) in maps {
+            let path = map_pin(pin_dir, name);
+            map.pin(&path)
+                .map_err(bpf_err(format!("pinning map {}", path.display()), None))?;
+            pinned.push(path);
+        }
+        for h in &hooks {
+            let prog = match h {
+                Hook::ModuleRequest => &mut skel.progs.kg_module_request,
+                Hook::SocketCreate => &mut skel.progs.kg_socket_create,
+                Hook::UsernsCreate => &mut skel.progs.kg_userns_create,
+            };
+            let path = prog_pin(pin_dir, *h);
+            prog.pin(&path)
+                .map_err(bpf_err(format!("pinning program {}", path.display()), None))?;
+            pinned.push(path);
+        }
+        for (h, link) in hooks.iter().zip(links.iter_mut()) {
+            let path = link_pin(pin_dir, *h);
+            link.pin(&path)
+                .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;
+            pinned.push(path);
+        }
+        Ok(links)
+    })();
+    match result {
+        Ok(_links) => Ok(report(true, hooks, 1)),
+        Err(e) => {
+            for p in pinned.iter().rev() {
+                let _ = std::fs::remove_file(p);
+            }
+            if created_dir {
+                let _ = std::fs::remove_dir(pin_dir);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn sum_percpu(map: &dyn MapCore, idx: u32) -> Result<u64, BpfError> {
+    let v = map
+        .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
+        .map_err(bpf_err(
+            format!("reading per-CPU map {:?}", map.name()),
+            None,
+        ))?;
+    Ok(v.unwrap_or_default()
+        .iter()
+        .map(|c| abi::u64_at(c, 0))
+        .sum())
+}
+
+/// What is attached under `pin_dir`, the enforced policy's hash and modes,
+/// per-hook decision counters and the number of dropped events.
+///
+/// Errors: [`BpfError::NotApplied`] when nothing is pinned there.
+pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
+    if !is_applied(pin_dir) {
+        return Err(BpfError::NotApplied {
+            pin_dir: pin_dir.to_owned(),
+        });
+    }
+    let active = open_pinned(pin_dir, "kg_active")?;
+    let config = open_pinned(pin_dir, "kg_config")?;
+    let counters = open_pinned(pin_dir, "kg_counters")?;
+    let drops = open_pinned(pin_dir, "kg_drops")?;
+    let (_, cfg) = read_active(&active, &config)?;
+    let mut hooks = Vec::new();
+    for (i, h) in Hook::ALL.into_iter().enumerate() {
+        let path = link_pin(pin_dir, h);
+        if !path.exists() {
+            continue;
+        }
+        let attached = Link::open(&path).is_ok();
+        let base = (i * abi::VERDICTS) as u32;
+        let c = Counters {
+            allow: sum_percpu(&counters, base)?,
+            deny: sum_percpu(&counters, base + 1)?,
+            audit: sum_percpu(&counters, base + 2)?,
+            pass: sum_percpu(&counters, base + 3)?,
+        };
+        hooks.push(HookStatus {
+            hook: h,
+            attached,
+            counters: c,
+        });
+    }
+    Ok(Status {
+        pin_dir: pin_dir.to_owned(),
+        hooks,
+        hash: cfg.hash,
+        generation: cfg.generation,
+        modules_mode: SectionMode::from_raw(cfg.modules_mode).unwrap_or_default(),
+        root_mode: RootMode::from_raw(cfg.root_mode).unwrap_or_default(),
+        sockets_mode: SectionMode::from_raw(cfg.sockets_mode).unwrap_or_default(),
+        userns_mode: UsernsMode::from_raw(cfg.userns_mode).unwrap_or_default(),
+        dropped_events: sum_percpu(&drops, 0)?,
+    })
+}
+
+/// Remove kgate's pins under `pin_dir`: links first (which detaches the
+/// programs once no process holds them), then programs and maps, then the
+/// directory. Returns the removed pins; empty when nothing was applied.
+///
+/// The kernel detaches a link only after its last reference is gone, which
+/// for a bpffs pin happens after an RCU grace period and a workqueue run:
+/// `revert` waits (up to 10 s) until every link it unpinned is gone, so
+/// stock behaviour is back when it returns. A link still held (by a
+/// process that opened it) is reported as [`BpfError::Inconsistent`].
+pub fn revert(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
+    let ids: Vec<u32> = Hook::ALL
+        .iter()
+        .filter_map(|h| link_id(&link_pin(pin_dir, *h)))
+        .collect();
+    let mut removed = Vec::new();
+    let mut paths: Vec<PathBuf> = Hook::ALL.iter().map(|h| link_pin(pin_dir, *h)).collect();
+    paths.extend(Hook::ALL.iter().map(|h| prog_pin(pin_dir, *h)));
+    paths.extend(MAPS.iter().map(|m| map_pin(pin_dir, m)));
+    for p in paths {
+        match std::fs::remove_file(&p) {
+            Ok(()) => removed.push(p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(BpfError::Io {
+                    what: "cannot unpin",
+                    path: p,
+                    source,
+                })
+            }
+        }
+    }
+    match std::fs::remove_dir(pin_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(BpfError::Io {
+                what: "cannot remove the pin directory (does it hold files kgate did not pin?)",
+                path: pin_dir.to_owned(),
+                source,
+            })
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive: Vec<u32> = ids.iter().copied().filter(|id| link_alive(*id)).collect();
+        if alive.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(BpfError::Inconsistent {
+                pin_dir: pin_dir.to_owned(),
+                what: format!(
+                    "links {alive:?} are unpinned but still attached after 10 s: a process holds \
+                     them open (see `bpftool link show`); end it to detach"
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(removed)
+}
+
+/// The kernel id of the link pinned at `path`.
+fn link_id(path: &Path) -> Option<u32> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let link = Link::open(path).ok()?;
+    // SAFETY: bpf_link_info is plain old data; all-zero is a valid value.
+    let mut info: libbpf_rs::libbpf_sys::bpf_link_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: the fd is a valid link fd owned by `link` for this call;
+    // `info` and `len` are valid for writes of `len` bytes.
+    let rc = unsafe {
+        libbpf_rs::libbpf_sys::bpf_link_get_info_by_fd(
+            link.as_fd().as_raw_fd(),
+            &mut info,
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(info.id)
+}
+
+/// Does the link with this id still exist (attached)?
+fn link_alive(id: u32) -> bool {
+    // SAFETY: plain syscall wrapper; a returned fd is ours to close.
+    let fd = unsafe { libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id(id) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` was just returned to us and is closed exactly once.
+    unsafe { libc::close(fd) };
+    true
+}
+
+fn clock_offset() -> i128 {
+    let now = |clock| {
+        let mut ts = MaybeUninit::<libc::timespec>::uninit();
+        // SAFETY: `ts` is writable memory for one timespec.
+        let rc = unsafe { libc::clock_gettime(clock, ts.as_mut_ptr()) };
+        if rc != 0 {
+            return 0i128;
+        }
+        // SAFETY: clock_gettime returned 0, so it filled `ts`.
+        let ts = unsafe { ts.assume_init() };
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    };
+    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
+}
+
+/// Read events from the pinned ring buffer and pass each to `sink`.
+/// Reading consumes them (one reader at a time). Without `follow`, returns
+/// once the buffer is empty; with it, waits for more until `sink` returns
+/// [`ControlFlow::Break`]. The summary includes the drop counter, so lost
+/// events are never silent.
+pub fn events(
+    pin_dir: &Path,
+    follow: bool,
+    mut sink: impl FnMut(Event) -> ControlFlow<()>,
+) -> Result<EventsSummary, BpfError> {
+    if !is_applied(pin_dir) {
+        return Err(BpfError::NotApplied {
+            pin_dir: pin_dir.to_owned(),
+        });
+    }
+    let ring = open_pinned(pin_dir, "kg_events")?;
+    let drops = open_pinned(pin_dir, "kg_drops")?;
+    let offset = clock_offset();
+    let delivered = Cell::new(0u64);
+    let stop = Cell::new(false);
+    {
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&ring, |data: &[u8]| {
+                if stop.get() {
+                    return -1;
+                }
+                if let Some(ev) = Event::decode(data, offset) {
+                    delivered.set(delivered.get() + 1);
+                    if sink(ev).is_break() {
+                        stop.set(true);
+                        return -1;
+                    }
+                }
+                0
+            })
+            .map_err(bpf_err("reading the event ring buffer", None))?;
+        let rb = builder
+            .build()
+            .map_err(bpf_err("reading the event ring buffer", None))?;
+        loop {
+            let r = rb.consume();
+            if stop.get() || !follow {
+                if !stop.get() {
+                    r.map_err(bpf_err("reading the event ring buffer", None))?;
+                }
+                break;
+            }
+            r.map_err(bpf_err("reading the event ring buffer", None))?;
+            let p = rb.poll(Duration::from_millis(250));
+            if stop.get() {
+                break;
+            }
+            p.map_err(bpf_err("waiting for events", None))?;
+        }
+    }
+    Ok(EventsSummary {
+        delivered: delivered.get(),
+        dropped_total: sum_percpu(&drops, 0)?,
+    })
+}

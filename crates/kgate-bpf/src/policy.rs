@@ -1,0 +1,409 @@
+//! [`BpfPolicy`]: the plain data the BPF programs enforce, and its
+//! construction from a kgate policy and a kernel's module tree.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use kgate_kernel::tree::KernelTree;
+use kgate_policy::{Policy, SocketProtocol};
+use serde::Serialize;
+
+use crate::abi;
+
+/// How a section is applied (mirrors `kgate_policy::Mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionMode {
+    /// Not checked.
+    #[default]
+    Off,
+    /// Allowed, and reported when enforce would deny.
+    Audit,
+    /// Denied unless allowed.
+    Enforce,
+}
+
+impl SectionMode {
+    pub(crate) fn raw(self) -> u32 {
+        match self {
+            SectionMode::Off => 0,
+            SectionMode::Audit => 1,
+            SectionMode::Enforce => 2,
+        }
+    }
+
+    pub(crate) fn from_raw(v: u32) -> Option<SectionMode> {
+        Some(match v {
+            0 => SectionMode::Off,
+            1 => SectionMode::Audit,
+            2 => SectionMode::Enforce,
+            _ => return None,
+        })
+    }
+
+    fn from_policy(m: kgate_policy::Mode) -> SectionMode {
+        match m {
+            kgate_policy::Mode::Enforce => SectionMode::Enforce,
+            kgate_policy::Mode::Audit => SectionMode::Audit,
+            _ => SectionMode::Off,
+        }
+    }
+}
+
+/// Module autoload requests by real root (global uid 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootMode {
+    /// Always pass (counted, not reported).
+    #[default]
+    Allow,
+    /// Pass, reported when the allowlist would deny.
+    Audit,
+    /// Held to the allowlist like everyone else.
+    Policy,
+}
+
+impl RootMode {
+    pub(crate) fn raw(self) -> u32 {
+        match self {
+            RootMode::Allow => 0,
+            RootMode::Audit => 1,
+            RootMode::Policy => 2,
+        }
+    }
+
+    pub(crate) fn from_raw(v: u32) -> Option<RootMode> {
+        Some(match v {
+            0 => RootMode::Allow,
+            1 => RootMode::Audit,
+            2 => RootMode::Policy,
+            _ => return None,
+        })
+    }
+}
+
+/// `userns.unprivileged`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsernsMode {
+    /// No restriction.
+    #[default]
+    Allow,
+    /// Allowed; creations outside `allow_exe` are reported.
+    Audit,
+    /// Denied outside `allow_exe`.
+    Deny,
+}
+
+impl UsernsMode {
+    pub(crate) fn raw(self) -> u32 {
+        match self {
+            UsernsMode::Allow => 0,
+            UsernsMode::Audit => 1,
+            UsernsMode::Deny => 2,
+        }
+    }
+
+    pub(crate) fn from_raw(v: u32) -> Option<UsernsMode> {
+        Some(match v {
+            0 => UsernsMode::Allow,
+            1 => UsernsMode::Audit,
+            2 => UsernsMode::Deny,
+            _ => return None,
+        })
+    }
+}
+
+/// `[modules]` as enforced at `kernel_module_request`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ModulesRules {
+    /// How the allowlist applies to unprivileged tasks (and to root under
+    /// [`RootMode::Policy`]/[`RootMode::Audit`]).
+    pub mode: SectionMode,
+    /// Requests by real root.
+    pub root_mode: RootMode,
+    /// Request strings that may pass, kmod-normalized (`-` written `_`,
+    /// which the BPF program also does to each request). At most 55 bytes
+    /// (the kernel formats requests into `MODULE_NAME_LEN` = 56 bytes).
+    pub allowed_requests: BTreeSet<String>,
+}
+
+/// One allowed `socket(family, type, protocol)` pattern; `None` is any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SocketMatch {
+    /// `AF_*`, below 64.
+    pub family: u32,
+    /// `SOCK_*` (low 4 bits), or any.
+    pub sock_type: Option<u32>,
+    /// Protocol number as passed to `socket(2)`, or any.
+    pub protocol: Option<u32>,
+}
+
+/// `[sockets]` as enforced at `socket_create` (unprivileged tasks,
+/// non-kernel sockets only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SocketsRules {
+    /// How the allowlist applies.
+    pub mode: SectionMode,
+    /// Allowed patterns. A call is allowed when one matches exactly on
+    /// family and on type/protocol (or their wildcard).
+    pub allow: BTreeSet<SocketMatch>,
+}
+
+/// `[userns]` as enforced at `userns_create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UsernsRules {
+    /// What unprivileged tasks may do.
+    pub mode: UsernsMode,
+    /// Absolute paths of executables that may create user namespaces.
+    /// `apply` stat()s each and matches the running executable by
+    /// (device, inode); a missing path is skipped and reported.
+    pub allow_exe: BTreeSet<PathBuf>,
+}
+
+/// Everything the BPF programs enforce: plain data, validated by
+/// [`BpfPolicy::validate`] (which `apply` calls before touching anything).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BpfPolicy {
+    /// Module autoload.
+    pub modules: ModulesRules,
+    /// Socket families and protocols.
+    pub sockets: SocketsRules,
+    /// User namespace creation.
+    pub userns: UsernsRules,
+    /// The policy hash shown by `status` (`Policy::hash`: 64 hex digits).
+    pub hash: String,
+}
+
+/// Longest request string the kernel can pass (`MODULE_NAME_LEN` - 1).
+pub const MAX_REQUEST_LEN: usize = 55;
+
+impl BpfPolicy {
+    /// Every problem, each naming the offending entry; empty when valid.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.hash.len() != 64 || !self.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            p.push(format!(
+                "hash: `{}` is not 64 hex digits (use kgate_policy::Policy::hash)",
+                self.hash
+            ));
+        }
+        let max_modules = abi::MODULE_MAP_ENTRIES / 2;
+        if self.modules.allowed_requests.len() > max_modules {
+            p.push(format!(
+                "modules: {} allowed request strings, at most {max_modules} fit",
+                self.modules.allowed_requests.len()
+            ));
+        }
+        for r in &self.modules.allowed_requests {
+            if r.is_empty() || r.len() > MAX_REQUEST_LEN || r.bytes().any(|b| b == 0) {
+                p.push(format!(
+                    "modules: request string {r:?} is empty, contains NUL or is longer than {MAX_REQUEST_LEN} bytes"
+                ));
+            } else if r.contains('-') {
+                p.push(format!(
+                    "modules: request string {r:?} is not kmod-normalized (write `-` as `_`)"
+                ));
+            }
+        }
+        if self.sockets.allow.len() > abi::SOCKET_MAP_ENTRIES / 2 {
+            p.push(format!(
+                "sockets: {} patterns, at most {} fit",
+                self.sockets.allow.len(),
+                abi::SOCKET_MAP_ENTRIES / 2
+            ));
+        }
+        for s in &self.sockets.allow {
+            if s.family >= abi::FAMILIES {
+                p.push(format!(
+                    "sockets: family {} is out of range (0..{})",
+                    s.family,
+                    abi::FAMILIES
+                ));
+            }
+            if s.sock_type.is_some_and(|t| t > 0xf) {
+                p.push(format!(
+                    "sockets: type {:?} of family {} is out of range (0..16)",
+                    s.sock_type, s.family
+                ));
+            }
+            if s.protocol == Some(abi::ANY) {
+                p.push(format!(
+                    "sockets: protocol {} of family {} is reserved for `any`",
+                    abi::ANY,
+                    s.family
+                ));
+            }
+        }
+        if self.userns.allow_exe.len() > abi::EXE_MAP_ENTRIES / 2 {
+            p.push(format!(
+                "userns: {} allow_exe paths, at most {} fit",
+                self.userns.allow_exe.len(),
+                abi::EXE_MAP_ENTRIES / 2
+            ));
+        }
+        for e in &self.userns.allow_exe {
+            if !e.is_absolute() {
+                p.push(format!(
+                    "userns: allow_exe {} is not an absolute path",
+                    e.display()
+                ));
+            }
+        }
+        p
+    }
+
+    /// `Ok` when [`BpfPolicy::problems`] finds nothing.
+    pub fn validate(&self) -> Result<(), crate::BpfError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::BpfError::InvalidPolicy { problems })
+        }
+    }
+
+    /// The policy's rules for this kernel.
+    ///
+    /// Modules: the effective allowlist ([`Policy::effective_modules`]:
+    /// listed modules, their load closure, builtins) becomes request
+    /// strings: every allowed module's name, and every alias of an allowed
+    /// module that has no glob characters and resolves
+    /// ([`KernelTree::resolve`]) only to allowed modules (an alias another,
+    /// blocked module also matches would load that one too, so it is left
+    /// out). Limits: requests that only match glob aliases (`pci:v…`,
+    /// `usb:v…`, `cpu:type:…`, i.e. hardware, requested by root through
+    /// udev) are not in the map and follow `modules.root`; a module of
+    /// another kernel's tree is allowed by name only.
+    ///
+    /// Sockets: each `sockets.allow` rule becomes the patterns that
+    /// reproduce [`kgate_policy::SocketRule::matches`]: `FAMILY` → (family,
+    /// any, any); `FAMILY/P` → (family, any, P), plus (family, STREAM, 0)
+    /// for inet/inet6 tcp and (family, DGRAM, 0) for udp; `raw` →
+    /// (family, SOCK_RAW, any).
+    pub fn from_policy(policy: &Policy, tree: &KernelTree) -> BpfPolicy {
+        let allowed: BTreeSet<String> = policy.effective_modules(tree).into_keys().collect();
+        let mut requests = BTreeSet::new();
+        let mut add = |s: String| {
+            if !s.is_empty() && s.len() <= MAX_REQUEST_LEN {
+                requests.insert(s);
+            }
+        };
+        for name in &allowed {
+            add(kgate_kernel::normalize_alias(name));
+            let Some(m) = tree.get(name) else { continue };
+            for alias in &m.aliases {
+                if alias.contains(['*', '?', '[']) {
+                    continue;
+                }
+                let targets = tree.resolve(alias);
+                if !targets.is_empty() && targets.iter().all(|t| allowed.contains(&t.name)) {
+                    add(kgate_kernel::normalize_alias(alias));
+                }
+            }
+        }
+
+        let mut socks = BTreeSet::new();
+        for e in &policy.sockets.allow {
+            let r = e.value;
+            let f = r.family;
+            match r.protocol {
+                SocketProtocol::Any => {
+                    socks.insert(SocketMatch {
+                        family: f,
+                        sock_type: None,
+                        protocol: None,
+                    });
+                }
+                SocketProtocol::Raw => {
+                    socks.insert(SocketMatch {
+                        family: f,
+                        sock_type: Some(libc::SOCK_RAW as u32),
+                        protocol: None,
+                    });
+                }
+                SocketProtocol::Number(p) => {
+                    socks.insert(SocketMatch {
+                        family: f,
+                        sock_type: None,
+                        protocol: Some(p),
+                    });
+                    let inet = f == libc::AF_INET as u32 || f == libc::AF_INET6 as u32;
+                    if inet && p == libc::IPPROTO_TCP as u32 {
+                        socks.insert(SocketMatch {
+                            family: f,
+                            sock_type: Some(libc::SOCK_STREAM as u32),
+                            protocol: Some(0),
+                        });
+                    }
+                    if inet && p == libc::IPPROTO_UDP as u32 {
+                        socks.insert(SocketMatch {
+                            family: f,
+                            sock_type: Some(libc::SOCK_DGRAM as u32),
+                            protocol: Some(0),
+                        });
+                    }
+                }
+                // A protocol kind this crate does not know yet: allow the
+                // whole family rather than deny what the policy allows.
+                _ => {
+                    socks.insert(SocketMatch {
+                        family: f,
+                        sock_type: None,
+                        protocol: None,
+                    });
+                }
+            }
+        }
+
+        BpfPolicy {
+            modules: ModulesRules {
+                mode: SectionMode::from_policy(policy.modules.mode),
+                root_mode: match policy.modules.root {
+                    kgate_policy::RootMode::Audit => RootMode::Audit,
+                    kgate_policy::RootMode::Policy => RootMode::Policy,
+                    _ => RootMode::Allow,
+                },
+                allowed_requests: requests,
+            },
+            sockets: SocketsRules {
+                mode: SectionMode::from_policy(policy.sockets.mode),
+                allow: socks,
+            },
+            userns: UsernsRules {
+                mode: match policy.userns.unprivileged {
+                    kgate_policy::UsernsMode::Deny => UsernsMode::Deny,
+                    kgate_policy::UsernsMode::Audit => UsernsMode::Audit,
+                    _ => UsernsMode::Allow,
+                },
+                allow_exe: policy
+                    .userns
+                    .allow_exe
+                    .iter()
+                    .map(|e| PathBuf::from(&e.value))
+                    .collect(),
+            },
+            hash: policy.hash(),
+        }
+    }
+
+    /// Would `socket(family, sock_type, protocol)` by an unprivileged task
+    /// match an allowed pattern? The same lookups the BPF program does.
+    pub fn socket_allowed(&self, family: u32, sock_type: u32, protocol: u32) -> bool {
+        let t = sock_type & 0xf;
+        [
+            (None, None),
+            (None, Some(protocol)),
+            (Some(t), Some(protocol)),
+            (Some(t), None),
+        ]
+        .iter()
+        .any(|&(sock_type, protocol)| {
+            self.sockets.allow.contains(&SocketMatch {
+                family,
+                sock_type,
+                protocol,
+            })
+        })
+    }
+}

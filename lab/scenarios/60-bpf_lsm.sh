@@ -1,0 +1,250 @@
+# The BPF-LSM backend (kgate-bpf) on a real kernel, driven by the
+# kgate-bpf-lab binary (installed in /lab/bin through KGATE_LAB_EXTRA_BINS
+# until the kgate CLI wires `apply --backend bpf-lsm`). Checks each claim
+# through syscall results and /proc/modules.
+# results: bpf_probe bpf_apply bpf_unprivileged_sockets_denied bpf_allowed_families_work bpf_userns_denied bpf_root_modprobe_allowed bpf_events_logged bpf_status_counters bpf_reapply_swaps bpf_unprivileged_autoload_denied bpf_allowed_autoload_works bpf_root_policy_autoload_denied bpf_audit_permits_and_logs bpf_survives_kill bpf_bad_policy_rejected bpf_revert_restores
+
+ALL="bpf_probe bpf_apply bpf_unprivileged_sockets_denied bpf_allowed_families_work bpf_userns_denied bpf_root_modprobe_allowed bpf_events_logged bpf_status_counters bpf_reapply_swaps bpf_unprivileged_autoload_denied bpf_allowed_autoload_works bpf_root_policy_autoload_denied bpf_audit_permits_and_logs bpf_survives_kill bpf_bad_policy_rejected bpf_revert_restores"
+PIN=/sys/fs/bpf/kgate
+KB=kgate-bpf-lab
+
+if ! command -v $KB >/dev/null; then
+	for r in $ALL; do result "$r" SKIP "$KB not in the guest (set KGATE_LAB_EXTRA_BINS to its path)"; done
+	exit 0
+fi
+
+unload_all() {
+	_i=0
+	while [ $_i -lt 10 ]; do
+		_mods=$(awk '$3 == 0 { print $1 }' /proc/modules)
+		[ -n "$_mods" ] || break
+		for _m in $_mods; do rmmod "$_m" 2>/dev/null; done
+		_i=$((_i + 1))
+	done
+}
+snap() { { echo -; cut -d' ' -f1 /proc/modules; } >/tmp/.bpf.before; }
+new_mods() { cut -d' ' -f1 /proc/modules | grep -vxF -f /tmp/.bpf.before | tr '\n' ' '; }
+
+policy() { # policy FILE MODMODE ROOT SOCKMODE "SOCKETS" USERNS "MODULES"
+	cat >"$1" <<EOP
+version = 1
+
+[modules]
+mode = "$2"
+root = "$3"
+allow = [$7]
+
+[sockets]
+mode = "$4"
+allow = [$5]
+
+[userns]
+unprivileged = "$6"
+EOP
+}
+BASE_SOCKS='"unix", "inet/tcp", "inet/udp", "netlink/route"'
+policy /tmp/bpf-a.toml enforce allow enforce "$BASE_SOCKS" deny '"xfs"'
+
+# --- probe ------------------------------------------------------------------------
+out=$($KB probe 2>&1)
+if [ $? = 0 ]; then
+	result bpf_probe PASS "$out; lsm=$(cat /sys/kernel/security/lsm)"
+else
+	result bpf_probe FAIL "$out; lsm=$(cat /sys/kernel/security/lsm)"
+fi
+
+# --- apply ------------------------------------------------------------------------
+unload_all
+out=$($KB apply /tmp/bpf-a.toml 2>&1)
+rc=$?
+st=$($KB status 2>&1)
+if [ $rc = 0 ] && echo "$out" | grep -q 'attached_now=true' && [ -e $PIN/link_modules ] && [ -e $PIN/link_sockets ] &&
+	echo "$st" | grep -q 'hook socket_create attached=true'; then
+	result bpf_apply PASS "$(echo "$out" | head -1); pins: $(ls $PIN | tr '\n' ' ')"
+else
+	result bpf_apply FAIL "rc=$rc; $out; status: $st"
+fi
+
+# --- unprivileged triggers fail and load nothing ------------------------------------
+snap
+tried=
+for t in "socket 40 1 0" "socket 2 1 132" "socket 41 5 0" "socket 43 1 0" "socket 2 2 115" \
+	"alg-bind aead authencesn(hmac(sha256),cbc(aes))" "sockdiag 40" "socket 5 2 0" "socket 31 3 0"; do
+	# shellcheck disable=SC2086
+	r=$(as_nobody probe $t 2>&1)
+	tried="$tried [$t]=$r"
+done
+new=$(new_mods)
+ok=$(echo "$tried" | grep -o '\]=ok' | head -1)
+if [ -z "$new" ] && [ -z "$ok" ]; then
+	result bpf_unprivileged_sockets_denied PASS "as nobody:$tried; no module loaded"
+else
+	result bpf_unprivileged_sockets_denied FAIL "as nobody:$tried; newly loaded: $new"
+fi
+
+tried=
+fail=
+for t in "1 1 0" "2 1 0" "2 2 0" "16 3 0" "2 1 6" "2 2 17"; do
+	# shellcheck disable=SC2086
+	r=$(as_nobody probe socket $t 2>&1)
+	tried="$tried [$t]=$r"
+	[ "$r" = ok ] || fail=1
+done
+if [ -z "$fail" ]; then
+	result bpf_allowed_families_work PASS "as nobody:$tried"
+else
+	result bpf_allowed_families_work FAIL "as nobody:$tried"
+fi
+
+u=$(as_nobody probe unshare-user 2>&1)
+ru=$(probe unshare-user 2>&1)
+if [ "$u" != ok ] && [ "$ru" = ok ]; then
+	result bpf_userns_denied PASS "as nobody: unshare(CLONE_NEWUSER) -> $u; as root -> $ru"
+else
+	result bpf_userns_denied FAIL "as nobody -> $u; as root -> $ru"
+fi
+
+# Root (modules.root = allow): explicit modprobe and root's own autoload work.
+snap
+modprobe vsock 2>/tmp/mp.err
+rc=$?
+if [ $rc = 0 ] && loaded vsock; then
+	result bpf_root_modprobe_allowed PASS "root: modprobe vsock -> ok; loaded: $(new_mods)"
+else
+	result bpf_root_modprobe_allowed FAIL "root: modprobe vsock -> $rc $(cat /tmp/mp.err)"
+fi
+unload_all
+
+ev=$($KB events 2>&1)
+if echo "$ev" | grep -q 'event deny socket:40/1/0 uid=65534' && echo "$ev" | grep -q 'event deny userns uid=65534' &&
+	echo "$ev" | grep -q 'dropped_total=0'; then
+	result bpf_events_logged PASS "$(echo "$ev" | grep -c '^event') events; $(echo "$ev" | grep 'socket:40/1/0' | head -1); $(echo "$ev" | grep userns | head -1); $(echo "$ev" | tail -1)"
+else
+	result bpf_events_logged FAIL "$ev"
+fi
+
+st=$($KB status 2>&1)
+hash=$(echo "$st" | sed -n 's/.*hash=\([0-9a-f]*\).*/\1/p')
+if echo "$st" | grep -q 'hook socket_create attached=true allow=[1-9][0-9]* deny=[1-9]' && [ ${#hash} = 64 ]; then
+	result bpf_status_counters PASS "$(echo "$st" | tr '\n' ';')"
+else
+	result bpf_status_counters FAIL "$st"
+fi
+
+# --- re-apply: the module hook on its own ------------------------------------------
+# Whole inet and vsock families allowed at socket_create; modules: xfs and
+# the three modules that declare the net-pf-40 alias (vmw_vsock_vmci_transport,
+# hv_sock, vsock_loopback: modprobe loads every match; vsock is their
+# dependency). l2tp_ip (net-pf-2-proto-115-type-2) is not allowed.
+policy /tmp/bpf-b.toml enforce allow enforce "$BASE_SOCKS, \"inet\", \"vsock\"" deny '"xfs", "vmw_vsock_vmci_transport", "hv_sock", "vsock_loopback"'
+out=$($KB apply /tmp/bpf-b.toml 2>&1)
+rc=$?
+st=$($KB status 2>&1)
+if [ $rc = 0 ] && echo "$out" | grep -q 'attached_now=false .* generation=2' && echo "$st" | grep -q 'generation=2'; then
+	result bpf_reapply_swaps PASS "$(echo "$out" | head -1)"
+else
+	result bpf_reapply_swaps FAIL "rc=$rc; $out; $st"
+fi
+
+snap
+r=$(as_nobody probe socket 2 2 115 2>&1)
+new=$(new_mods)
+ev=$($KB events 2>&1)
+if available l2tp_ip && [ "$r" != ok ] && [ -z "$new" ] && echo "$ev" | grep -q 'event deny module:net_pf_2_proto_115_type_2 uid=65534'; then
+	result bpf_unprivileged_autoload_denied PASS "as nobody: socket(inet, dgram, l2tp) -> $r; nothing loaded; $(echo "$ev" | grep net_pf_2_proto_115 | head -1)"
+elif ! available l2tp_ip; then
+	result bpf_unprivileged_autoload_denied SKIP "$KGATE_LAB_KERNEL does not ship l2tp_ip"
+else
+	result bpf_unprivileged_autoload_denied FAIL "as nobody: l2tp -> $r; newly loaded: $new; events: $ev"
+fi
+
+snap
+r=$(as_nobody probe socket 40 1 0 2>&1)
+if loaded vsock && loaded vmw_vsock_vmci_transport && [ "$r" = ok ]; then
+	result bpf_allowed_autoload_works PASS "as nobody: socket(AF_VSOCK) -> $r; newly loaded: $(new_mods)"
+else
+	result bpf_allowed_autoload_works FAIL "as nobody: socket(AF_VSOCK) -> $r; newly loaded: $(new_mods); events: $($KB events 2>&1)"
+fi
+
+# --- root = policy -------------------------------------------------------------------
+policy /tmp/bpf-c.toml enforce policy enforce "$BASE_SOCKS, \"inet\", \"vsock\"" deny '"xfs", "vmw_vsock_vmci_transport", "hv_sock", "vsock_loopback"'
+$KB apply /tmp/bpf-c.toml >/dev/null 2>&1
+snap
+r=$(probe socket 2 2 115 2>&1)
+new=$(new_mods)
+ev=$($KB events 2>&1)
+if [ "$r" != ok ] && [ -z "$new" ] && echo "$ev" | grep -q 'event deny module:net_pf_2_proto_115_type_2 uid=0 .*rule="modules.root"'; then
+	result bpf_root_policy_autoload_denied PASS "root: socket(inet, dgram, l2tp) -> $r; $(echo "$ev" | grep net_pf_2 | head -1)"
+else
+	result bpf_root_policy_autoload_denied FAIL "root: l2tp -> $r; newly loaded: $new; events: $ev"
+fi
+
+# --- audit mode ------------------------------------------------------------------------
+policy /tmp/bpf-d.toml audit allow audit "$BASE_SOCKS" audit '"xfs"'
+$KB apply /tmp/bpf-d.toml >/dev/null 2>&1
+$KB events >/dev/null 2>&1
+snap
+r1=$(as_nobody probe socket 2 2 115 2>&1)
+r2=$(as_nobody probe unshare-user 2>&1)
+new=$(new_mods)
+ev=$($KB events 2>&1)
+if [ "$r1" = ok ] && [ "$r2" = ok ] && echo "$ev" | grep -q 'event audit socket:2/2/115 uid=65534' &&
+	echo "$ev" | grep -q 'event audit module:net_pf_2_proto_115_type_2' && echo "$ev" | grep -q 'event audit userns' &&
+	! echo "$ev" | grep -q 'event deny'; then
+	result bpf_audit_permits_and_logs PASS "as nobody: l2tp -> $r1 (loaded: $new), unshare -> $r2; $(echo "$ev" | grep '^event' | tr '\n' ';')"
+else
+	result bpf_audit_permits_and_logs FAIL "l2tp -> $r1, unshare -> $r2, loaded: $new; events: $ev"
+fi
+unload_all
+
+# --- kill -9 of the loader -----------------------------------------------------------------
+$KB revert >/dev/null 2>&1
+$KB apply /tmp/bpf-a.toml --hold >/tmp/hold.out 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q holding /tmp/hold.out; do sleep 0.5; i=$((i + 1)); done
+kill -9 $pid
+wait $pid 2>/dev/null
+snap
+r=$(as_nobody probe socket 40 1 0 2>&1)
+u=$(as_nobody probe unshare-user 2>&1)
+new=$(new_mods)
+if grep -q 'attached_now=true' /tmp/hold.out && [ "$r" != ok ] && [ "$u" != ok ] && [ -z "$new" ]; then
+	result bpf_survives_kill PASS "loader killed (-9); as nobody: vsock -> $r, unshare -> $u"
+else
+	result bpf_survives_kill FAIL "$(cat /tmp/hold.out); vsock -> $r, unshare -> $u, loaded: $new"
+fi
+
+# --- malformed policy ------------------------------------------------------------------------
+before=$($KB status 2>&1 | head -1)
+printf 'version = 1\n[modules]\nmode = "enforcing"\n' >/tmp/bpf-bad.toml
+out=$($KB apply /tmp/bpf-bad.toml 2>&1)
+rc=$?
+after=$($KB status 2>&1 | head -1)
+r=$(as_nobody probe socket 40 1 0 2>&1)
+if [ $rc != 0 ] && [ "$before" = "$after" ] && [ "$r" != ok ] && echo "$out" | grep -q 'bpf-bad.toml:3:8'; then
+	result bpf_bad_policy_rejected PASS "rejected: $(echo "$out" | head -1); status unchanged; vsock still -> $r"
+else
+	result bpf_bad_policy_rejected FAIL "rc=$rc; $out; before: $before; after: $after; vsock -> $r"
+fi
+
+# --- revert ------------------------------------------------------------------------------------
+out=$($KB revert 2>&1)
+rc=$?
+snap
+# revert waits for the unpinned links to disappear; retry for up to 10 s
+# anyway and report how long the kernel took, so a slow detach shows.
+t=0
+while :; do
+	r=$(as_nobody probe socket 40 1 0 2>&1)
+	u=$(as_nobody probe unshare-user 2>&1)
+	{ [ "$r" = ok ] && [ "$u" = ok ]; } || [ $t -ge 20 ] && break
+	sleep 0.5
+	t=$((t + 1))
+done
+out="$out; detached after $t retries"
+if [ $rc = 0 ] && [ ! -e $PIN ] && [ "$r" = ok ] && loaded vsock && [ "$u" = ok ]; then
+	result bpf_revert_restores PASS "$out; as nobody: vsock -> $r (loaded: $(new_mods)), unshare -> $u"
+else
+	result bpf_revert_restores FAIL "rc=$rc; $out; pins: $(ls $PIN 2>&1); vsock -> $r; unshare -> $u; loaded: $(new_mods)"
+fi
