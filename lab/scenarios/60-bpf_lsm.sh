@@ -1,17 +1,10 @@
-# The BPF-LSM backend (kgate-bpf) on a real kernel, driven by the
-# kgate-bpf-lab binary (installed in /lab/bin through KGATE_LAB_EXTRA_BINS
-# until the kgate CLI wires `apply --backend bpf-lsm`). Checks each claim
-# through syscall results and /proc/modules.
+# The BPF-LSM backend on a real kernel, driven through the kgate CLI
+# (`apply --backend bpf-lsm`, `status`, `events`, `revert`). Checks each
+# claim through syscall results and /proc/modules.
 # results: bpf_probe bpf_apply bpf_unprivileged_sockets_denied bpf_allowed_families_work bpf_userns_denied bpf_root_modprobe_allowed bpf_events_logged bpf_status_counters bpf_reapply_swaps bpf_unprivileged_autoload_denied bpf_allowed_autoload_works bpf_root_policy_autoload_denied bpf_audit_permits_and_logs bpf_survives_kill bpf_bad_policy_rejected bpf_revert_restores
 
 ALL="bpf_probe bpf_apply bpf_unprivileged_sockets_denied bpf_allowed_families_work bpf_userns_denied bpf_root_modprobe_allowed bpf_events_logged bpf_status_counters bpf_reapply_swaps bpf_unprivileged_autoload_denied bpf_allowed_autoload_works bpf_root_policy_autoload_denied bpf_audit_permits_and_logs bpf_survives_kill bpf_bad_policy_rejected bpf_revert_restores"
 PIN=/sys/fs/bpf/kgate
-KB=kgate-bpf-lab
-
-if ! command -v $KB >/dev/null; then
-	for r in $ALL; do result "$r" SKIP "$KB not in the guest (set KGATE_LAB_EXTRA_BINS to its path)"; done
-	exit 0
-fi
 
 unload_all() {
 	_i=0
@@ -46,7 +39,7 @@ BASE_SOCKS='"unix", "inet/tcp", "inet/udp", "netlink/route"'
 policy /tmp/bpf-a.toml enforce allow enforce "$BASE_SOCKS" deny '"xfs"'
 
 # --- probe ------------------------------------------------------------------------
-out=$($KB probe 2>&1)
+out=$(kgate apply /tmp/bpf-a.toml --backend bpf-lsm --dry-run 2>&1)
 if [ $? = 0 ]; then
 	result bpf_probe PASS "$out; lsm=$(cat /sys/kernel/security/lsm)"
 else
@@ -55,9 +48,9 @@ fi
 
 # --- apply ------------------------------------------------------------------------
 unload_all
-out=$($KB apply /tmp/bpf-a.toml 2>&1)
+out=$(kgate apply /tmp/bpf-a.toml --backend bpf-lsm 2>&1)
 rc=$?
-st=$($KB status 2>&1)
+st=$(kgate status 2>&1)
 if [ $rc = 0 ] && echo "$out" | grep -q 'attached_now=true' && [ -e $PIN/link_modules ] && [ -e $PIN/link_sockets ] &&
 	echo "$st" | grep -q 'hook socket_create attached=true'; then
 	result bpf_apply PASS "$(echo "$out" | head -1); pins: $(ls $PIN | tr '\n' ' ')"
@@ -115,7 +108,7 @@ else
 fi
 unload_all
 
-ev=$($KB events 2>&1)
+ev=$(kgate events 2>&1)
 if echo "$ev" | grep -q 'event deny socket:40/1/0 uid=65534' && echo "$ev" | grep -q 'event deny userns uid=65534' &&
 	echo "$ev" | grep -q 'dropped_total=0'; then
 	result bpf_events_logged PASS "$(echo "$ev" | grep -c '^event') events; $(echo "$ev" | grep 'socket:40/1/0' | head -1); $(echo "$ev" | grep userns | head -1); $(echo "$ev" | tail -1)"
@@ -123,7 +116,7 @@ else
 	result bpf_events_logged FAIL "$ev"
 fi
 
-st=$($KB status 2>&1)
+st=$(kgate status 2>&1)
 hash=$(echo "$st" | sed -n 's/.*hash=\([0-9a-f]*\).*/\1/p')
 if echo "$st" | grep -q 'hook socket_create attached=true allow=[1-9][0-9]* deny=[1-9]' && [ ${#hash} = 64 ]; then
 	result bpf_status_counters PASS "$(echo "$st" | tr '\n' ';')"
@@ -137,9 +130,9 @@ fi
 # hv_sock, vsock_loopback: modprobe loads every match; vsock is their
 # dependency). l2tp_ip (net-pf-2-proto-115-type-2) is not allowed.
 policy /tmp/bpf-b.toml enforce allow enforce "$BASE_SOCKS, \"inet\", \"vsock\"" deny '"xfs", "vmw_vsock_vmci_transport", "hv_sock", "vsock_loopback"'
-out=$($KB apply /tmp/bpf-b.toml 2>&1)
+out=$(kgate apply /tmp/bpf-b.toml --backend bpf-lsm 2>&1)
 rc=$?
-st=$($KB status 2>&1)
+st=$(kgate status 2>&1)
 if [ $rc = 0 ] && echo "$out" | grep -q 'attached_now=false .* generation=2' && echo "$st" | grep -q 'generation=2'; then
 	result bpf_reapply_swaps PASS "$(echo "$out" | head -1)"
 else
@@ -149,7 +142,7 @@ fi
 snap
 r=$(as_nobody probe socket 2 2 115 2>&1)
 new=$(new_mods)
-ev=$($KB events 2>&1)
+ev=$(kgate events 2>&1)
 if available l2tp_ip && [ "$r" != ok ] && [ -z "$new" ] && echo "$ev" | grep -q 'event deny module:net_pf_2_proto_115_type_2 uid=65534'; then
 	result bpf_unprivileged_autoload_denied PASS "as nobody: socket(inet, dgram, l2tp) -> $r; nothing loaded; $(echo "$ev" | grep net_pf_2_proto_115 | head -1)"
 elif ! available l2tp_ip; then
@@ -163,16 +156,16 @@ r=$(as_nobody probe socket 40 1 0 2>&1)
 if loaded vsock && loaded vmw_vsock_vmci_transport && [ "$r" = ok ]; then
 	result bpf_allowed_autoload_works PASS "as nobody: socket(AF_VSOCK) -> $r; newly loaded: $(new_mods)"
 else
-	result bpf_allowed_autoload_works FAIL "as nobody: socket(AF_VSOCK) -> $r; newly loaded: $(new_mods); events: $($KB events 2>&1)"
+	result bpf_allowed_autoload_works FAIL "as nobody: socket(AF_VSOCK) -> $r; newly loaded: $(new_mods); events: $(kgate events 2>&1)"
 fi
 
 # --- root = policy -------------------------------------------------------------------
 policy /tmp/bpf-c.toml enforce policy enforce "$BASE_SOCKS, \"inet\", \"vsock\"" deny '"xfs", "vmw_vsock_vmci_transport", "hv_sock", "vsock_loopback"'
-$KB apply /tmp/bpf-c.toml >/dev/null 2>&1
+kgate apply /tmp/bpf-c.toml --backend bpf-lsm >/dev/null 2>&1
 snap
 r=$(probe socket 2 2 115 2>&1)
 new=$(new_mods)
-ev=$($KB events 2>&1)
+ev=$(kgate events 2>&1)
 if [ "$r" != ok ] && [ -z "$new" ] && echo "$ev" | grep -q 'event deny module:net_pf_2_proto_115_type_2 uid=0 .*rule="modules.root"'; then
 	result bpf_root_policy_autoload_denied PASS "root: socket(inet, dgram, l2tp) -> $r; $(echo "$ev" | grep net_pf_2 | head -1)"
 else
@@ -181,13 +174,13 @@ fi
 
 # --- audit mode ------------------------------------------------------------------------
 policy /tmp/bpf-d.toml audit allow audit "$BASE_SOCKS" audit '"xfs"'
-$KB apply /tmp/bpf-d.toml >/dev/null 2>&1
-$KB events >/dev/null 2>&1
+kgate apply /tmp/bpf-d.toml --backend bpf-lsm >/dev/null 2>&1
+kgate events >/dev/null 2>&1
 snap
 r1=$(as_nobody probe socket 2 2 115 2>&1)
 r2=$(as_nobody probe unshare-user 2>&1)
 new=$(new_mods)
-ev=$($KB events 2>&1)
+ev=$(kgate events 2>&1)
 if [ "$r1" = ok ] && [ "$r2" = ok ] && echo "$ev" | grep -q 'event audit socket:2/2/115 uid=65534' &&
 	echo "$ev" | grep -q 'event audit module:net_pf_2_proto_115_type_2' && echo "$ev" | grep -q 'event audit userns' &&
 	! echo "$ev" | grep -q 'event deny'; then
@@ -198,11 +191,12 @@ fi
 unload_all
 
 # --- kill -9 of the loader -----------------------------------------------------------------
-$KB revert >/dev/null 2>&1
-$KB apply /tmp/bpf-a.toml --hold >/tmp/hold.out 2>&1 &
+kgate revert --backend bpf-lsm >/dev/null 2>&1
+kgate apply /tmp/bpf-a.toml --backend bpf-lsm >/tmp/hold.out 2>&1
+# kgate's long-running process is the event follower: kill it hard.
+kgate events --follow >/tmp/follow.out 2>&1 &
 pid=$!
-i=0
-while [ $i -lt 600 ] && ! grep -q holding /tmp/hold.out; do sleep 0.5; i=$((i + 1)); done
+sleep 2
 kill -9 $pid
 wait $pid 2>/dev/null
 snap
@@ -210,17 +204,17 @@ r=$(as_nobody probe socket 40 1 0 2>&1)
 u=$(as_nobody probe unshare-user 2>&1)
 new=$(new_mods)
 if grep -q 'attached_now=true' /tmp/hold.out && [ "$r" != ok ] && [ "$u" != ok ] && [ -z "$new" ]; then
-	result bpf_survives_kill PASS "loader killed (-9); as nobody: vsock -> $r, unshare -> $u"
+	result bpf_survives_kill PASS "kgate applied, then kgate events --follow killed (-9); as nobody: vsock -> $r, unshare -> $u"
 else
 	result bpf_survives_kill FAIL "$(cat /tmp/hold.out); vsock -> $r, unshare -> $u, loaded: $new"
 fi
 
 # --- malformed policy ------------------------------------------------------------------------
-before=$($KB status 2>&1 | head -1)
+before=$(kgate status 2>&1 | head -1)
 printf 'version = 1\n[modules]\nmode = "enforcing"\n' >/tmp/bpf-bad.toml
-out=$($KB apply /tmp/bpf-bad.toml 2>&1)
+out=$(kgate apply /tmp/bpf-bad.toml --backend bpf-lsm 2>&1)
 rc=$?
-after=$($KB status 2>&1 | head -1)
+after=$(kgate status 2>&1 | head -1)
 r=$(as_nobody probe socket 40 1 0 2>&1)
 if [ $rc != 0 ] && [ "$before" = "$after" ] && [ "$r" != ok ] && echo "$out" | grep -q 'bpf-bad.toml:3:8'; then
 	result bpf_bad_policy_rejected PASS "rejected: $(echo "$out" | head -1); status unchanged; vsock still -> $r"
@@ -229,7 +223,7 @@ else
 fi
 
 # --- revert ------------------------------------------------------------------------------------
-out=$($KB revert 2>&1)
+out=$(kgate revert --backend bpf-lsm 2>&1)
 rc=$?
 snap
 # revert waits for the unpinned links to disappear; retry for up to 10 s

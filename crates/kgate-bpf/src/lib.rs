@@ -90,6 +90,19 @@ pub use policy::{
 /// Where `kgate` pins its programs, links and maps.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/kgate";
 
+/// Let libbpf print its own diagnostics (verifier logs, load errors) on
+/// stderr, or silence them. kgate's errors already say what failed and what
+/// to do; the raw logs are for debugging (`KGATE_DEBUG=1` in the CLI).
+pub fn libbpf_logging(on: bool) {
+    if on {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, |_, msg| {
+            eprint!("{msg}")
+        })));
+    } else {
+        libbpf_rs::set_print(None);
+    }
+}
+
 /// What failed, and what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

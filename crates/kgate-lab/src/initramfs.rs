@@ -233,19 +233,9 @@ fn userland_archive<W: Write>(user: &Userland<'_>, cache: &Path, out: W) -> Resu
     let kgate = stripped(user.kgate, cache)?;
     w.file("/bin/kgate", 0o755, &std::fs::read(&kgate)?)?;
 
-    // Extra test binaries (`KGATE_LAB_EXTRA_BINS`, colon-separated paths),
-    // installed as /lab/bin/<file name>, e.g. the kgate-bpf lab driver.
-    let extra: Vec<PathBuf> = std::env::var_os("KGATE_LAB_EXTRA_BINS")
-        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
-        .unwrap_or_default();
-    for bin in &extra {
-        let name = bin.file_name().context("KGATE_LAB_EXTRA_BINS entry without a file name")?;
-        w.file(&format!("/lab/bin/{}", name.to_string_lossy()), 0o755, &read(bin)?)?;
-    }
-
     // Shared libraries of the dynamic binaries, at the paths ldd reports.
     let mut libs = BTreeSet::new();
-    for bin in [kmod.as_path(), user.kgate].into_iter().chain(extra.iter().map(PathBuf::as_path)) {
+    for bin in [kmod.as_path(), user.kgate] {
         libs.extend(ldd(bin)?);
     }
     for lib in libs {

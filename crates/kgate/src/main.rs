@@ -47,16 +47,22 @@ enum Command {
     Policy(cmd::policy::Args),
     Apply(cmd::apply::ApplyArgs),
     Revert(cmd::apply::RevertArgs),
+    Status(cmd::bpf::StatusArgs),
+    Events(cmd::bpf::EventsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // libbpf's raw logs only with KGATE_DEBUG=1: kgate's own errors explain.
+    kgate_bpf::libbpf_logging(std::env::var_os("KGATE_DEBUG").is_some_and(|v| v == "1"));
     let result = match cli.command {
         Some(Command::Survey(args)) => cmd::survey::run(&args),
         Some(Command::Freeze(args)) => cmd::freeze::run(&args),
         Some(Command::Policy(args)) => cmd::policy::run(&args),
         Some(Command::Apply(args)) => cmd::apply::run_apply(&args),
         Some(Command::Revert(args)) => cmd::apply::run_revert(&args),
+        Some(Command::Status(args)) => cmd::bpf::status(&args),
+        Some(Command::Events(args)) => cmd::bpf::events(&args),
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

@@ -358,3 +358,38 @@ fn freeze_from_carries_a_policy_to_a_new_kernel() {
         "{explain}"
     );
 }
+
+/// On a host where BPF-LSM cannot attach (this project's development VM
+/// refuses LSM programs), `apply --backend bpf-lsm` says why and offers the
+/// modprobe backend; it never silently does nothing. `--dry-run` keeps the
+/// test harmless on a host where BPF-LSM does work.
+#[test]
+fn bpf_lsm_unavailable_says_why_and_offers_modprobe() {
+    let dir = TempDir::new("bpf-unavailable");
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[sockets]\nmode = \"enforce\"\nallow = [\"unix\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(kgate()
+        .args(["apply", "--backend", "bpf-lsm", "--dry-run"])
+        .arg(&policy));
+    if code == 0 {
+        assert!(out.contains("Dry run"), "{out}");
+        eprintln!("BPF-LSM works on this host; the unavailable path was not exercised");
+        return;
+    }
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("BPF-LSM"), "{err}");
+    assert!(err.contains("--backend modprobe"), "{err}");
+    assert!(!Path::new(kgate_bpf_pin_dir()).join("link_modules").exists());
+    // Without --backend, the default on a live host is bpf-lsm: same answer.
+    let (code, _, err2) = run(kgate().args(["apply", "--dry-run"]).arg(&policy));
+    assert_eq!(code, 1);
+    assert!(err2.contains("--backend modprobe"), "{err2}");
+}
+
+fn kgate_bpf_pin_dir() -> &'static str {
+    "/sys/fs/bpf/kgate"
+}

@@ -17,12 +17,17 @@ use crate::cmd::policy::load_policy;
 use crate::target::{Target, TargetArgs};
 
 /// Enforcement backends.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
+    /// BPF-LSM programs on kernel_module_request, socket_create and
+    /// userns_create, pinned under /sys/fs/bpf/kgate: decides per request,
+    /// tells unprivileged users from root, audits, and logs events. Needs
+    /// `bpf` in the kernel's active LSMs (see `kgate survey`).
+    BpfLsm,
     /// /etc/modprobe.d/kgate.conf (`install M /bin/false` for every module
     /// outside the allowlist) and /etc/sysctl.d/90-kgate.conf. Works on
-    /// every kernel; root and `insmod` can bypass it.
-    #[default]
+    /// every kernel; blocks root too; `insmod FILE` bypasses it; cannot
+    /// enforce [sockets] or [userns].
     Modprobe,
 }
 
@@ -52,9 +57,10 @@ pub struct ApplyArgs {
     /// The policy file.
     pub policy: PathBuf,
 
-    /// Enforcement backend.
-    #[arg(long, value_enum, default_value_t = Backend::Modprobe)]
-    pub backend: Backend,
+    /// Enforcement backend [default: bpf-lsm when BPF-LSM is active here,
+    /// modprobe with --root].
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
 
     /// Print the exact diff and change nothing.
     #[arg(long)]
@@ -86,9 +92,9 @@ pub struct ApplyArgs {
 /// reported. Nothing else is touched.
 #[derive(Debug, clap::Args)]
 pub struct RevertArgs {
-    /// Enforcement backend to revert.
-    #[arg(long, value_enum, default_value_t = Backend::Modprobe)]
-    pub backend: Backend,
+    /// Revert only this backend [default: every backend kgate applied].
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
 
     /// Say what would be removed and restored; change nothing.
     #[arg(long)]
@@ -101,14 +107,34 @@ pub struct RevertArgs {
 
 /// Run `kgate apply`.
 pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
-    let Backend::Modprobe = args.backend;
     // A bad policy is rejected before anything else happens.
     let loaded_policy = load_policy(&args.policy)?;
     let policy = &loaded_policy.policy;
+    let backend = match (args.backend, &args.target.root) {
+        (Some(b), _) => b,
+        (None, Some(_)) => Backend::Modprobe,
+        (None, None) => Backend::BpfLsm,
+    };
+    if backend == Backend::BpfLsm {
+        if args.target.root.is_some() {
+            bail!("--backend bpf-lsm enforces on the running kernel; --root only works with --backend modprobe");
+        }
+        // Never silently do nothing: say why BPF-LSM cannot work and what to use.
+        kgate_bpf::probe().map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\nTo enforce with modprobe.d and sysctl.d instead (works on every kernel; blocks root too; \
+                 cannot enforce [sockets] or [userns]): kgate apply {} --backend modprobe",
+                args.policy.display()
+            )
+        })?;
+    }
     let t = Target::load(&args.target)?;
     let mut out = std::io::stdout().lock();
     for w in &loaded_policy.warnings {
         writeln!(out, "warning: {w}")?;
+    }
+    if backend == Backend::BpfLsm {
+        return crate::cmd::bpf::apply(&loaded_policy, &t, args.dry_run, &mut out);
     }
 
     let allowed: BTreeSet<String> = match policy.modules.mode {
@@ -221,10 +247,15 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
 
 /// Run `kgate revert`.
 pub fn run_revert(args: &RevertArgs) -> Result<ExitCode> {
-    let Backend::Modprobe = args.backend;
+    let mut out = std::io::stdout().lock();
+    if args.root.is_none() && args.backend != Some(Backend::Modprobe) {
+        crate::cmd::bpf::revert(args.dry_run, &mut out)?;
+    }
+    if args.backend == Some(Backend::BpfLsm) {
+        return Ok(ExitCode::SUCCESS);
+    }
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let report = kgate_apply::revert(&root, args.dry_run)?;
-    let mut out = std::io::stdout().lock();
     for m in &report.messages {
         writeln!(out, "{m}")?;
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand: an `Args` struct and a `run` function.
 
 pub mod apply;
+pub mod bpf;
 pub mod freeze;
 pub mod policy;
 pub mod survey;

@@ -1,0 +1,269 @@
+//! The BPF-LSM backend from the CLI: `kgate apply --backend bpf-lsm`,
+//! `kgate status`, `kgate events`, and its part of `kgate revert`.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use kgate_bpf::{BpfError, BpfPolicy, Event, Request};
+use kgate_policy::Loaded;
+
+use crate::output::Format;
+use crate::target::Target;
+
+/// Where the programs, links and maps are pinned.
+pub fn pin_dir() -> PathBuf {
+    PathBuf::from(kgate_bpf::DEFAULT_PIN_DIR)
+}
+
+/// Apply `loaded` with BPF-LSM: programs attached and pinned on the first
+/// apply, an atomic policy swap afterwards. Nothing changes on any error.
+pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) -> Result<ExitCode> {
+    let policy = BpfPolicy::from_policy(&loaded.policy, &t.tree);
+    // Everything that can be checked is checked before the kernel is touched.
+    policy.validate()?;
+    for p in policy.problems() {
+        writeln!(out, "warning: {p}")?;
+    }
+    writeln!(
+        out,
+        "bpf-lsm: modules {:?} (root {:?}), {} allowed request strings; sockets {:?}, {} patterns; userns {:?}, {} exceptions",
+        policy.modules.mode,
+        policy.modules.root_mode,
+        policy.modules.allowed_requests.len(),
+        policy.sockets.mode,
+        policy.sockets.allow.len(),
+        policy.userns.mode,
+        policy.userns.allow_exe.len(),
+    )?;
+    if dry_run {
+        let state = match kgate_bpf::status(&pin_dir()) {
+            Ok(s) => format!("replaces policy {} (generation {})", s.hash, s.generation),
+            Err(_) => "would load, attach and pin the programs".to_owned(),
+        };
+        writeln!(out, "Dry run: {state}; nothing was changed.")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = kgate_bpf::apply(&policy, &pin_dir())?;
+    writeln!(
+        out,
+        "applied: attached_now={} hooks={:?} generation={} hash={} module_requests={} socket_patterns={} userns_exe={}",
+        r.attached_now,
+        r.hooks,
+        r.generation,
+        r.hash,
+        r.module_requests,
+        r.socket_patterns,
+        r.userns_exe
+    )?;
+    for (path, why) in &r.skipped_exe {
+        writeln!(
+            out,
+            "warning: userns.allow_exe {}: {why}; it matches nothing",
+            path.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "Enforcement is pinned under {} and outlives kgate. Watch it with `kgate events --follow`; undo with `kgate revert`.",
+        pin_dir().display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Show what kgate enforces on this host.
+///
+/// The BPF-LSM programs attached (with their per-verdict counters, the
+/// policy hash and generation, and the number of events lost), and whether
+/// the modprobe backend's files are in place.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Run `kgate status`.
+pub fn status(args: &StatusArgs) -> Result<ExitCode> {
+    let bpf = kgate_bpf::status(&pin_dir());
+    let manifest = Path::new("/").join(kgate_apply::STATE_FILE);
+    let modprobe = manifest.is_file();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let json = serde_json::json!({
+                "schema": "kgate.status/1",
+                "bpf_lsm": bpf.as_ref().ok(),
+                "bpf_lsm_error": bpf.as_ref().err().map(|e| e.to_string()),
+                "modprobe": { "applied": modprobe, "manifest": manifest },
+            });
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            match &bpf {
+                Ok(s) => {
+                    writeln!(
+                        out,
+                        "status: hash={} generation={} modules={:?} root={:?} sockets={:?} userns={:?} dropped={}",
+                        s.hash,
+                        s.generation,
+                        s.modules_mode,
+                        s.root_mode,
+                        s.sockets_mode,
+                        s.userns_mode,
+                        s.dropped_events
+                    )?;
+                    for h in &s.hooks {
+                        writeln!(
+                            out,
+                            "hook {} attached={} allow={} deny={} audit={} pass={}",
+                            h.hook.lsm_name(),
+                            h.attached,
+                            h.counters.allow,
+                            h.counters.deny,
+                            h.counters.audit,
+                            h.counters.pass
+                        )?;
+                    }
+                    if s.dropped_events > 0 {
+                        writeln!(
+                            out,
+                            "warning: {} events were lost because the ring buffer was full",
+                            s.dropped_events
+                        )?;
+                    }
+                }
+                Err(BpfError::NotApplied { .. }) => writeln!(out, "bpf-lsm: not applied")?,
+                Err(e) => writeln!(out, "bpf-lsm: {e}")?,
+            }
+            writeln!(
+                out,
+                "modprobe: {}",
+                if modprobe {
+                    format!("applied (manifest {})", manifest.display())
+                } else {
+                    "not applied".to_owned()
+                }
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read what BPF-LSM enforcement denied or audited.
+///
+/// Each event carries the time, pid, comm, uid, cgroup id, executable, hook,
+/// request (the module alias, or the socket family/type/protocol), the rule
+/// that decided and the verdict. Events lost to a full ring buffer are
+/// counted and always reported, never dropped silently.
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// Keep reading new events until interrupted (or --seconds pass).
+    #[arg(long)]
+    pub follow: bool,
+
+    /// With --follow, stop after this many seconds.
+    #[arg(long, value_name = "N", requires = "follow")]
+    pub seconds: Option<u64>,
+
+    /// Output format: text lines, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Run `kgate events`.
+pub fn events(args: &EventsArgs) -> Result<ExitCode> {
+    let deadline = args
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let stdout = std::io::stdout();
+    let mut failed: Option<std::io::Error> = None;
+    let summary = kgate_bpf::events(&pin_dir(), args.follow, |e: Event| {
+        let mut out = stdout.lock();
+        let written = match args.format {
+            Format::Json => serde_json::to_writer(&mut out, &e)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out)),
+            Format::Text => writeln!(out, "{}", event_line(&e)),
+        }
+        .and_then(|()| out.flush());
+        if let Err(err) = written {
+            failed = Some(err);
+            return ControlFlow::Break(());
+        }
+        match deadline {
+            Some(d) if Instant::now() >= d => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    })?;
+    if let Some(err) = failed {
+        return Err(err).context("failed to write events");
+    }
+    let line = format!(
+        "events: delivered={} dropped_total={}",
+        summary.delivered, summary.dropped_total
+    );
+    match args.format {
+        Format::Text => writeln!(std::io::stdout().lock(), "{line}")?,
+        // Keep stdout one JSON object per line.
+        Format::Json => eprintln!("{line}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn event_line(e: &Event) -> String {
+    let req = match &e.request {
+        Request::Module { alias } => format!("module:{alias}"),
+        Request::Socket {
+            family,
+            sock_type,
+            protocol,
+        } => format!("socket:{family}/{sock_type}/{protocol}"),
+        Request::Userns => "userns".into(),
+    };
+    format!(
+        "event {} {} uid={} pid={} comm={} exe={} cgroup={} rule=\"{}\"",
+        e.verdict.as_str(),
+        req,
+        e.uid,
+        e.tgid,
+        e.comm,
+        e.exe,
+        e.cgroup_id,
+        e.rule.describe()
+    )
+}
+
+/// Detach and unpin everything the BPF-LSM backend attached. `Ok(false)`
+/// when nothing was applied.
+pub fn revert(dry_run: bool, out: &mut dyn Write) -> Result<bool> {
+    match kgate_bpf::status(&pin_dir()) {
+        Err(BpfError::NotApplied { .. }) => {
+            writeln!(out, "bpf-lsm: not applied")?;
+            return Ok(false);
+        }
+        Err(e) => writeln!(out, "bpf-lsm: {e}; removing its pins anyway")?,
+        Ok(s) if dry_run => {
+            writeln!(
+                out,
+                "bpf-lsm: would detach {} hooks (policy {}, generation {})",
+                s.hooks.len(),
+                s.hash,
+                s.generation
+            )?;
+            return Ok(true);
+        }
+        Ok(_) => {}
+    }
+    if dry_run {
+        return Ok(true);
+    }
+    let removed = kgate_bpf::revert(&pin_dir())?;
+    writeln!(out, "reverted: {} pins removed", removed.len())?;
+    Ok(true)
+}
