@@ -27,7 +27,7 @@ pub enum Backend {
     /// /etc/modprobe.d/kgate.conf (`install M /bin/false` for every module
     /// outside the allowlist) and /etc/sysctl.d/90-kgate.conf. Works on
     /// every kernel; blocks root too; `insmod FILE` bypasses it; cannot
-    /// enforce [sockets] or [userns].
+    /// enforce `[sockets]` or `[userns]`.
     Modprobe,
 }
 
