@@ -14,6 +14,8 @@
  *   probe sockdiag FAMILY [PROTO]         -> ok | socket-errno=NAME | errno=NAME
  *   probe tiocsetd LDISC                  -> ok | open-errno=NAME | errno=NAME
  *   probe errno-name N                    -> NAME (for scripts)
+ *   probe bench socket|getpid|readzero ITERATIONS [ROUNDS]
+ *                                         -> ns_per_op=MEDIAN min=.. max=.. rounds=.. iters=..
  *
  * Numbers may be decimal or 0x-hex. Built with `gcc -static -O2` at lab
  * build time, so it needs no libraries in the guest.
@@ -26,8 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -68,7 +72,8 @@ static void usage(void)
 	      "       probe unshare-user-net-netlink PROTO\n"
 	      "       probe sockdiag FAMILY [PROTO]\n"
 	      "       probe tiocsetd LDISC\n"
-	      "       probe errno-name N\n",
+	      "       probe errno-name N\n"
+	      "       probe bench socket|getpid|readzero ITERATIONS [ROUNDS]\n",
 	      stderr);
 	exit(2);
 }
@@ -314,6 +319,91 @@ static int cmd_errno_name(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Timing of one hot syscall in a tight loop, for the lab's overhead
+ * benchmarks (lab/bench/). Each op:
+ *   socket    socket(AF_INET, SOCK_STREAM, 0) + close  (LSM socket_create)
+ *   getpid    syscall(SYS_getpid)                       (no LSM hook)
+ *   readzero  read(fd, buf, 1) of /dev/zero             (no socket/module hook)
+ * A warm-up of ITERATIONS/4 ops, then ROUNDS (default 5) rounds of
+ * ITERATIONS ops, each timed with clock_gettime(CLOCK_MONOTONIC). Prints
+ * the median, min and max round in ns per op. Any failing op is an error
+ * (exit 1): a benchmark of a denied call measures nothing.
+ */
+static int bench_op(int op, int zfd)
+{
+	char c;
+	int fd;
+
+	switch (op) {
+	case 0:
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			return -1;
+		return close(fd);
+	case 1:
+		return syscall(SYS_getpid) > 0 ? 0 : -1;
+	default:
+		return read(zfd, &c, 1) == 1 ? 0 : -1;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	static const char *const ops[] = { "socket", "getpid", "readzero" };
+	double ns[64];
+	long iters, rounds = 5, i, r;
+	int op = -1, zfd = -1;
+	struct timespec t0, t1;
+
+	if (argc != 2 && argc != 3)
+		usage();
+	for (i = 0; i < 3; i++)
+		if (strcmp(argv[0], ops[i]) == 0)
+			op = i;
+	if (op < 0)
+		usage();
+	iters = num(argv[1]);
+	if (argc == 3)
+		rounds = num(argv[2]);
+	if (iters < 1 || rounds < 1 || rounds > 64)
+		usage();
+	if (op == 2) {
+		zfd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+		if (zfd < 0) {
+			perror("probe: /dev/zero");
+			return 1;
+		}
+	}
+	for (i = 0; i < iters / 4 + 1; i++)
+		if (bench_op(op, zfd) < 0)
+			goto fail;
+	for (r = 0; r < rounds; r++) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (i = 0; i < iters; i++)
+			if (bench_op(op, zfd) < 0)
+				goto fail;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ns[r] = ((t1.tv_sec - t0.tv_sec) * 1e9 +
+			 (t1.tv_nsec - t0.tv_nsec)) / iters;
+	}
+	qsort(ns, rounds, sizeof(ns[0]), cmp_double);
+	printf("ns_per_op=%.1f min=%.1f max=%.1f rounds=%ld iters=%ld\n",
+	       rounds % 2 ? ns[rounds / 2] : (ns[rounds / 2 - 1] + ns[rounds / 2]) / 2,
+	       ns[0], ns[rounds - 1], rounds, iters);
+	return 0;
+fail:
+	printf("errno=%s\n", errno_name(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -328,6 +418,7 @@ int main(int argc, char **argv)
 		{ "sockdiag", cmd_sockdiag },
 		{ "tiocsetd", cmd_tiocsetd },
 		{ "errno-name", cmd_errno_name },
+		{ "bench", cmd_bench },
 	};
 	size_t i;
 

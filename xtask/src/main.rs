@@ -37,7 +37,8 @@ enum Cmd {
     /// Print the lab cache directory.
     Dir,
     /// Boot the kernels under qemu with kgate inside and run the lab
-    /// scenarios (lab/scenarios/*.sh); exit 1 on any failure.
+    /// scenarios (lab/scenarios/*.sh, or --scenarios DIR); exit 1 on any
+    /// failure.
     Lab(LabArgs),
 }
 
@@ -52,6 +53,10 @@ struct LabArgs {
     /// Only scenarios whose file name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// Run the scripts in this directory instead of lab/scenarios (the
+    /// test suite), e.g. `lab/bench` for the overhead benchmarks.
+    #[arg(long, value_name = "DIR")]
+    scenarios: Option<PathBuf>,
     /// Copy the guest console to stderr as it runs.
     #[arg(long, short)]
     verbose: bool,
@@ -103,7 +108,10 @@ fn lab(args: &LabArgs) -> Result<()> {
         None => build_kgate(args.release)?,
     };
 
-    let mut scenarios = kgate_lab::default_scenarios()?;
+    let mut scenarios = match &args.scenarios {
+        Some(dir) => kgate_lab::Scenario::load_dir(dir)?,
+        None => kgate_lab::default_scenarios()?,
+    };
     if let Some(only) = &args.only {
         scenarios.retain(|s| s.name.contains(only.as_str()));
     }

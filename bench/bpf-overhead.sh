@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Benchmark: overhead of kgate's BPF-LSM enforcement on hot syscalls, in the
+# kernel lab (issue 4, item 9). Boots each kernel once under qemu (TCG) and
+# runs lab/bench/*.sh, which times socket(AF_INET, SOCK_STREAM)+close
+# (gated by socket_create), getpid and a 1-byte read of /dev/zero (not
+# gated), as nobody and as root, in blocks alternating without and with
+# `kgate apply --backend bpf-lsm`, all in the same boot.
+#
+#   bench/bpf-overhead.sh [KERNELS]     (default cloud-6.12,cloud-6.1)
+#
+# Prints Markdown table rows for bench/RESULTS.md. TCG emulates the CPU, so
+# absolute ns/op mean nothing; only the same-boot on/off ratios count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kernels=${1:-cloud-6.12,cloud-6.1}
+cargo build --quiet -p kgate
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+cargo xtask lab --kernel "$kernels" --kgate target/debug/kgate --scenarios lab/bench | tee "$out" >&2 || status=$?
+
+get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+echo '| date | kernel | syscall | user | off ns/op | on ns/op | on/off (medians) | spread off / on | on/off (fastest rounds) |'
+echo '|---|---|---|---|---|---|---|---|---|'
+grep -E '^[a-z0-9.-]+ +bench_bpf_' "$out" | while read -r kernel name outcome detail; do
+    op=${name#bench_bpf_}
+    user=${op##*_}
+    op=${op%_*}
+    case $op in
+    socket) op='`socket(AF_INET, SOCK_STREAM)`+`close` (gated)' ;;
+    getpid) op='`getpid`' ;;
+    readzero) op='1-byte `read` of /dev/zero' ;;
+    esac
+    d=" $detail"
+    printf '| %s | %s | %s | %s | %s | %s | **%s×** | %s / %s | %s× |\n' \
+        "$(date -u +%Y-%m-%d)" "$kernel" "$op" "$user" "$(get off "$d" | tr -d ns)" "$(get on "$d" | tr -d ns)" \
+        "$(get ratio "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get min_ratio "$d")"
+    [ "$outcome" = PASS ] || echo "bpf-overhead: $kernel $name $outcome: $detail" >&2
+done
+exit $status
