@@ -840,9 +840,9 @@ pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
 /// stock behaviour is back when it returns. A link still held (by a
 /// process that opened it) is reported as [`BpfError::Inconsistent`].
 pub fn revert(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
-    let ids: Vec<u32> = Hook::ALL
+    let ids: Vec<(u32, u32)> = Hook::ALL
         .iter()
-        .filter_map(|h| link_id(&link_pin(pin_dir, *h)))
+        .filter_map(|h| link_ids(&link_pin(pin_dir, *h)))
         .collect();
     let mut removed = Vec::new();
     let mut paths: Vec<PathBuf> = Hook::ALL.iter().map(|h| link_pin(pin_dir, *h)).collect();
@@ -874,7 +874,13 @@ pub fn revert(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let alive: Vec<u32> = ids.iter().copied().filter(|id| link_alive(*id)).collect();
+        // Done when both the links and their programs are gone: enforcement
+        // has stopped only once the programs are released.
+        let alive: Vec<u32> = ids
+            .iter()
+            .filter(|(link, prog)| link_alive(*link) || prog_alive(*prog))
+            .map(|(link, _)| *link)
+            .collect();
         if alive.is_empty() {
             break;
         }
@@ -893,7 +899,8 @@ pub fn revert(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
 }
 
 /// The kernel id of the link pinned at `path`.
-fn link_id(path: &Path) -> Option<u32> {
+/// The ids of a pinned link and of the program it attaches.
+fn link_ids(path: &Path) -> Option<(u32, u32)> {
     use std::os::fd::{AsFd, AsRawFd};
     let link = Link::open(path).ok()?;
     // SAFETY: bpf_link_info is plain old data; all-zero is a valid value.
@@ -908,7 +915,22 @@ fn link_id(path: &Path) -> Option<u32> {
             &mut len,
         )
     };
-    (rc == 0).then_some(info.id)
+    (rc == 0).then_some((info.id, info.prog_id))
+}
+
+/// Does the program with this id still exist? The kernel drops a program
+/// only after every link to it has been released, i.e. after the LSM
+/// trampoline no longer calls it; a link id, by contrast, is freed before
+/// the release runs.
+fn prog_alive(id: u32) -> bool {
+    // SAFETY: plain syscall wrapper; a returned fd is ours to close.
+    let fd = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` was just returned to us and is closed exactly once.
+    unsafe { libc::close(fd) };
+    true
 }
 
 /// Does the link with this id still exist (attached)?
