@@ -8,8 +8,12 @@
 #
 #   bench/bpf-overhead.sh [KERNELS]     (default cloud-6.12,cloud-6.1)
 #
-# Prints Markdown table rows for bench/RESULTS.md. TCG emulates the CPU, so
-# absolute ns/op mean nothing; only the same-boot on/off ratios count.
+# Prints Markdown table rows for bench/RESULTS.md. qemu runs with
+# `-icount shift=0`: the guest's clocks advance by 1 ns per executed
+# instruction, so a guest "ns/op" is an instruction count per op, which the
+# host's load cannot disturb (plain TCG timings swung by ±50-250% between
+# identical blocks on a loaded host). TCG does not model caches or
+# pipelines: the ratios are instruction-count ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kernels=${1:-cloud-6.12,cloud-6.1}
@@ -17,7 +21,7 @@ cargo build --quiet -p kgate
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-cargo xtask lab --kernel "$kernels" --kgate target/debug/kgate --scenarios lab/bench | tee "$out" >&2 || status=$?
+cargo xtask lab --kernel "$kernels" --kgate target/debug/kgate --scenarios lab/bench --icount 0 | tee "$out" >&2 || status=$?
 
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 echo '| date | kernel | syscall | user | off ns/op | on ns/op | on/off (medians) | spread off / on | on/off (fastest rounds) |'

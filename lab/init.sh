@@ -29,6 +29,10 @@ ip link set lo up
 # KGATE_LAB_KERNEL, KGATE_LAB_SCENARIO_TIMEOUT (written by the host).
 . /lab/config.sh
 
+# What the guest has loaded after boot, before any scenario: the state a
+# `kgate freeze` of a freshly booted host sees.
+cp /proc/modules /run/boot.modules
+
 echo "KGATE-LAB-BOOTED kernel=$KGATE_LAB_KERNEL release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
 for script in /lab/scenarios/*.sh; do

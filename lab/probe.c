@@ -73,7 +73,8 @@ static void usage(void)
 	      "       probe sockdiag FAMILY [PROTO]\n"
 	      "       probe tiocsetd LDISC\n"
 	      "       probe errno-name N\n"
-	      "       probe bench socket|getpid|readzero ITERATIONS [ROUNDS]\n",
+	      "       probe bench socket|getpid|readzero ITERATIONS [ROUNDS]\n"
+	      "       probe flood N FAMILY TYPE PROTO\n",
 	      stderr);
 	exit(2);
 }
@@ -404,6 +405,35 @@ fail:
 	return 1;
 }
 
+/*
+ * N socket() calls as fast as possible, for the event-loss scenario:
+ * prints how many succeeded and failed, and the last error.
+ */
+static int cmd_flood(int argc, char **argv)
+{
+	long n, i, ok = 0, failed = 0;
+	int family, type, proto, last = 0, fd;
+
+	if (argc != 4)
+		usage();
+	n = num(argv[0]);
+	family = num(argv[1]);
+	type = num(argv[2]);
+	proto = num(argv[3]);
+	for (i = 0; i < n; i++) {
+		fd = socket(family, type, proto);
+		if (fd < 0) {
+			failed++;
+			last = errno;
+		} else {
+			ok++;
+			close(fd);
+		}
+	}
+	printf("ok=%ld failed=%ld last=%s\n", ok, failed, last ? errno_name(last) : "none");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -419,6 +449,7 @@ int main(int argc, char **argv)
 		{ "tiocsetd", cmd_tiocsetd },
 		{ "errno-name", cmd_errno_name },
 		{ "bench", cmd_bench },
+		{ "flood", cmd_flood },
 	};
 	size_t i;
 

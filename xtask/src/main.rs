@@ -50,7 +50,13 @@ struct LabArgs {
     /// Keep the initrd and console log under $KGATE_LAB_DIR/runs/.
     #[arg(long)]
     keep: bool,
-    /// Only scenarios whose file name contains this.
+    /// Run qemu with `-icount shift=N`: guest time counts executed
+    /// instructions (2^N ns each), so guest timings are independent of the
+    /// host's load. For benchmarks (slower).
+    #[arg(long, value_name = "N")]
+    icount: Option<u32>,
+    /// Only scenarios whose file name contains this (or one of these,
+    /// comma-separated: `--only stock,bpf_lsm`).
     #[arg(long)]
     only: Option<String>,
     /// Run the scripts in this directory instead of lab/scenarios (the
@@ -113,10 +119,11 @@ fn lab(args: &LabArgs) -> Result<()> {
         None => kgate_lab::default_scenarios()?,
     };
     if let Some(only) = &args.only {
-        scenarios.retain(|s| s.name.contains(only.as_str()));
+        scenarios.retain(|s| only.split(',').any(|o| s.name.contains(o)));
     }
     let mut opts = RunOptions::new(kgate);
     opts.keep = args.keep;
+    opts.icount = args.icount;
     opts.echo_console = args.verbose;
 
     let mut rows = Vec::new();

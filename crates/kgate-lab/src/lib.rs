@@ -93,6 +93,11 @@ pub struct RunOptions {
     pub smp: u32,
     /// Appended to the kernel command line.
     pub extra_cmdline: String,
+    /// Run qemu with `-icount shift=N`: the guest's clocks advance with
+    /// the instructions it executes (2^N ns each), not with host time, so
+    /// guest-side timings count instructions and do not depend on the
+    /// host's load (the benchmarks use it; it is slower).
+    pub icount: Option<u32>,
     /// The guest-side sources (init.sh, lib.sh, probe.c); default
     /// [`guest_src`].
     pub guest_src: PathBuf,
@@ -105,13 +110,14 @@ impl RunOptions {
     pub fn new(kgate: impl Into<PathBuf>) -> Self {
         RunOptions {
             kgate: kgate.into(),
-            timeout: Duration::from_secs(900),
-            scenario_timeout: Duration::from_secs(300),
+            timeout: Duration::from_secs(1500),
+            scenario_timeout: Duration::from_secs(600),
             keep: false,
             echo_console: false,
             memory_mb: 2048,
             smp: 2,
             extra_cmdline: String::new(),
+            icount: None,
             guest_src: guest_src(),
             lab_dir: lab_dir(),
         }
@@ -212,7 +218,12 @@ pub fn run(kernel: &Kernel, scenarios: &[Scenario], opts: &RunOptions) -> Result
         cmdline.push_str(&opts.extra_cmdline);
     }
     let start = Instant::now();
-    let mut child = Command::new(qemu)
+    let mut qemu = Command::new(qemu);
+    if let Some(shift) = opts.icount {
+        qemu.arg("-icount")
+            .arg(format!("shift={shift},align=off,sleep=off"));
+    }
+    let mut child = qemu
         .args(["-accel", "tcg", "-cpu", "max"])
         .arg("-smp")
         .arg(opts.smp.to_string())

@@ -69,6 +69,33 @@ fn args<'a>(cmd: &'a mut Command, root: &Path) -> &'a mut Command {
 }
 
 #[test]
+fn freeze_loaded_file_empty_means_none_loaded_but_junk_is_an_error() {
+    let dir = TempDir::new("freeze-empty");
+    let root = dir.path().join("root");
+    fixture(&root, "6.99.0-test");
+    // /proc/modules of a host that has loaded nothing is empty.
+    let empty = dir.path().join("modules");
+    std::fs::write(&empty, "").unwrap();
+    let out = ok(args(kgate().arg("freeze"), &root)
+        .arg("--loaded")
+        .arg(&empty));
+    assert!(
+        out.contains("[modules]\nmode = \"enforce\"\nroot = \"allow\"\nallow = []"),
+        "{out}"
+    );
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "   \n!!! %%%\n").unwrap();
+    let out = args(kgate().arg("freeze"), &root)
+        .arg("--loaded")
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no module names found"), "{err}");
+}
+
+#[test]
 fn freeze_allows_loaded_modules_their_closure_and_builtins() {
     let dir = TempDir::new("freeze");
     let root = dir.path().join("root");

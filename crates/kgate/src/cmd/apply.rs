@@ -19,8 +19,10 @@ use crate::target::{Target, TargetArgs};
 /// Enforcement backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// BPF-LSM programs on kernel_module_request, socket_create and
-    /// userns_create, pinned under /sys/fs/bpf/kgate: decides per request,
+    /// BPF-LSM programs on kernel_module_request, socket_create,
+    /// userns_create, and (for root's explicit modprobe/insmod)
+    /// kernel_read_file and kernel_post_load_data, pinned under
+    /// /sys/fs/bpf/kgate: decides per request,
     /// tells unprivileged users from root, audits, and logs events. Needs
     /// `bpf` in the kernel's active LSMs (see `kgate survey`).
     BpfLsm,

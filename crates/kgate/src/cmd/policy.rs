@@ -194,8 +194,9 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
 }
 
 /// The loaded-module set: `--loaded FILE` (/proc/modules or lsmod format),
-/// else the target's. A file without a single module name is an error: it
-/// is not what the user meant to pass.
+/// else the target's. An empty file means no module is loaded (that is
+/// what /proc/modules of such a host holds); a file with text but not a
+/// single module name is an error: it is not what the user meant to pass.
 pub fn loaded_modules(
     file: Option<&Path>,
     t: &Target,
@@ -206,7 +207,7 @@ pub fn loaded_modules(
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("failed to read {}", file.display()))?;
     let loaded = depmod::parse_loaded_modules(&text);
-    if loaded.is_empty() {
+    if loaded.is_empty() && !text.trim().is_empty() {
         bail!(
             "{}: no module names found; expected /proc/modules or lsmod output",
             file.display()
