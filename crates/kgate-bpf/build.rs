@@ -10,6 +10,7 @@ const SOURCES: &[&str] = &[
     "src/bpf/modules.bpf.c",
     "src/bpf/sockets.bpf.c",
     "src/bpf/userns.bpf.c",
+    "src/bpf/splice.bpf.c",
     "src/bpf/kgate.h",
     "src/bpf/vmlinux_min.h",
 ];

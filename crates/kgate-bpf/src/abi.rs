@@ -14,7 +14,7 @@ pub const ANY: u32 = u32::MAX;
 /// Counter slots per hook (`KG_VERDICTS`).
 pub const VERDICTS: usize = 4;
 /// Size of `struct kg_config`.
-pub const CONFIG_SIZE: usize = 4 * 4 + 8 + 64;
+pub const CONFIG_SIZE: usize = 6 * 4 + 8 + 64;
 /// Size of `struct kg_event`.
 pub const EVENT_SIZE: usize = 8 + 8 + 4 * 10 + 16 + NAME_LEN + NAME_LEN;
 /// Capacity of the module request map (both generations).
@@ -23,6 +23,12 @@ pub const MODULE_MAP_ENTRIES: usize = 65536;
 pub const SOCKET_MAP_ENTRIES: usize = 8192;
 /// Capacity of the allowed-executable map (both generations).
 pub const EXE_MAP_ENTRIES: usize = 2048;
+/// Capacity of each splice map (endpoints, pairs; both generations).
+pub const SPLICE_MAP_ENTRIES: usize = 4096;
+/// `KG_SPLICE_HAS_PAIRS`.
+pub const SPLICE_HAS_PAIRS: u32 = 1;
+/// Size of `struct kg_splice_request` (a splice event's request bytes).
+pub const SPLICE_REQUEST_SIZE: usize = 4 + 16 + 16;
 
 /// `struct kg_config`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +37,8 @@ pub struct Config {
     pub root_mode: u32,
     pub sockets_mode: u32,
     pub userns_mode: u32,
+    pub splice_mode: u32,
+    pub splice_flags: u32,
     pub generation: u64,
     pub hash: String,
 }
@@ -43,6 +51,8 @@ impl Config {
             self.root_mode,
             self.sockets_mode,
             self.userns_mode,
+            self.splice_mode,
+            self.splice_flags,
         ] {
             v.extend_from_slice(&x.to_ne_bytes());
         }
@@ -63,8 +73,10 @@ impl Config {
             root_mode: u32_at(b, 4),
             sockets_mode: u32_at(b, 8),
             userns_mode: u32_at(b, 12),
-            generation: u64_at(b, 16),
-            hash: cstr(&b[24..88]),
+            splice_mode: u32_at(b, 16),
+            splice_flags: u32_at(b, 20),
+            generation: u64_at(b, 24),
+            hash: cstr(&b[32..96]),
         })
     }
 }
@@ -94,6 +106,23 @@ pub fn exe_key(gen: u32, dev: u32, ino: u64) -> Vec<u8> {
     v.extend_from_slice(&dev.to_ne_bytes());
     v.extend_from_slice(&ino.to_ne_bytes());
     v
+}
+
+/// `struct kg_splice_ep_key`.
+pub fn splice_ep_key(gen: u32, ep: [u32; 4]) -> Vec<u8> {
+    std::iter::once(gen)
+        .chain(ep)
+        .flat_map(|x| x.to_ne_bytes())
+        .collect()
+}
+
+/// `struct kg_splice_pair_key`.
+pub fn splice_pair_key(gen: u32, src: [u32; 4], dst: [u32; 4]) -> Vec<u8> {
+    std::iter::once(gen)
+        .chain(src)
+        .chain(dst)
+        .flat_map(|x| x.to_ne_bytes())
+        .collect()
 }
 
 /// The generation a policy map key belongs to (its first field).
@@ -142,6 +171,14 @@ mod tests {
             std::mem::size_of::<types::kg_exe_key>(),
             exe_key(0, 0, 0).len()
         );
+        assert_eq!(
+            std::mem::size_of::<types::kg_splice_ep_key>(),
+            splice_ep_key(0, [0; 4]).len()
+        );
+        assert_eq!(
+            std::mem::size_of::<types::kg_splice_pair_key>(),
+            splice_pair_key(0, [0; 4], [0; 4]).len()
+        );
     }
 
     #[test]
@@ -151,6 +188,8 @@ mod tests {
             root_mode: 1,
             sockets_mode: 2,
             userns_mode: 2,
+            splice_mode: 1,
+            splice_flags: 1,
             generation: 7,
             hash: "ab".repeat(32),
         };

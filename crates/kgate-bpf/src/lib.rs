@@ -53,9 +53,15 @@
 //!
 //! # Limits
 //!
-//! * `modules.root = "policy"` holds root's *autoload* requests to the
-//!   allowlist; root's explicit `modprobe`/`insmod` (`finit_module`) does
-//!   not pass through `kernel_module_request` and is not checked here.
+//! * Explicit loads (`modprobe`, `insmod`: `finit_module` or, for kmod
+//!   before 31 with compressed modules, `init_module`) do not pass through
+//!   `kernel_module_request`. kgate gates them at `kernel_read_file`
+//!   (the file name, up to its first `.`) and `kernel_post_load_data` (the
+//!   name in the image's `.gnu.linkonce.this_module`, as the kernel reads
+//!   it), by the same `modules.root` rule. An image whose name cannot be
+//!   read is treated as not listed. Only tasks with `CAP_SYS_MODULE` reach
+//!   these hooks: this gates root, not attackers who already are root
+//!   (root can detach BPF programs).
 //! * Requests matching only glob aliases (hardware: `pci:`, `usb:`, ...)
 //!   are not in the allowlist map (see [`BpfPolicy::from_policy`]).
 //! * The event's executable is the file name of `exe_file` (no directory).
@@ -83,8 +89,8 @@ pub use loader::{
     HookStatus, Request, Rule, Status, Support, Verdict,
 };
 pub use policy::{
-    BpfPolicy, ModulesRules, RootMode, SectionMode, SocketMatch, SocketsRules, UsernsMode,
-    UsernsRules, MAX_REQUEST_LEN,
+    concrete_key, endpoint_key, BpfPolicy, EndpointKey, ModulesRules, RootMode, SectionMode,
+    SocketMatch, SocketsRules, SpliceRules, UsernsMode, UsernsRules, MAX_REQUEST_LEN,
 };
 
 /// Where `kgate` pins its programs, links and maps.

@@ -28,11 +28,53 @@ pub enum Hook {
     SocketCreate,
     /// `lsm/userns_create`: user namespace creation (6.1+).
     UsernsCreate,
+    /// `lsm/kernel_read_file` (reading a module): `finit_module(2)`, an
+    /// explicit load of a module file.
+    ModuleLoadFile,
+    /// `lsm/kernel_post_load_data` (a module image): `init_module(2)`, an
+    /// explicit load from memory (kmod before 31 for compressed modules).
+    ModuleLoadData,
+    /// `lsm/file_permission` in splice context: `splice(2)`, `sendfile(2)`,
+    /// `copy_file_range(2)`, io_uring's splice.
+    SpliceFile,
+    /// `fentry/io_splice`: marks io_uring splice work (no decision).
+    UringSpliceEnter,
+    /// `fexit/io_splice`: clears the mark.
+    UringSpliceExit,
 }
 
 impl Hook {
     /// Every hook, in counter order.
-    pub const ALL: [Hook; 3] = [Hook::ModuleRequest, Hook::SocketCreate, Hook::UsernsCreate];
+    pub const ALL: [Hook; 8] = [
+        Hook::ModuleRequest,
+        Hook::SocketCreate,
+        Hook::UsernsCreate,
+        Hook::ModuleLoadFile,
+        Hook::ModuleLoadData,
+        Hook::SpliceFile,
+        Hook::UringSpliceEnter,
+        Hook::UringSpliceExit,
+    ];
+
+    /// The program's attach point (`lsm/...`, `fentry/...`).
+    pub fn attach_point(self) -> String {
+        match self {
+            Hook::UringSpliceEnter => "fentry/io_splice".into(),
+            Hook::UringSpliceExit => "fexit/io_splice".into(),
+            h => format!("lsm/{}", h.lsm_name()),
+        }
+    }
+
+    /// A hook whose absence weakens enforcement but must not stop it: the
+    /// io_uring splice marks (fentry needs BTF trampolines and io_uring).
+    pub fn optional(self) -> bool {
+        matches!(self, Hook::UringSpliceEnter | Hook::UringSpliceExit)
+    }
+
+    /// Does the hook make decisions (and so have counters)?
+    pub fn decides(self) -> bool {
+        !self.optional()
+    }
 
     /// The LSM hook name.
     pub fn lsm_name(self) -> &'static str {
@@ -40,6 +82,10 @@ impl Hook {
             Hook::ModuleRequest => "kernel_module_request",
             Hook::SocketCreate => "socket_create",
             Hook::UsernsCreate => "userns_create",
+            Hook::ModuleLoadFile => "kernel_read_file",
+            Hook::ModuleLoadData => "kernel_post_load_data",
+            Hook::SpliceFile => "file_permission",
+            Hook::UringSpliceEnter | Hook::UringSpliceExit => "io_splice",
         }
     }
 
@@ -48,6 +94,11 @@ impl Hook {
             Hook::ModuleRequest => "modules",
             Hook::SocketCreate => "sockets",
             Hook::UsernsCreate => "userns",
+            Hook::ModuleLoadFile => "module_file",
+            Hook::ModuleLoadData => "module_data",
+            Hook::SpliceFile => "splice",
+            Hook::UringSpliceEnter => "uring_splice_enter",
+            Hook::UringSpliceExit => "uring_splice_exit",
         }
     }
 
@@ -104,6 +155,17 @@ pub enum Rule {
     UsernsAllowExe,
     /// `userns.unprivileged`.
     UsernsUnprivileged,
+    /// An explicit load whose module name could not be read from the image
+    /// (treated as not listed).
+    ModuleUnnamed,
+    /// Both splice endpoints (and the pair) are allowed.
+    SpliceListed,
+    /// The source endpoint is not in `splice.allow`.
+    SpliceSourceNotListed,
+    /// The destination endpoint is not in `splice.allow`.
+    SpliceDestinationNotListed,
+    /// Both endpoints are allowed, the combination is not in `splice.pairs`.
+    SplicePairNotListed,
     /// Unknown rule number (a newer BPF object).
     Other(u32),
 }
@@ -119,6 +181,11 @@ impl Rule {
             6 => Rule::SocketProtocolNotListed,
             7 => Rule::UsernsAllowExe,
             8 => Rule::UsernsUnprivileged,
+            9 => Rule::ModuleUnnamed,
+            10 => Rule::SpliceListed,
+            11 => Rule::SpliceSourceNotListed,
+            12 => Rule::SpliceDestinationNotListed,
+            13 => Rule::SplicePairNotListed,
             n => Rule::Other(n),
         }
     }
@@ -134,6 +201,11 @@ impl Rule {
             Rule::SocketProtocolNotListed => "protocol not in sockets.allow".into(),
             Rule::UsernsAllowExe => "userns.allow_exe".into(),
             Rule::UsernsUnprivileged => "userns.unprivileged".into(),
+            Rule::ModuleUnnamed => "unreadable module name, not in modules.allow".into(),
+            Rule::SpliceListed => "splice.allow".into(),
+            Rule::SpliceSourceNotListed => "source not in splice.allow".into(),
+            Rule::SpliceDestinationNotListed => "destination not in splice.allow".into(),
+            Rule::SplicePairNotListed => "pair not in splice.pairs".into(),
             Rule::Other(n) => format!("rule {n}"),
         }
     }
@@ -159,6 +231,58 @@ pub enum Request {
     },
     /// A user namespace.
     Userns,
+    /// An explicit module load (`finit_module`/`init_module`).
+    ModuleLoad {
+        /// The module name (kmod-normalized), empty when unreadable.
+        module: String,
+    },
+    /// A splice-family transfer.
+    Splice {
+        /// `splice`, `sendfile`, `copy_file_range` or `io_uring`.
+        call: String,
+        /// Source endpoint, in the policy grammar (`file:tmpfs`, `pipe`,
+        /// `socket:inet/tcp`, `chardev:1:9`, `other`).
+        source: String,
+        /// Destination endpoint.
+        destination: String,
+    },
+}
+
+/// A concrete endpoint key as policy text: names where the policy has
+/// them, numbers otherwise.
+pub fn endpoint_text(k: [u32; 4]) -> String {
+    let [kind, a, b, c] = k;
+    match kind {
+        1 => "pipe".into(),
+        2 => match kgate_policy::splice::FILESYSTEMS
+            .iter()
+            .find(|(_, m)| *m == a)
+        {
+            Some((name, _)) => format!("file:{name}"),
+            None => format!("file:0x{a:x}"),
+        },
+        3 => {
+            let fam = kgate_policy::family_name(a)
+                .map(str::to_owned)
+                .unwrap_or_else(|| a.to_string());
+            let proto = match (a, c) {
+                (2 | 10, 6) => "tcp".to_owned(),
+                (2 | 10, 17) => "udp".to_owned(),
+                (1, _) | (_, 0) => return format!("socket:{fam}"),
+                _ => c.to_string(),
+            };
+            let _ = b;
+            format!("socket:{fam}/{proto}")
+        }
+        4 => match kgate_policy::splice::CHARDEVS
+            .iter()
+            .find(|(_, x, y)| *x == a && *y == b)
+        {
+            Some((name, _, _)) => format!("chardev:{name}"),
+            None => format!("chardev:{a}:{b}"),
+        },
+        _ => "other".into(),
+    }
 }
 
 /// One event from the ring buffer.
@@ -208,6 +332,32 @@ impl Event {
                 protocol: abi::u32_at(b, 48),
             },
             Hook::UsernsCreate => Request::Userns,
+            Hook::ModuleLoadFile | Hook::ModuleLoadData => Request::ModuleLoad {
+                module: abi::cstr(&b[72..136]),
+            },
+            Hook::SpliceFile | Hook::UringSpliceEnter | Hook::UringSpliceExit => {
+                let r = &b[72..72 + abi::SPLICE_REQUEST_SIZE];
+                let ep = |off: usize| {
+                    [
+                        abi::u32_at(r, off),
+                        abi::u32_at(r, off + 4),
+                        abi::u32_at(r, off + 8),
+                        abi::u32_at(r, off + 12),
+                    ]
+                };
+                Request::Splice {
+                    call: match abi::u32_at(r, 0) {
+                        1 => "splice",
+                        2 => "sendfile",
+                        3 => "copy_file_range",
+                        4 => "io_uring",
+                        _ => "unknown",
+                    }
+                    .into(),
+                    source: endpoint_text(ep(4)),
+                    destination: endpoint_text(ep(20)),
+                }
+            }
         };
         Some(Event {
             time_ns,
@@ -301,6 +451,8 @@ pub struct Status {
     pub sockets_mode: SectionMode,
     /// `userns.unprivileged`.
     pub userns_mode: UsernsMode,
+    /// `[splice]` mode.
+    pub splice_mode: SectionMode,
     /// Events lost because the ring buffer was full.
     pub dropped_events: u64,
 }
@@ -312,15 +464,21 @@ pub struct EventsSummary {
     pub delivered: u64,
     /// Events lost since load because the ring buffer was full.
     pub dropped_total: u64,
+    /// How much `dropped_total` grew while this call was reading.
+    pub dropped_while_reading: u64,
 }
 
-const MAPS: [&str; 9] = [
+/// Pinned maps; the first [`POLICY_MAPS`] hold the policy.
+const MAPS: [&str; 12] = [
     "kg_active",
     "kg_config",
     "kg_module_allow",
     "kg_socket_allow",
     "kg_socket_family",
     "kg_userns_exe",
+    "kg_splice_ep",
+    "kg_splice_pair",
+    "kg_uring_splice",
     "kg_events",
     "kg_drops",
     "kg_counters",
@@ -348,12 +506,40 @@ fn bpf_err(
 
 const ROOT_HINT: &str = "kgate must run as root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)";
 
-/// Does this kernel have the `userns_create` LSM hook (6.1+)?
-fn has_userns_hook() -> bool {
-    match std::fs::read("/proc/kallsyms") {
-        Ok(k) => k.windows(22).any(|w| w == b" bpf_lsm_userns_create"),
-        Err(_) => true,
-    }
+/// The hooks this kernel has: `userns_create` needs 6.1, the others are
+/// older than any kernel kgate supports. Read from the `bpf_lsm_*`
+/// attachment points in /proc/kallsyms; when that is unreadable, assume all
+/// and let the load say otherwise.
+fn available_hooks() -> Vec<Hook> {
+    let kallsyms = std::fs::read("/proc/kallsyms").ok();
+    Hook::ALL
+        .into_iter()
+        .filter(|h| {
+            let Some(k) = &kallsyms else { return true };
+            let sym = if h.optional() {
+                format!(" {}\n", h.lsm_name())
+            } else {
+                format!(" bpf_lsm_{}\n", h.lsm_name())
+            };
+            k.windows(sym.len()).any(|w| w == sym.as_bytes())
+        })
+        .collect()
+}
+
+/// The program for each hook.
+macro_rules! hook_prog {
+    ([$($borrow:tt)*] $progs:expr, $h:expr) => {
+        match $h {
+            Hook::ModuleRequest => $($borrow)* $progs.kg_module_request,
+            Hook::SocketCreate => $($borrow)* $progs.kg_socket_create,
+            Hook::UsernsCreate => $($borrow)* $progs.kg_userns_create,
+            Hook::ModuleLoadFile => $($borrow)* $progs.kg_module_file,
+            Hook::ModuleLoadData => $($borrow)* $progs.kg_module_data,
+            Hook::SpliceFile => $($borrow)* $progs.kg_splice_file,
+            Hook::UringSpliceEnter => $($borrow)* $progs.kg_uring_splice_enter,
+            Hook::UringSpliceExit => $($borrow)* $progs.kg_uring_splice_exit,
+        }
+    };
 }
 
 fn release() -> String {
@@ -396,13 +582,15 @@ pub fn probe() -> Result<Support, BpfError> {
         }
         BpfError::NotSupported { reason }
     };
-    let userns = has_userns_hook();
+    let hooks = available_hooks();
     let mut storage = MaybeUninit::uninit();
     let mut open = KgateSkelBuilder::default()
         .open(&mut storage)
         .map_err(|e| not_supported("open", e))?;
-    if !userns {
-        open.progs.kg_userns_create.set_autoload(false);
+    for h in Hook::ALL {
+        if !hooks.contains(&h) {
+            hook_prog!([&mut] open.progs, h).set_autoload(false);
+        }
     }
     let skel = open.load().map_err(|e| not_supported("load", e))?;
     let link = skel
@@ -411,10 +599,6 @@ pub fn probe() -> Result<Support, BpfError> {
         .attach_lsm()
         .map_err(|e| not_supported("attach", e))?;
     drop(link);
-    let mut hooks = vec![Hook::ModuleRequest, Hook::SocketCreate];
-    if userns {
-        hooks.push(Hook::UsernsCreate);
-    }
     Ok(Support {
         release: release(),
         hooks,
@@ -451,6 +635,8 @@ fn prepare(policy: &BpfPolicy) -> Result<Prepared<'_>, BpfError> {
 }
 
 /// The policy maps, from a fresh skeleton or from pins.
+const POLICY_MAPS: usize = 8;
+
 struct PolicyMaps<'a> {
     active: &'a dyn MapCore,
     config: &'a dyn MapCore,
@@ -458,6 +644,8 @@ struct PolicyMaps<'a> {
     socket_allow: &'a dyn MapCore,
     socket_family: &'a dyn MapCore,
     userns_exe: &'a dyn MapCore,
+    splice_ep: &'a dyn MapCore,
+    splice_pair: &'a dyn MapCore,
 }
 
 fn read_active(active: &dyn MapCore, config: &dyn MapCore) -> Result<(u32, Config), BpfError> {
@@ -486,6 +674,8 @@ fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError
         ("kg_module_allow", maps.module_allow),
         ("kg_socket_allow", maps.socket_allow),
         ("kg_userns_exe", maps.userns_exe),
+        ("kg_splice_ep", maps.splice_ep),
+        ("kg_splice_pair", maps.splice_pair),
     ] {
         let stale: Vec<Vec<u8>> = map
             .keys()
@@ -537,12 +727,34 @@ fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError
                 None,
             ))?;
     }
+    for ep in &policy.splice.endpoints {
+        maps.splice_ep
+            .update(&abi::splice_ep_key(next, *ep), &one, MapFlags::ANY)
+            .map_err(bpf_err(
+                format!("adding splice endpoint {ep:?} to kg_splice_ep"),
+                None,
+            ))?;
+    }
+    for (src, dst) in &policy.splice.pairs {
+        maps.splice_pair
+            .update(&abi::splice_pair_key(next, *src, *dst), &one, MapFlags::ANY)
+            .map_err(bpf_err(
+                format!("adding splice pair {src:?} -> {dst:?} to kg_splice_pair"),
+                None,
+            ))?;
+    }
     let generation = cur_cfg.generation + 1;
     let cfg = Config {
         modules_mode: policy.modules.mode.raw(),
         root_mode: policy.modules.root_mode.raw(),
         sockets_mode: policy.sockets.mode.raw(),
         userns_mode: policy.userns.mode.raw(),
+        splice_mode: policy.splice.mode.raw(),
+        splice_flags: if policy.splice.has_pairs {
+            abi::SPLICE_HAS_PAIRS
+        } else {
+            0
+        },
         generation,
         hash: policy.hash.clone(),
     };
@@ -629,11 +841,11 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
     };
 
     if is_applied(pin_dir) {
-        let h: Vec<MapHandle> = MAPS[..6]
+        let h: Vec<MapHandle> = MAPS[..POLICY_MAPS]
             .iter()
             .map(|n| open_pinned(pin_dir, n))
             .collect::<Result<_, _>>()?;
-        let expected = [4usize, abi::CONFIG_SIZE, 1, 1, 1, 1];
+        let expected = [4usize, abi::CONFIG_SIZE, 1, 1, 1, 1, 1, 1];
         for (m, (name, size)) in h.iter().zip(MAPS.iter().zip(expected)) {
             if m.value_size() as usize != size {
                 return Err(BpfError::Inconsistent {
@@ -652,6 +864,8 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             socket_allow: &h[3],
             socket_family: &h[4],
             userns_exe: &h[5],
+            splice_ep: &h[6],
+            splice_pair: &h[7],
         };
         let generation = write_policy(&maps, &prepared)?;
         let hooks = Hook::ALL
@@ -662,17 +876,21 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
     }
 
     check_bpffs(pin_dir)?;
-    let userns = has_userns_hook();
+    let mut hooks = available_hooks();
     let mut storage = MaybeUninit::uninit();
-    let mut open = KgateSkelBuilder::default()
-        .open(&mut storage)
-        .map_err(bpf_err("opening the BPF object", None))?;
-    if !userns {
-        open.progs.kg_userns_create.set_autoload(false);
-    }
-    let mut skel = open
-        .load()
-        .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?;
+    let mut retry_storage = MaybeUninit::uninit();
+    let mut skel = match open_and_load(&mut storage, &hooks) {
+        Ok(skel) => skel,
+        // The optional fentry programs need BTF trampolines: load without.
+        Err(_) if hooks.iter().any(|h| h.optional()) => {
+            hooks.retain(|h| !h.optional());
+            open_and_load(&mut retry_storage, &hooks)
+                .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?
+        }
+        Err(e) => {
+            return Err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT))(e));
+        }
+    };
     {
         let m = &skel.maps;
         let maps = PolicyMaps {
@@ -682,19 +900,17 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             socket_allow: &m.kg_socket_allow,
             socket_family: &m.kg_socket_family,
             userns_exe: &m.kg_userns_exe,
+            splice_ep: &m.kg_splice_ep,
+            splice_pair: &m.kg_splice_pair,
         };
         write_policy(&maps, &prepared)?;
     }
 
     // Attach, then pin; on any error remove what was pinned (dropping the
     // links then detaches them).
-    let mut hooks = vec![Hook::ModuleRequest, Hook::SocketCreate];
-    if userns {
-        hooks.push(Hook::UsernsCreate);
-    }
     let created_dir = !pin_dir.exists();
     let mut pinned: Vec<PathBuf> = Vec::new();
-    let result = (|| -> Result<Vec<Link>, BpfError> {
+    let result = (|| -> Result<(Vec<Link>, Vec<Hook>), BpfError> {
         if created_dir {
             std::fs::DirBuilder::new()
                 .mode(0o700)
@@ -706,26 +922,36 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
                 })?;
         }
         let mut links = Vec::new();
+        let mut attached = Vec::new();
         for h in &hooks {
-            let prog = match h {
-                Hook::ModuleRequest => &skel.progs.kg_module_request,
-                Hook::SocketCreate => &skel.progs.kg_socket_create,
-                Hook::UsernsCreate => &skel.progs.kg_userns_create,
+            let prog = hook_prog!([&] skel.progs, *h);
+            let link = if h.optional() {
+                match prog.attach() {
+                    Ok(link) => link,
+                    // Reported by `status` as not attached.
+                    Err(_) => continue,
+                }
+            } else {
+                prog.attach_lsm().map_err(bpf_err(
+                    format!("attaching to {}", h.attach_point()),
+                    Some("is BPF-LSM active? see `kgate_bpf::probe`"),
+                ))?
             };
-            let link = prog.attach_lsm().map_err(bpf_err(
-                format!("attaching to lsm/{}", h.lsm_name()),
-                Some("is BPF-LSM active? see `kgate_bpf::probe`"),
-            ))?;
             links.push(link);
+            attached.push(*h);
         }
+        let hooks = attached;
         let m = &mut skel.maps;
-        let maps: [(&str, &mut libbpf_rs::MapMut<'_>); 9] = [
+        let maps: [(&str, &mut libbpf_rs::MapMut<'_>); 12] = [
             ("kg_active", &mut m.kg_active),
             ("kg_config", &mut m.kg_config),
             ("kg_module_allow", &mut m.kg_module_allow),
             ("kg_socket_allow", &mut m.kg_socket_allow),
             ("kg_socket_family", &mut m.kg_socket_family),
             ("kg_userns_exe", &mut m.kg_userns_exe),
+            ("kg_splice_ep", &mut m.kg_splice_ep),
+            ("kg_splice_pair", &mut m.kg_splice_pair),
+            ("kg_uring_splice", &mut m.kg_uring_splice),
             ("kg_events", &mut m.kg_events),
             ("kg_drops", &mut m.kg_drops),
             ("kg_counters", &mut m.kg_counters),
@@ -737,11 +963,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             pinned.push(path);
         }
         for h in &hooks {
-            let prog = match h {
-                Hook::ModuleRequest => &mut skel.progs.kg_module_request,
-                Hook::SocketCreate => &mut skel.progs.kg_socket_create,
-                Hook::UsernsCreate => &mut skel.progs.kg_userns_create,
-            };
+            let prog = hook_prog!([&mut] skel.progs, *h);
             let path = prog_pin(pin_dir, *h);
             prog.pin(&path)
                 .map_err(bpf_err(format!("pinning program {}", path.display()), None))?;
@@ -753,10 +975,10 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
                 .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;
             pinned.push(path);
         }
-        Ok(links)
+        Ok((links, hooks))
     })();
     match result {
-        Ok(_links) => Ok(report(true, hooks, 1)),
+        Ok((_links, hooks)) => Ok(report(true, hooks, 1)),
         Err(e) => {
             for p in pinned.iter().rev() {
                 let _ = std::fs::remove_file(p);
@@ -767,6 +989,20 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             Err(e)
         }
     }
+}
+
+/// Open the object and load it with the programs of `hooks` only.
+fn open_and_load<'obj>(
+    storage: &'obj mut MaybeUninit<libbpf_rs::OpenObject>,
+    hooks: &[Hook],
+) -> Result<crate::skel::KgateSkel<'obj>, libbpf_rs::Error> {
+    let mut open = KgateSkelBuilder::default().open(storage)?;
+    for h in Hook::ALL {
+        if !hooks.contains(&h) {
+            hook_prog!([&mut] open.progs, h).set_autoload(false);
+        }
+    }
+    open.load()
 }
 
 fn sum_percpu(map: &dyn MapCore, idx: u32) -> Result<u64, BpfError> {
@@ -826,6 +1062,7 @@ pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
         root_mode: RootMode::from_raw(cfg.root_mode).unwrap_or_default(),
         sockets_mode: SectionMode::from_raw(cfg.sockets_mode).unwrap_or_default(),
         userns_mode: UsernsMode::from_raw(cfg.userns_mode).unwrap_or_default(),
+        splice_mode: SectionMode::from_raw(cfg.splice_mode).unwrap_or_default(),
         dropped_events: sum_percpu(&drops, 0)?,
     })
 }
@@ -964,11 +1201,13 @@ fn clock_offset() -> i128 {
 /// Reading consumes them (one reader at a time). Without `follow`, returns
 /// once the buffer is empty; with it, waits for more until `sink` returns
 /// [`ControlFlow::Break`]. The summary includes the drop counter, so lost
-/// events are never silent.
+/// events are never silent; while following, `on_drop(total, new)` is
+/// called as soon as the counter grows.
 pub fn events(
     pin_dir: &Path,
     follow: bool,
     mut sink: impl FnMut(Event) -> ControlFlow<()>,
+    mut on_drop: impl FnMut(u64, u64),
 ) -> Result<EventsSummary, BpfError> {
     if !is_applied(pin_dir) {
         return Err(BpfError::NotApplied {
@@ -978,6 +1217,8 @@ pub fn events(
     let ring = open_pinned(pin_dir, "kg_events")?;
     let drops = open_pinned(pin_dir, "kg_drops")?;
     let offset = clock_offset();
+    let mut dropped_seen = sum_percpu(&drops, 0)?;
+    let dropped_at_start = dropped_seen;
     let delivered = Cell::new(0u64);
     let stop = Cell::new(false);
     {
@@ -1014,10 +1255,17 @@ pub fn events(
                 break;
             }
             p.map_err(bpf_err("waiting for events", None))?;
+            let now = sum_percpu(&drops, 0)?;
+            if now > dropped_seen {
+                on_drop(now, now - dropped_seen);
+                dropped_seen = now;
+            }
         }
     }
+    let dropped_total = sum_percpu(&drops, 0)?;
     Ok(EventsSummary {
         delivered: delivered.get(),
-        dropped_total: sum_percpu(&drops, 0)?,
+        dropped_total,
+        dropped_while_reading: dropped_total - dropped_at_start,
     })
 }

@@ -161,6 +161,116 @@ pub struct UsernsRules {
     pub allow_exe: BTreeSet<PathBuf>,
 }
 
+/// One splice endpoint, or a pattern of them, as the BPF program matches
+/// it: `[kind, a, b, c]` with `KG_EP_*` kinds (pipe 1, file 2 with a =
+/// superblock magic, socket 3 with a/b/c = family/type/protocol, chardev 4
+/// with a/b = major/minor, other 5, any kind `u32::MAX`); `u32::MAX` in
+/// a, b or c matches anything.
+pub type EndpointKey = [u32; 4];
+
+/// `[splice]` as enforced at `file_permission` in splice context
+/// (unprivileged tasks).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SpliceRules {
+    /// How the registry applies.
+    pub mode: SectionMode,
+    /// Allowed endpoints (exact, or sockets with wildcards).
+    pub endpoints: BTreeSet<EndpointKey>,
+    /// Allowed (source, destination) patterns; only consulted when
+    /// `has_pairs`.
+    pub pairs: BTreeSet<(EndpointKey, EndpointKey)>,
+    /// The policy lists pairs: a call must also match one.
+    pub has_pairs: bool,
+}
+
+const EP_PIPE: u32 = 1;
+const EP_FILE: u32 = 2;
+const EP_SOCKET: u32 = 3;
+const EP_CHARDEV: u32 = 4;
+const EP_OTHER: u32 = 5;
+const EP_ANYKIND: u32 = u32::MAX;
+
+/// The key of a policy endpoint (socket rules may carry wildcards).
+pub fn endpoint_key(e: &kgate_policy::Endpoint) -> EndpointKey {
+    use kgate_policy::Endpoint as E;
+    match e {
+        E::Pipe => [EP_PIPE, 0, 0, 0],
+        E::File(_) => [EP_FILE, e.fs_magic().unwrap_or(0), 0, 0],
+        E::Socket(r) => match r.protocol {
+            SocketProtocol::Number(p) => [EP_SOCKET, r.family, abi::ANY, p],
+            SocketProtocol::Raw => [EP_SOCKET, r.family, libc::SOCK_RAW as u32, abi::ANY],
+            _ => [EP_SOCKET, r.family, abi::ANY, abi::ANY],
+        },
+        E::Chardev(_) => {
+            let (maj, min) = e.chardev_numbers().unwrap_or((0, 0));
+            [EP_CHARDEV, maj, min, 0]
+        }
+        _ => [EP_OTHER, 0, 0, 0],
+    }
+}
+
+fn pattern_key(p: &kgate_policy::EndpointPattern) -> EndpointKey {
+    use kgate_policy::EndpointPattern as P;
+    let any = abi::ANY;
+    match p {
+        P::Exact(e) => endpoint_key(e),
+        P::AnyFile => [EP_FILE, any, any, any],
+        P::AnySocket => [EP_SOCKET, any, any, any],
+        P::AnyChardev => [EP_CHARDEV, any, any, any],
+        _ => [EP_ANYKIND, any, any, any],
+    }
+}
+
+/// A concrete endpoint as the kernel shows it (what `kg_classify` in
+/// splice.bpf.c computes): for tests and tools.
+pub fn concrete_key(e: &kgate_policy::Endpoint, sock_type: u32) -> EndpointKey {
+    let mut k = endpoint_key(e);
+    if k[0] == EP_SOCKET {
+        k[2] = sock_type;
+        if k[3] == abi::ANY {
+            k[3] = 0;
+        }
+    }
+    k
+}
+
+/// The patterns a concrete endpoint matches, in the BPF program's order
+/// (`kg_pattern`): exact, the socket wildcards, its class, anything.
+fn patterns(ep: EndpointKey) -> Vec<EndpointKey> {
+    let any = abi::ANY;
+    let [kind, a, b, c] = ep;
+    let mut v = vec![ep];
+    if kind == EP_SOCKET {
+        v.push([kind, a, any, c]);
+        v.push([kind, a, b, any]);
+        v.push([kind, a, any, any]);
+    }
+    if matches!(kind, EP_FILE | EP_SOCKET | EP_CHARDEV) {
+        v.push([kind, any, any, any]);
+    }
+    v.push([EP_ANYKIND, any, any, any]);
+    v
+}
+
+impl SpliceRules {
+    /// The same decision the BPF program makes for a transfer between two
+    /// concrete endpoints.
+    pub fn allows(&self, src: EndpointKey, dst: EndpointKey) -> bool {
+        // Endpoints: exact, or for sockets the three wildcard forms
+        // (`kg_ep_allowed`); class wildcards exist only in pairs.
+        let ep_ok = |e: EndpointKey| {
+            let n = if e[0] == EP_SOCKET { 4 } else { 1 };
+            patterns(e)[..n].iter().any(|p| self.endpoints.contains(p))
+        };
+        ep_ok(src)
+            && ep_ok(dst)
+            && (!self.has_pairs
+                || patterns(src)
+                    .iter()
+                    .any(|s| patterns(dst).iter().any(|d| self.pairs.contains(&(*s, *d)))))
+    }
+}
+
 /// Everything the BPF programs enforce: plain data, validated by
 /// [`BpfPolicy::validate`] (which `apply` calls before touching anything).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -171,6 +281,8 @@ pub struct BpfPolicy {
     pub sockets: SocketsRules,
     /// User namespace creation.
     pub userns: UsernsRules,
+    /// Splice-family endpoints.
+    pub splice: SpliceRules,
     /// The policy hash shown by `status` (`Policy::hash`: 64 hex digits).
     pub hash: String,
 }
@@ -232,6 +344,17 @@ impl BpfPolicy {
                     "sockets: protocol {} of family {} is reserved for `any`",
                     abi::ANY,
                     s.family
+                ));
+            }
+        }
+        for (what, n) in [
+            ("endpoints", self.splice.endpoints.len()),
+            ("pairs", self.splice.pairs.len()),
+        ] {
+            if n > abi::SPLICE_MAP_ENTRIES / 2 {
+                p.push(format!(
+                    "splice: {n} {what}, at most {} fit",
+                    abi::SPLICE_MAP_ENTRIES / 2
                 ));
             }
         }
@@ -383,6 +506,27 @@ impl BpfPolicy {
                     .map(|e| PathBuf::from(&e.value))
                     .collect(),
             },
+            splice: SpliceRules {
+                mode: SectionMode::from_policy(policy.splice.mode),
+                endpoints: policy
+                    .splice
+                    .allow
+                    .iter()
+                    .map(|e| endpoint_key(&e.value))
+                    .collect(),
+                pairs: policy
+                    .splice
+                    .pairs
+                    .iter()
+                    .map(|p| {
+                        (
+                            pattern_key(&p.value.source),
+                            pattern_key(&p.value.destination),
+                        )
+                    })
+                    .collect(),
+                has_pairs: !policy.splice.pairs.is_empty(),
+            },
             hash: policy.hash(),
         }
     }
@@ -405,5 +549,75 @@ impl BpfPolicy {
                 protocol,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kgate_policy::{Endpoint, Mode, SplicePreset, SpliceSection};
+
+    use super::*;
+
+    /// Concrete endpoints as the kernel shows them: (policy endpoint,
+    /// socket type).
+    fn concrete() -> Vec<(Endpoint, u32)> {
+        let mut v = vec![(Endpoint::Pipe, 0), (Endpoint::Other, 0)];
+        for fs in ["ext4", "xfs", "tmpfs", "proc", "sysfs", "btrfs"] {
+            v.push((Endpoint::parse(&format!("file:{fs}")).unwrap(), 0));
+        }
+        for (s, t) in [
+            ("inet/tcp", 1),
+            ("inet6/udp", 2),
+            ("unix", 1),
+            ("unix", 2),
+            ("alg", 5),
+            ("netlink/route", 3),
+            ("inet/sctp", 1),
+        ] {
+            v.push((Endpoint::parse(&format!("socket:{s}")).unwrap(), t));
+        }
+        for c in ["null", "zero", "urandom", "kmsg"] {
+            v.push((Endpoint::parse(&format!("chardev:{c}")).unwrap(), 0));
+        }
+        v
+    }
+
+    /// The map encoding decides every concrete pair exactly as the policy
+    /// model does, for both presets and a hand-written section.
+    #[test]
+    fn splice_maps_decide_like_the_policy_model() {
+        let custom = {
+            let mut s = SpliceSection::preset(SplicePreset::Default, Mode::Enforce);
+            s.allow.push(kgate_policy::Entry::new(
+                Endpoint::parse("socket:alg").unwrap(),
+            ));
+            s.pairs = ["file:ext4 -> socket:inet", "* -> socket:alg", "pipe -> *"]
+                .iter()
+                .map(|p| kgate_policy::Entry::new(kgate_policy::SplicePair::parse(p).unwrap()))
+                .collect();
+            s
+        };
+        for section in [
+            SpliceSection::preset(SplicePreset::Default, Mode::Enforce),
+            SpliceSection::preset(SplicePreset::Strict, Mode::Enforce),
+            custom,
+        ] {
+            let policy = Policy {
+                splice: section.clone(),
+                ..Policy::default()
+            };
+            let rules =
+                BpfPolicy::from_policy(&policy, &KernelTree::empty("/nonexistent".into())).splice;
+            let mut checked = 0;
+            for (src, st) in concrete() {
+                for (dst, dt) in concrete() {
+                    let want = section.allows(&src, &dst);
+                    let got = rules.allows(concrete_key(&src, st), concrete_key(&dst, dt));
+                    assert_eq!(got, want, "{src} -> {dst} under {section:?}");
+                    checked += 1;
+                }
+            }
+            assert_eq!(checked, 19 * 19);
+        }
     }
 }

@@ -145,8 +145,13 @@ fn status_and_events_without_pins_say_not_applied() {
     let dir = TempDir::new("kgate-bpf-pins");
     let e = kgate_bpf::status(dir.path()).unwrap_err();
     assert!(e.to_string().contains("not applied"), "{e}");
-    let e =
-        kgate_bpf::events(dir.path(), false, |_| std::ops::ControlFlow::Continue(())).unwrap_err();
+    let e = kgate_bpf::events(
+        dir.path(),
+        false,
+        |_| std::ops::ControlFlow::Continue(()),
+        |_, _| {},
+    )
+    .unwrap_err();
     assert!(matches!(e, BpfError::NotApplied { .. }), "{e}");
     assert!(kgate_bpf::revert(&dir.path().join("none"))
         .unwrap()

@@ -39,6 +39,9 @@ pub struct HostFacts {
     /// Kernel BTF present (`/sys/kernel/btf/vmlinux`; offline:
     /// `CONFIG_DEBUG_INFO_BTF=y`).
     pub btf: bool,
+    /// `CONFIG_FUNCTION_ERROR_INJECTION` (what BPF `fmod_ret` on syscalls
+    /// needs); `None` when unknown. Debian kernels have it off.
+    pub error_injection: Option<bool>,
     /// The attack-surface sysctls ([`ATTACK_SURFACE_SYSCTLS`] order).
     pub sysctls: Vec<SysctlReading>,
     /// The kernel config the facts were derived from, if any.
@@ -396,6 +399,13 @@ pub fn read_host(root: &Path) -> HostFacts {
         seccomp,
         userns,
         btf,
+        error_injection: config
+            .map(|c| c.is_builtin("FUNCTION_ERROR_INJECTION"))
+            .or_else(|| {
+                root.join("sys/kernel/debug/error_injection/list")
+                    .exists()
+                    .then_some(true)
+            }),
         sysctls,
         config_source,
         offline: false,
@@ -445,6 +455,7 @@ pub fn offline_facts(release: &str, config: Option<&KernelConfig>) -> HostFacts 
             },
             userns,
             btf: false,
+            error_injection: None,
             sysctls,
             config_source: None,
             offline: true,
@@ -531,6 +542,7 @@ pub fn offline_facts(release: &str, config: Option<&KernelConfig>) -> HostFacts 
         seccomp,
         userns,
         btf,
+        error_injection: Some(c.is_builtin("FUNCTION_ERROR_INJECTION")),
         sysctls,
         config_source: None,
         offline: true,

@@ -37,6 +37,7 @@ pub mod ko;
 pub mod modinfo;
 pub mod modprobe_conf;
 pub mod reach;
+pub mod splice;
 pub mod sysctl;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;

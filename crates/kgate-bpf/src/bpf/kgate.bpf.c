@@ -175,3 +175,4 @@ static __always_inline void kg_emit(u32 hook, u32 verdict, u32 rule, const char 
 #include "modules.bpf.c"
 #include "sockets.bpf.c"
 #include "userns.bpf.c"
+#include "splice.bpf.c"

@@ -9,7 +9,7 @@
 #define KG_NAME_LEN 64       /* MODULE_NAME_LEN is 56; aliases fit in 64 */
 #define KG_FAMILIES 64       /* AF_MAX is 46 on 6.12 */
 #define KG_ANY 0xffffffffu   /* socket rule wildcard for type or protocol */
-#define KG_SECTIONS 3
+#define KG_SECTIONS 8  /* >= the number of hooks (the Rust Hook::ALL) */
 #define KG_VERDICTS 4
 
 /* Section modes. */
@@ -29,6 +29,9 @@
 #define KG_HOOK_MODULE 0
 #define KG_HOOK_SOCKET 1
 #define KG_HOOK_USERNS 2
+#define KG_HOOK_MODULE_FILE 3   /* finit_module(2): kernel_read_file */
+#define KG_HOOK_MODULE_DATA 4   /* init_module(2): kernel_post_load_data */
+#define KG_HOOK_SPLICE 5        /* splice family: file_permission in splice context */
 
 /* Verdicts. */
 #define KG_ALLOW 0   /* allowed by a rule */
@@ -46,12 +49,36 @@
 #define KG_RULE_SOCKET_PROTOCOL 6    /* family listed, not this type/protocol */
 #define KG_RULE_USERNS_EXE 7         /* executable in allow_exe */
 #define KG_RULE_USERNS_UNPRIV 8      /* userns.unprivileged */
+#define KG_RULE_MODULE_UNNAMED 9     /* explicit load whose module name could not be read */
+#define KG_RULE_SPLICE_LISTED 10     /* both endpoints (and the pair) allowed */
+#define KG_RULE_SPLICE_SOURCE 11     /* source endpoint not in splice.allow */
+#define KG_RULE_SPLICE_DEST 12       /* destination endpoint not in splice.allow */
+#define KG_RULE_SPLICE_PAIR 13       /* endpoints allowed, the pair is not in splice.pairs */
+
+/* Splice endpoint kinds. */
+#define KG_EP_PIPE 1
+#define KG_EP_FILE 2     /* a = superblock magic */
+#define KG_EP_SOCKET 3   /* a = family, b = type, c = protocol */
+#define KG_EP_CHARDEV 4  /* a = major, b = minor */
+#define KG_EP_OTHER 5
+#define KG_EP_ANYKIND 0xffffffffu  /* pair pattern "*" */
+
+/* splice_flags */
+#define KG_SPLICE_HAS_PAIRS 1
+
+/* The call a splice event came from. */
+#define KG_SPLICE_CALL_SPLICE 1
+#define KG_SPLICE_CALL_SENDFILE 2
+#define KG_SPLICE_CALL_COPY_FILE_RANGE 3
+#define KG_SPLICE_CALL_IO_URING 4
 
 struct kg_config {
 	u32 modules_mode;
 	u32 root_mode;
 	u32 sockets_mode;
 	u32 userns_mode;
+	u32 splice_mode;
+	u32 splice_flags;
 	u64 generation;
 	char hash[64];
 };
@@ -72,6 +99,32 @@ struct kg_exe_key {
 	u32 gen;
 	u32 dev;
 	u64 ino;
+};
+
+/* One splice endpoint, or (in pairs) a pattern: a, b, c may be KG_ANY. */
+struct kg_endpoint {
+	u32 kind;
+	u32 a;
+	u32 b;
+	u32 c;
+};
+
+struct kg_splice_ep_key {
+	u32 gen;
+	struct kg_endpoint ep;
+};
+
+struct kg_splice_pair_key {
+	u32 gen;
+	struct kg_endpoint src;
+	struct kg_endpoint dst;
+};
+
+/* A splice event's request bytes. */
+struct kg_splice_request {
+	u32 call;
+	struct kg_endpoint src;
+	struct kg_endpoint dst;
 };
 
 struct kg_event {

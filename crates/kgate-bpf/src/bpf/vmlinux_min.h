@@ -68,28 +68,98 @@ struct path {
 	struct dentry *dentry;
 } __attribute__((preserve_access_index));
 
+typedef unsigned short umode_t;
+
 struct super_block {
 	dev_t s_dev;
+	unsigned long s_magic;
 } __attribute__((preserve_access_index));
 
 struct inode {
+	umode_t i_mode;
 	unsigned long i_ino;
+	dev_t i_rdev;
 	struct super_block *i_sb;
 } __attribute__((preserve_access_index));
 
 struct file {
 	struct path f_path;
 	struct inode *f_inode;
+	void *private_data;
 } __attribute__((preserve_access_index));
 
 struct mm_struct {
 	struct file *exe_file;
 } __attribute__((preserve_access_index));
 
-struct task_struct {
-	struct mm_struct *mm;
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
 } __attribute__((preserve_access_index));
 
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct thread_info {
+	u32 status;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct thread_info thread_info;
+	unsigned int flags;
+	struct mm_struct *mm;
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+/* x86-64 user registers at syscall entry (arch/x86/include/asm/ptrace.h). */
+struct pt_regs {
+	unsigned long bx;
+	unsigned long cx;
+	unsigned long r10;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	unsigned short skc_family;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	u16 sk_type;
+	u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct io_kiocb;
+
 struct cred;
+
+/* Why the kernel reads a file or a buffer (include/linux/kernel_read_file.h,
+ * linux/security.h); CO-RE relocates the values we compare with. */
+enum kernel_read_file_id {
+	READING_UNKNOWN = 0,
+	READING_FIRMWARE = 1,
+	READING_MODULE = 2,
+};
+
+enum kernel_load_data_id {
+	LOADING_UNKNOWN = 0,
+	LOADING_FIRMWARE = 1,
+	LOADING_MODULE = 2,
+};
+
+typedef long long loff_t;
+
+/* Only for the offset of `name` within the image's .gnu.linkonce.this_module. */
+struct module {
+	char name[56];
+} __attribute__((preserve_access_index));
 
 #endif

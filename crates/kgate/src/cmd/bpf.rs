@@ -90,6 +90,8 @@ pub struct StatusArgs {
 /// Run `kgate status`.
 pub fn status(args: &StatusArgs) -> Result<ExitCode> {
     let bpf = kgate_bpf::status(&pin_dir());
+    let host = kgate_kernel::host::read_host(Path::new("/"));
+    let splice_paths = kgate_kernel::splice::paths(&host, splice_state(bpf.as_ref().ok()));
     let manifest = Path::new("/").join(kgate_apply::STATE_FILE);
     let modprobe = manifest.is_file();
     let mut out = std::io::stdout().lock();
@@ -100,6 +102,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
                 "bpf_lsm": bpf.as_ref().ok(),
                 "bpf_lsm_error": bpf.as_ref().err().map(|e| e.to_string()),
                 "modprobe": { "applied": modprobe, "manifest": manifest },
+                "splice_paths": splice_paths,
             });
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
@@ -109,20 +112,25 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
                 Ok(s) => {
                     writeln!(
                         out,
-                        "status: hash={} generation={} modules={:?} root={:?} sockets={:?} userns={:?} dropped={}",
+                        "status: hash={} generation={} modules={:?} root={:?} sockets={:?} userns={:?} splice={:?} dropped={}",
                         s.hash,
                         s.generation,
                         s.modules_mode,
                         s.root_mode,
                         s.sockets_mode,
                         s.userns_mode,
+                        s.splice_mode,
                         s.dropped_events
                     )?;
                     for h in &s.hooks {
                         writeln!(
                             out,
                             "hook {} attached={} allow={} deny={} audit={} pass={}",
-                            h.hook.lsm_name(),
+                            if h.hook.optional() {
+                                h.hook.attach_point()
+                            } else {
+                                h.hook.lsm_name().to_owned()
+                            },
                             h.attached,
                             h.counters.allow,
                             h.counters.deny,
@@ -150,9 +158,58 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
                     "not applied".to_owned()
                 }
             )?;
+            writeln!(out)?;
+            print_splice_paths(&mut out, &splice_paths)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// kgate's splice enforcement in force on this host, from the pins.
+pub fn applied_splice() -> Option<kgate_kernel::splice::AppliedSplice> {
+    splice_state(kgate_bpf::status(&pin_dir()).ok().as_ref())
+}
+
+fn splice_state(s: Option<&kgate_bpf::Status>) -> Option<kgate_kernel::splice::AppliedSplice> {
+    let s = s?;
+    let attached = |hook| s.hooks.iter().any(|h| h.hook == hook && h.attached);
+    let file = attached(kgate_bpf::Hook::SpliceFile);
+    Some(kgate_kernel::splice::AppliedSplice {
+        enforce: file && s.splice_mode == kgate_bpf::SectionMode::Enforce,
+        audit: file && s.splice_mode == kgate_bpf::SectionMode::Audit,
+        io_uring: attached(kgate_bpf::Hook::UringSpliceEnter)
+            && attached(kgate_bpf::Hook::UringSpliceExit),
+    })
+}
+
+/// The "Splice paths" table of `kgate survey` and `kgate status`.
+pub fn print_splice_paths(
+    out: &mut impl Write,
+    paths: &[kgate_kernel::splice::SplicePath],
+) -> std::io::Result<()> {
+    use kgate_kernel::splice::GateStatus;
+    writeln!(
+        out,
+        "Splice paths (what can stop unprivileged splice-family calls here)"
+    )?;
+    for p in paths {
+        let hook = p
+            .lsm_hook
+            .map(|h| format!("LSM hook {h}"))
+            .unwrap_or_else(|| "no LSM hook".into());
+        let verdict = if p.gated() { "GATED" } else { "not gated" };
+        writeln!(out, "  {} ({hook}): {verdict}", p.path)?;
+        for g in &p.gates {
+            let st = match g.status {
+                GateStatus::Enforced => "enforced",
+                GateStatus::Audited => "audit only",
+                GateStatus::Available => "available",
+                GateStatus::Unavailable => "unavailable",
+            };
+            writeln!(out, "    {:<9} {:<12} {}", g.mechanism, st, g.detail)?;
+        }
+    }
+    Ok(())
 }
 
 /// Read what BPF-LSM enforcement denied or audited.
@@ -183,24 +240,40 @@ pub fn events(args: &EventsArgs) -> Result<ExitCode> {
         .map(|s| Instant::now() + Duration::from_secs(s));
     let stdout = std::io::stdout();
     let mut failed: Option<std::io::Error> = None;
-    let summary = kgate_bpf::events(&pin_dir(), args.follow, |e: Event| {
-        let mut out = stdout.lock();
-        let written = match args.format {
-            Format::Json => serde_json::to_writer(&mut out, &e)
+    let summary = kgate_bpf::events(
+        &pin_dir(),
+        args.follow,
+        |e: Event| {
+            let mut out = stdout.lock();
+            let written = match args.format {
+                Format::Json => serde_json::to_writer(
+                    &mut out,
+                    &EventLine {
+                        schema: "kgate.event/1",
+                        event: &e,
+                    },
+                )
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out)),
-            Format::Text => writeln!(out, "{}", event_line(&e)),
-        }
-        .and_then(|()| out.flush());
-        if let Err(err) = written {
-            failed = Some(err);
-            return ControlFlow::Break(());
-        }
-        match deadline {
-            Some(d) if Instant::now() >= d => ControlFlow::Break(()),
-            _ => ControlFlow::Continue(()),
-        }
-    })?;
+                Format::Text => writeln!(out, "{}", event_line(&e)),
+            }
+            .and_then(|()| out.flush());
+            if let Err(err) = written {
+                failed = Some(err);
+                return ControlFlow::Break(());
+            }
+            match deadline {
+                Some(d) if Instant::now() >= d => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        },
+        |total, new| {
+            // On stderr, so that stdout stays one event (or JSON object) per line.
+            eprintln!(
+                "kgate: warning: {new} events lost: the ring buffer was full ({total} lost since the policy was applied)"
+            );
+        },
+    )?;
     if let Some(err) = failed {
         return Err(err).context("failed to write events");
     }
@@ -208,12 +281,39 @@ pub fn events(args: &EventsArgs) -> Result<ExitCode> {
         "events: delivered={} dropped_total={}",
         summary.delivered, summary.dropped_total
     );
+    if summary.dropped_total > 0 {
+        eprintln!(
+            "kgate: warning: {} events were lost to a full ring buffer since the policy was applied \
+             (the decisions still counted: see `kgate status`); keep `kgate events --follow` \
+             running to read them as they come",
+            summary.dropped_total
+        );
+    }
     match args.format {
         Format::Text => writeln!(std::io::stdout().lock(), "{line}")?,
-        // Keep stdout one JSON object per line.
-        Format::Json => eprintln!("{line}"),
+        Format::Json => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({
+                    "schema": "kgate.events-summary/1",
+                    "delivered": summary.delivered,
+                    "dropped_total": summary.dropped_total,
+                    "dropped_while_reading": summary.dropped_while_reading,
+                }),
+            )?;
+            writeln!(out)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `--format json` line: the event with its schema name.
+#[derive(serde::Serialize)]
+struct EventLine<'a> {
+    schema: &'static str,
+    #[serde(flatten)]
+    event: &'a Event,
 }
 
 fn event_line(e: &Event) -> String {
@@ -225,6 +325,12 @@ fn event_line(e: &Event) -> String {
             protocol,
         } => format!("socket:{family}/{sock_type}/{protocol}"),
         Request::Userns => "userns".into(),
+        Request::ModuleLoad { module } => format!("load:{module}"),
+        Request::Splice {
+            call,
+            source,
+            destination,
+        } => format!("splice:{call} {source} -> {destination}"),
     };
     format!(
         "event {} {} uid={} pid={} comm={} exe={} cgroup={} rule=\"{}\"",

@@ -79,6 +79,9 @@ pub struct Survey {
     pub depmod: DepmodInfo,
     /// Module files that could not be read (skipped).
     pub problems: Vec<kgate_kernel::tree::ModuleProblem>,
+    /// Splice-family paths and what can gate each here (live: including
+    /// kgate's enforcement in force).
+    pub splice_paths: Vec<kgate_kernel::splice::SplicePath>,
     /// Every module, loadable and builtin.
     pub modules: Vec<ModuleReport>,
 }
@@ -220,6 +223,12 @@ pub fn collect(args: &Args) -> Result<Survey> {
         .iter()
         .filter(|m| !m.builtin && t.ctx.install_blocked.contains(&m.name))
         .count();
+    let applied = if t.live {
+        super::bpf::applied_splice()
+    } else {
+        None
+    };
+    let splice_paths = kgate_kernel::splice::paths(&t.host, applied);
     Ok(Survey {
         schema: SCHEMA,
         kernel: KernelInfo {
@@ -238,6 +247,7 @@ pub fn collect(args: &Args) -> Result<Survey> {
             check: t.tree.depmod.clone(),
         },
         problems: t.tree.problems.clone(),
+        splice_paths,
         modules,
     })
 }
@@ -397,6 +407,9 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
             r.summary
         )?;
     }
+    writeln!(out)?;
+
+    super::bpf::print_splice_paths(out, &s.splice_paths)?;
     writeln!(out)?;
 
     writeln!(out, "Module surface")?;

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/*
+ * Splice: a known-good endpoint registry, enforced at lsm/file_permission.
+ *
+ * file_permission runs on every read and write (rw_verify_area), so the
+ * first branch asks whether the task is inside a splice-family syscall, by
+ * the syscall number the task entered with (bpf_task_pt_regs()->orig_ax,
+ * ia32 numbers when the task is in a compat syscall), or is an io_uring
+ * task that fentry/io_splice marked; everything else returns at once.
+ *
+ * Which file is which end:
+ * - splice(2) and io_uring's IORING_OP_SPLICE: one end is a pipe, and the
+ *   kernel checks only the other end (pipe -> pipe reaches no hook), with
+ *   MAY_READ when it is the source and MAY_WRITE when it is the
+ *   destination;
+ * - sendfile(2) and copy_file_range(2): the kernel checks the source
+ *   (MAY_READ) before the destination; kgate decides the pair at the
+ *   source, resolving the destination from the syscall's fd argument.
+ *
+ * Endpoints are identified by inode mode, superblock magic, device numbers
+ * and socket family/type/protocol, never by kernel addresses. Unprivileged
+ * tasks only (global uid != 0). A denial returns -EINVAL, which splice
+ * callers already handle by falling back to read/write.
+ *
+ * vmsplice(2), tee(2) and pipe -> pipe splice never call file_permission:
+ * no LSM hook sees them (kgate gates them with seccomp instead).
+ * Included by kgate.bpf.c.
+ */
+
+#define EINVAL 22
+#define KG_MAY_WRITE 0x2
+#define KG_MAY_READ 0x4
+#define KG_PF_IO_WORKER 0x10
+#define KG_TS_COMPAT 0x2
+
+#define KG_S_IFMT 0170000
+#define KG_S_IFSOCK 0140000
+#define KG_S_IFREG 0100000
+#define KG_S_IFCHR 0020000
+#define KG_S_IFIFO 0010000
+
+/* x86-64 syscall numbers, then ia32 (compat) ones. */
+#define KG_NR_sendfile 40
+#define KG_NR_splice 275
+#define KG_NR_copy_file_range 326
+#define KG_NR_io_uring_enter 426
+#define KG_NR32_sendfile 187
+#define KG_NR32_sendfile64 239
+#define KG_NR32_splice 313
+#define KG_NR32_copy_file_range 377
+
+/* Allowed endpoints (kg_splice_ep_key: exact, or sockets with KG_ANY). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct kg_splice_ep_key);
+	__type(value, u8);
+} kg_splice_ep SEC(".maps");
+
+/* Allowed source -> destination patterns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct kg_splice_pair_key);
+	__type(value, u8);
+} kg_splice_pair SEC(".maps");
+
+/* Threads inside io_uring's io_splice(), by thread id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, u8);
+} kg_uring_splice SEC(".maps");
+
+static __always_inline void kg_classify(struct file *f, struct kg_endpoint *ep)
+{
+	ep->kind = KG_EP_OTHER;
+	ep->a = 0;
+	ep->b = 0;
+	ep->c = 0;
+	if (!f)
+		return;
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	if (!inode)
+		return;
+	u32 fmt = BPF_CORE_READ(inode, i_mode) & KG_S_IFMT;
+	if (fmt == KG_S_IFIFO) {
+		ep->kind = KG_EP_PIPE;
+	} else if (fmt == KG_S_IFREG) {
+		ep->kind = KG_EP_FILE;
+		ep->a = (u32)BPF_CORE_READ(inode, i_sb, s_magic);
+	} else if (fmt == KG_S_IFSOCK) {
+		struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+		if (!sk)
+			return;
+		ep->kind = KG_EP_SOCKET;
+		ep->a = BPF_CORE_READ(sk, __sk_common.skc_family);
+		ep->b = BPF_CORE_READ(sk, sk_type);
+		ep->c = BPF_CORE_READ(sk, sk_protocol);
+	} else if (fmt == KG_S_IFCHR) {
+		dev_t rdev = BPF_CORE_READ(inode, i_rdev);
+		ep->kind = KG_EP_CHARDEV;
+		ep->a = rdev >> 20;
+		ep->b = rdev & 0xfffff;
+	}
+}
+
+/* The open file behind descriptor fd of task t, or 0. */
+static __always_inline struct file *kg_fd_file(struct task_struct *t, u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **arr = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), arr + fd);
+	return f;
+}
+
+/* Pattern i (0..5) an endpoint matches: exact, the three socket wildcard
+ * forms, its class ("file:*"), anything ("*"). 0 when i does not apply. */
+static __always_inline int kg_pattern(const struct kg_endpoint *ep, int i, struct kg_endpoint *out)
+{
+	*out = *ep;
+	switch (i) {
+	case 0:
+		return 1;
+	case 1:
+		out->b = KG_ANY;
+		return ep->kind == KG_EP_SOCKET;
+	case 2:
+		out->c = KG_ANY;
+		return ep->kind == KG_EP_SOCKET;
+	case 3:
+		out->b = KG_ANY;
+		out->c = KG_ANY;
+		return ep->kind == KG_EP_SOCKET;
+	case 4:
+		out->a = KG_ANY;
+		out->b = KG_ANY;
+		out->c = KG_ANY;
+		return ep->kind == KG_EP_FILE || ep->kind == KG_EP_SOCKET || ep->kind == KG_EP_CHARDEV;
+	default:
+		out->kind = KG_EP_ANYKIND;
+		out->a = KG_ANY;
+		out->b = KG_ANY;
+		out->c = KG_ANY;
+		return 1;
+	}
+}
+
+static __always_inline int kg_ep_allowed(u32 gen, const struct kg_endpoint *ep)
+{
+	struct kg_splice_ep_key k;
+	__builtin_memset(&k, 0, sizeof(k));
+	k.gen = gen;
+	for (int i = 0; i < 4; i++) {
+		if (!kg_pattern(ep, i, &k.ep))
+			continue;
+		if (bpf_map_lookup_elem(&kg_splice_ep, &k))
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline int kg_pair_allowed(u32 gen, const struct kg_endpoint *src,
+					   const struct kg_endpoint *dst)
+{
+	struct kg_splice_pair_key k;
+	__builtin_memset(&k, 0, sizeof(k));
+	k.gen = gen;
+	for (int i = 0; i < 6; i++) {
+		if (!kg_pattern(src, i, &k.src))
+			continue;
+		for (int j = 0; j < 6; j++) {
+			if (!kg_pattern(dst, j, &k.dst))
+				continue;
+			if (bpf_map_lookup_elem(&kg_splice_pair, &k))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+SEC("lsm/file_permission")
+int BPF_PROG(kg_splice_file, struct file *file, int mask)
+{
+	/* First branch: not in a splice-family call -> done. */
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	long nr = regs->orig_ax;
+	u32 call = 0;
+	int compat = 0;
+	if (nr == KG_NR_splice || nr == KG_NR_sendfile || nr == KG_NR_copy_file_range ||
+	    nr == KG_NR32_splice || nr == KG_NR32_sendfile || nr == KG_NR32_sendfile64 ||
+	    nr == KG_NR32_copy_file_range || nr == KG_NR_io_uring_enter) {
+		compat = (t->thread_info.status & KG_TS_COMPAT) != 0;
+		if (nr == KG_NR_io_uring_enter)
+			call = KG_SPLICE_CALL_IO_URING;
+		else if (!compat && nr == KG_NR_splice)
+			call = KG_SPLICE_CALL_SPLICE;
+		else if (!compat && nr == KG_NR_sendfile)
+			call = KG_SPLICE_CALL_SENDFILE;
+		else if (!compat && nr == KG_NR_copy_file_range)
+			call = KG_SPLICE_CALL_COPY_FILE_RANGE;
+		else if (compat && nr == KG_NR32_splice)
+			call = KG_SPLICE_CALL_SPLICE;
+		else if (compat && (nr == KG_NR32_sendfile || nr == KG_NR32_sendfile64))
+			call = KG_SPLICE_CALL_SENDFILE;
+		else if (compat && nr == KG_NR32_copy_file_range)
+			call = KG_SPLICE_CALL_COPY_FILE_RANGE;
+	} else if (t->flags & KG_PF_IO_WORKER) {
+		call = KG_SPLICE_CALL_IO_URING;
+	}
+	if (!call)
+		return 0;
+
+	u32 gen = 0;
+	struct kg_config *cfg = kg_current(&gen);
+	if (!cfg || cfg->splice_mode == KG_MODE_OFF)
+		return 0;
+	if (call == KG_SPLICE_CALL_IO_URING) {
+		u32 tid = (u32)bpf_get_current_pid_tgid();
+		if (!bpf_map_lookup_elem(&kg_uring_splice, &tid))
+			return 0; /* an io_uring read or write, not a splice */
+	}
+	if (kg_uid() == 0) {
+		kg_count(KG_HOOK_SPLICE, KG_PASS);
+		return 0;
+	}
+
+	struct kg_splice_request req;
+	__builtin_memset(&req, 0, sizeof(req));
+	req.call = call;
+	if (call == KG_SPLICE_CALL_SPLICE || call == KG_SPLICE_CALL_IO_URING) {
+		struct kg_endpoint pipe = { .kind = KG_EP_PIPE };
+		if (mask & KG_MAY_WRITE) {
+			req.src = pipe;
+			kg_classify(file, &req.dst);
+		} else {
+			kg_classify(file, &req.src);
+			req.dst = pipe;
+		}
+	} else {
+		/* sendfile, copy_file_range: decided once, at the source. */
+		if (!(mask & KG_MAY_READ))
+			return 0;
+		u64 out_fd;
+		if (call == KG_SPLICE_CALL_SENDFILE)
+			out_fd = compat ? regs->bx : regs->di;
+		else
+			out_fd = regs->dx;
+		kg_classify(file, &req.src);
+		kg_classify(kg_fd_file(t, (u32)out_fd), &req.dst);
+	}
+
+	u32 rule = KG_RULE_SPLICE_LISTED;
+	if (!kg_ep_allowed(gen, &req.src))
+		rule = KG_RULE_SPLICE_SOURCE;
+	else if (!kg_ep_allowed(gen, &req.dst))
+		rule = KG_RULE_SPLICE_DEST;
+	else if ((cfg->splice_flags & KG_SPLICE_HAS_PAIRS) && !kg_pair_allowed(gen, &req.src, &req.dst))
+		rule = KG_RULE_SPLICE_PAIR;
+	if (rule == KG_RULE_SPLICE_LISTED) {
+		kg_count(KG_HOOK_SPLICE, KG_ALLOW);
+		return 0;
+	}
+	char buf[KG_NAME_LEN];
+	__builtin_memset(buf, 0, sizeof(buf));
+	__builtin_memcpy(buf, &req, sizeof(req));
+	if (cfg->splice_mode == KG_MODE_ENFORCE) {
+		kg_count(KG_HOOK_SPLICE, KG_DENY);
+		kg_emit(KG_HOOK_SPLICE, KG_DENY, rule, buf, 0, 0, 0);
+		KG_RETURN_ERR(EINVAL);
+	}
+	kg_count(KG_HOOK_SPLICE, KG_AUDIT);
+	kg_emit(KG_HOOK_SPLICE, KG_AUDIT, rule, buf, 0, 0, 0);
+	return 0;
+}
+
+/* io_uring runs IORING_OP_SPLICE in io_splice(), inline in io_uring_enter
+ * or in an io-wq worker: mark the thread for the duration. */
+SEC("fentry/io_splice")
+int BPF_PROG(kg_uring_splice_enter, struct io_kiocb *req, unsigned int issue_flags)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u8 one = 1;
+	bpf_map_update_elem(&kg_uring_splice, &tid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("fexit/io_splice")
+int BPF_PROG(kg_uring_splice_exit, struct io_kiocb *req, unsigned int issue_flags, int ret)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&kg_uring_splice, &tid);
+	return 0;
+}

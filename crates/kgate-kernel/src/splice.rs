@@ -1,0 +1,198 @@
+//! Which splice-family paths can be gated on a host, and by what.
+//!
+//! `splice(2)` between a pipe and anything else, `sendfile(2)`,
+//! `copy_file_range(2)` and io_uring's splice reach the `file_permission`
+//! LSM hook (kgate's BPF-LSM registry). `tee(2)`, `vmsplice(2)` and
+//! pipe-to-pipe `splice(2)` reach no LSM hook at all: only seccomp (per
+//! workload: `kgate run`, exported profiles) or a BPF `fmod_ret` on the
+//! syscall, which needs `CONFIG_FUNCTION_ERROR_INJECTION`, can stop them.
+
+use serde::Serialize;
+
+use crate::host::{BpfLsm, HostFacts};
+
+/// How a mechanism stands on this host for one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateStatus {
+    /// kgate enforces it now.
+    Enforced,
+    /// kgate reports it now (audit mode), denies nothing.
+    Audited,
+    /// Usable here, not in force.
+    Available,
+    /// Not usable on this host (`detail` says why).
+    Unavailable,
+}
+
+/// One mechanism for one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    /// `bpf-lsm`, `seccomp`, `fmod_ret`, `sysctl`.
+    pub mechanism: &'static str,
+    /// Its state.
+    pub status: GateStatus,
+    /// One line: what it does here, or why it cannot.
+    pub detail: String,
+}
+
+/// One splice-family path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SplicePath {
+    /// What a user calls.
+    pub path: &'static str,
+    /// The LSM hook the kernel calls on it, if any.
+    pub lsm_hook: Option<&'static str>,
+    /// The mechanisms that can gate it.
+    pub gates: Vec<Gate>,
+}
+
+impl SplicePath {
+    /// Is some mechanism enforcing (not only auditing) this path now?
+    pub fn gated(&self) -> bool {
+        self.gates.iter().any(|g| g.status == GateStatus::Enforced)
+    }
+}
+
+/// kgate's BPF-LSM splice enforcement in force, from `kgate status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AppliedSplice {
+    /// `file_permission` attached with `[splice]` mode enforce.
+    pub enforce: bool,
+    /// Attached in audit mode.
+    pub audit: bool,
+    /// The io_uring splice marks (fentry/fexit on io_splice) attached.
+    pub io_uring: bool,
+}
+
+/// The paths and their gates. `applied` is kgate's live state (`None`:
+/// nothing applied, or an offline kernel).
+pub fn paths(h: &HostFacts, applied: Option<AppliedSplice>) -> Vec<SplicePath> {
+    let a = applied.unwrap_or_default();
+    let bpf = |uring: bool| -> Gate {
+        let attached = if uring { a.io_uring } else { true };
+        let (status, detail) = if (a.enforce || a.audit) && attached {
+            (
+                if a.enforce {
+                    GateStatus::Enforced
+                } else {
+                    GateStatus::Audited
+                },
+                "kgate's [splice] registry at file_permission".to_string(),
+            )
+        } else if (a.enforce || a.audit) && uring {
+            (
+                GateStatus::Unavailable,
+                "fentry/io_splice did not attach (no BTF trampolines or no io_uring): io_uring splice is not checked"
+                    .to_string(),
+            )
+        } else if h.bpf_lsm == BpfLsm::Active {
+            (
+                GateStatus::Available,
+                "`kgate apply` with a [splice] section".to_string(),
+            )
+        } else {
+            (GateStatus::Unavailable, h.bpf_lsm.explain())
+        };
+        Gate {
+            mechanism: "bpf-lsm",
+            status,
+            detail,
+        }
+    };
+    let seccomp = |what: &str| -> Gate {
+        if h.seccomp.available {
+            Gate {
+                mechanism: "seccomp",
+                status: GateStatus::Available,
+                detail: format!("per workload (`kgate run`, exported profiles): {what}"),
+            }
+        } else {
+            Gate {
+                mechanism: "seccomp",
+                status: GateStatus::Unavailable,
+                detail: h.seccomp.evidence.clone(),
+            }
+        }
+    };
+    let fmod_ret = || -> Gate {
+        match h.error_injection {
+            Some(true) => Gate {
+                mechanism: "fmod_ret",
+                status: GateStatus::Available,
+                detail: "CONFIG_FUNCTION_ERROR_INJECTION=y: a BPF fmod_ret on the syscall could deny it host-wide (kgate does not attach one yet)".into(),
+            },
+            Some(false) => Gate {
+                mechanism: "fmod_ret",
+                status: GateStatus::Unavailable,
+                detail: "CONFIG_FUNCTION_ERROR_INJECTION is off (as on Debian kernels): no host-wide gate".into(),
+            },
+            None => Gate {
+                mechanism: "fmod_ret",
+                status: GateStatus::Unavailable,
+                detail: "unknown: no kernel config to tell whether CONFIG_FUNCTION_ERROR_INJECTION is set".into(),
+            },
+        }
+    };
+    let io_uring_sysctl = || -> Gate {
+        let v = h
+            .sysctls
+            .iter()
+            .find(|s| s.name == "kernel.io_uring_disabled")
+            .and_then(|s| s.value.clone());
+        match v.as_deref() {
+            Some("2") => Gate {
+                mechanism: "sysctl",
+                status: GateStatus::Enforced,
+                detail: "kernel.io_uring_disabled = 2: io_uring is off for everyone".into(),
+            },
+            Some("1") => Gate {
+                mechanism: "sysctl",
+                status: GateStatus::Enforced,
+                detail: "kernel.io_uring_disabled = 1: off for unprivileged users outside kernel.io_uring_group".into(),
+            },
+            Some(v) => Gate {
+                mechanism: "sysctl",
+                status: GateStatus::Available,
+                detail: format!("kernel.io_uring_disabled = {v}: set 2 (or 1) to turn io_uring off"),
+            },
+            None => Gate {
+                mechanism: "sysctl",
+                status: GateStatus::Unavailable,
+                detail: "kernel.io_uring_disabled is absent (kernel before 6.6)".into(),
+            },
+        }
+    };
+    vec![
+        SplicePath {
+            path: "splice(2) pipe <-> file/socket/device",
+            lsm_hook: Some("file_permission"),
+            gates: vec![bpf(false), seccomp("the whole syscall")],
+        },
+        SplicePath {
+            path: "sendfile(2)",
+            lsm_hook: Some("file_permission"),
+            gates: vec![bpf(false), seccomp("the whole syscall")],
+        },
+        SplicePath {
+            path: "copy_file_range(2)",
+            lsm_hook: Some("file_permission"),
+            gates: vec![bpf(false), seccomp("the whole syscall")],
+        },
+        SplicePath {
+            path: "io_uring IORING_OP_SPLICE",
+            lsm_hook: Some("file_permission"),
+            gates: vec![bpf(true), io_uring_sysctl(), seccomp("io_uring_setup(2)")],
+        },
+        SplicePath {
+            path: "tee(2), splice(2) pipe -> pipe, io_uring IORING_OP_TEE",
+            lsm_hook: None,
+            gates: vec![seccomp("tee(2), splice(2)"), fmod_ret(), io_uring_sysctl()],
+        },
+        SplicePath {
+            path: "vmsplice(2)",
+            lsm_hook: None,
+            gates: vec![seccomp("vmsplice(2)"), fmod_ret()],
+        },
+    ]
+}
