@@ -14,7 +14,7 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::diag::{Diagnostic, LineIndex, Location, Sink};
 use crate::model::*;
 use crate::socket::{GrammarError, SocketRule};
-use crate::splice::{Endpoint, OnDeny, SplicePair};
+use crate::splice::{Endpoint, OnDeny, SplicePair, SplicePreset};
 use crate::sysctl::{self, SysctlRange};
 
 /// Parse and validate. Returns the policy (if there were no errors) and
@@ -266,13 +266,31 @@ impl Parser<'_> {
             s.allow = self.list(t, "sockets", "allow", SocketRule::parse);
         }
         if let Some(t) = self.section(root, "splice") {
-            self.check_keys(t, "splice", &["mode", "allow", "pairs", "on_deny"]);
+            self.check_keys(
+                t,
+                "splice",
+                &["mode", "preset", "allow", "pairs", "on_deny"],
+            );
             let s = &mut policy.splice;
             s.mode = self
                 .choice(t, "splice", "mode", Mode::ALL, Mode::parse)
                 .unwrap_or_default();
-            s.allow = self.list(t, "splice", "allow", Endpoint::parse);
-            s.pairs = self.list(t, "splice", "pairs", SplicePair::parse);
+            // A preset gives the base lists; `allow` and `pairs` add to them.
+            if let Some(p) = self.choice(
+                t,
+                "splice",
+                "preset",
+                SplicePreset::ALL,
+                SplicePreset::parse,
+            ) {
+                let base = crate::model::SpliceSection::preset(p, s.mode);
+                s.allow = base.allow;
+                s.pairs = base.pairs;
+            }
+            s.allow
+                .extend(self.list(t, "splice", "allow", Endpoint::parse));
+            s.pairs
+                .extend(self.list(t, "splice", "pairs", SplicePair::parse));
             s.on_deny = self
                 .choice(t, "splice", "on_deny", OnDeny::ALL, OnDeny::parse)
                 .unwrap_or_default();

@@ -344,6 +344,18 @@ pub enum SplicePreset {
 }
 
 impl SplicePreset {
+    /// The names `preset = "..."` accepts.
+    pub const ALL: &'static [&'static str] = &["default", "strict"];
+
+    /// Parse a preset name.
+    pub fn parse(s: &str) -> Option<SplicePreset> {
+        match s {
+            "default" => Some(SplicePreset::Default),
+            "strict" => Some(SplicePreset::Strict),
+            _ => None,
+        }
+    }
+
     /// The allowed endpoints (same for both presets).
     pub fn endpoints(self) -> Vec<Endpoint> {
         let mut v = vec![Endpoint::Pipe];

@@ -379,3 +379,25 @@ fn load_reads_files() {
         .starts_with(&format!("{}:3:8: modules.mode", path.display())));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn splice_preset_gives_the_base_lists_and_allow_adds() {
+    let l = ok("version = 1\n[splice]\nmode = \"enforce\"\npreset = \"strict\"\nallow = [\"socket:alg\"]\n");
+    let s = &l.policy.splice;
+    let strict = SpliceSection::preset(SplicePreset::Strict, Mode::Enforce);
+    assert_eq!(s.pairs, strict.pairs);
+    assert_eq!(s.allow.len(), strict.allow.len() + 1);
+    let file = Endpoint::parse("file:ext4").unwrap();
+    let tcp = Endpoint::parse("socket:inet/tcp").unwrap();
+    // Dirty Pipe's primitive is out, sendfile to a socket stays.
+    assert!(!s.allows(&file, &Endpoint::Pipe));
+    assert!(s.allows(&file, &tcp));
+    assert!(s.allows(&Endpoint::Pipe, &tcp));
+
+    let (errs, _) = errors("version = 1\n[splice]\npreset = \"strikt\"\n");
+    assert_eq!(errs[0].line, 3, "{errs:?}");
+    assert!(
+        errs[0].message.contains("unknown value \"strikt\""),
+        "{errs:?}"
+    );
+}
