@@ -14,10 +14,12 @@
  *   probe sockdiag FAMILY [PROTO]         -> ok | socket-errno=NAME | errno=NAME
  *   probe tiocsetd LDISC                  -> ok | open-errno=NAME | errno=NAME
  *   probe splice-alg FILE                 -> ok sha256=HEX bytes=N | step=STEP errno=NAME
- *   probe splice-tcp FILE                 -> ok bytes=N sum=HEX file_bytes=N file_sum=HEX | step=.. errno=..
+ *   probe splice-tcp FILE                 -> ok bytes=N sum=HEX file_bytes=N file_sum=HEX
+ *                                            | step=.. errno=..
  *   probe sendfile-tcp FILE               -> (the same)
  *   probe splice-dev DEV                  -> ok bytes=N | step=.. errno=..
- *   probe copy-fallback SRC DST           -> ok bytes=N method=splice|fallback ... | step=.. errno=..
+ *   probe copy-fallback SRC DST           -> ok bytes=N method=splice|fallback ...
+ *                                            | step=.. errno=..
  *   probe copy-range SRC DST              -> ok bytes=N | step=.. errno=..
  *   probe uring-splice FILE               -> ok bytes=N res=N | step=.. errno=..
  *   probe uring-tee                       -> ok bytes=N res=N | step=.. errno=..
@@ -804,6 +806,7 @@ static int cmd_copy_fallback(int argc, char **argv)
 	}
 	for (;;) {
 		int from = n > 0 ? p[0] : src;
+		ssize_t w, k;
 
 		m = read(from, buf, n > 0 && n < CHUNK ? n : CHUNK);
 		if (m < 0) {
@@ -814,7 +817,7 @@ static int cmd_copy_fallback(int argc, char **argv)
 			break;
 		if (from == p[0])
 			n -= m;
-		for (ssize_t w = 0, k; w < m; w += k) {
+		for (w = 0; w < m; w += k) {
 			k = write(dst, buf + w, m - w);
 			if (k < 0) {
 				step = "write";
