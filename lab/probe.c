@@ -13,8 +13,20 @@
  *   probe unshare-user-net-netlink PROTO  -> ok | unshare-errno=NAME | errno=NAME
  *   probe sockdiag FAMILY [PROTO]         -> ok | socket-errno=NAME | errno=NAME
  *   probe tiocsetd LDISC                  -> ok | open-errno=NAME | errno=NAME
+ *   probe splice-alg FILE                 -> ok sha256=HEX bytes=N | step=STEP errno=NAME
+ *   probe splice-tcp FILE                 -> ok bytes=N sum=HEX file_bytes=N file_sum=HEX
+ *                                            | step=.. errno=..
+ *   probe sendfile-tcp FILE               -> (the same)
+ *   probe splice-dev DEV                  -> ok bytes=N | step=.. errno=..
+ *   probe copy-fallback SRC DST           -> ok bytes=N method=splice|fallback ...
+ *                                            | step=.. errno=..
+ *   probe copy-range SRC DST              -> ok bytes=N | step=.. errno=..
+ *   probe uring-splice FILE               -> ok bytes=N res=N | step=.. errno=..
+ *   probe uring-tee                       -> ok bytes=N res=N | step=.. errno=..
+ *   probe vmsplice | tee | splice-pipe    -> ok bytes=N | step=.. errno=..
  *   probe errno-name N                    -> NAME (for scripts)
- *   probe bench socket|getpid|readzero ITERATIONS [ROUNDS]
+ *   probe bench OP ITERATIONS [ROUNDS]    OP: socket getpid readzero splice-tcp
+ *                                         sendfile-tcp pipe-rw file-read file-write
  *                                         -> ns_per_op=MEDIAN min=.. max=.. rounds=.. iters=..
  *
  * Numbers may be decimal or 0x-hex. Built with `gcc -static -O2` at lab
@@ -27,16 +39,24 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <linux/if_alg.h>
 #include <linux/inet_diag.h>
+#include <linux/io_uring.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/vm_sockets_diag.h>
@@ -55,7 +75,8 @@ static const char *errno_name(int e)
 	E(EPROTONOSUPPORT); E(ESOCKTNOSUPPORT); E(EOPNOTSUPP);
 	E(EPFNOSUPPORT); E(EAFNOSUPPORT); E(EADDRINUSE); E(EADDRNOTAVAIL);
 	E(ENETDOWN); E(ENOBUFS); E(ECONNREFUSED); E(ENOKEY); E(EUSERS);
-	E(ENOPKG);
+	E(ENOPKG); E(EPIPE); E(ESPIPE); E(EXDEV); E(ECONNRESET); E(ENOTCONN);
+	E(EOVERFLOW);
 	default:
 		snprintf(buf, sizeof(buf), "E%d", e);
 		return buf;
@@ -72,8 +93,21 @@ static void usage(void)
 	      "       probe unshare-user-net-netlink PROTO\n"
 	      "       probe sockdiag FAMILY [PROTO]\n"
 	      "       probe tiocsetd LDISC\n"
+	      "       probe splice-alg FILE\n"
+	      "       probe splice-tcp FILE\n"
+	      "       probe sendfile-tcp FILE\n"
+	      "       probe splice-dev DEV\n"
+	      "       probe copy-fallback SRC DST\n"
+	      "       probe copy-range SRC DST\n"
+	      "       probe uring-splice FILE\n"
+	      "       probe uring-tee\n"
+	      "       probe vmsplice\n"
+	      "       probe tee\n"
+	      "       probe splice-pipe\n"
 	      "       probe errno-name N\n"
-	      "       probe bench socket|getpid|readzero ITERATIONS [ROUNDS]\n"
+	      "       probe bench OP ITERATIONS [ROUNDS]\n"
+	      "         OP: socket getpid readzero splice-tcp sendfile-tcp pipe-rw\n"
+	      "             file-read file-write\n"
 	      "       probe flood N FAMILY TYPE PROTO\n",
 	      stderr);
 	exit(2);
@@ -321,32 +355,904 @@ static int cmd_errno_name(int argc, char **argv)
 }
 
 /*
+ * The splice family (issue 5): splice, sendfile, copy_file_range, tee,
+ * vmsplice and io_uring's splice and tee ops, between the endpoints kgate's
+ * [splice] registry names (files, pipes, sockets, character devices).
+ * These probes print "ok ..." with the bytes moved, or "step=STEP
+ * errno=NAME" for the first step that failed, so a scenario can tell a
+ * denied splice (the step that moves data) from a failed setup step.
+ *
+ * Checksums are FNV-1a 64 (offset basis 0xcbf29ce484222325, prime
+ * 0x100000001b3, over the bytes in order), printed as 16 hex digits:
+ * "sum" is over what arrived, "file_sum" over FILE read with read(2).
+ */
+#define FNV_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+#define CHUNK 65536	/* bytes per splice call: the default pipe capacity */
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
+{
+	while (n--) {
+		h ^= *p++;
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* Print "step=STEP errno=NAME" (errno as set by the failed call); 0. */
+static int step_fail(const char *step)
+{
+	printf("step=%s errno=%s\n", step, errno_name(errno));
+	return 0;
+}
+
+/* Length and FNV-1a 64 of PATH read with read(2); -1 and errno on error. */
+static int file_fnv(const char *path, long long *bytes, uint64_t *sum)
+{
+	static unsigned char buf[CHUNK];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	*bytes = 0;
+	*sum = FNV_BASIS;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		*bytes += n;
+		*sum = fnv1a(*sum, buf, n);
+	}
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * A loopback TCP connection whose far end is drained by a child process:
+ * `fd` is the sending side; the child reads the accepted side to EOF and,
+ * if asked to, reports the byte count and FNV-1a 64 of what it read
+ * through the `res` pipe.
+ */
+struct sink {
+	int fd;
+	int res;
+	pid_t pid;
+};
+
+struct sink_result {
+	long long bytes;
+	uint64_t sum;
+};
+
+/* Set up a sink; NULL, or the name of the step that failed (errno set). */
+static const char *sink_open(struct sink *s, int hash)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int lfd, afd, rp[2], e;
+
+	s->fd = s->res = -1;
+	s->pid = -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return "socket";
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &len) < 0) {
+		e = errno;
+		close(lfd);
+		errno = e;
+		return "listen";
+	}
+	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = errno;
+		close(lfd);
+		errno = e;
+		return "connect";
+	}
+	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	e = errno;
+	close(lfd);
+	errno = e;
+	if (afd < 0)
+		return "accept";
+	if (pipe2(rp, O_CLOEXEC) < 0)
+		return "pipe";
+	s->pid = fork();
+	if (s->pid < 0)
+		return "fork";
+	if (s->pid == 0) {
+		static unsigned char buf[CHUNK];
+		struct sink_result r = { 0, FNV_BASIS };
+		ssize_t n;
+
+		close(s->fd);
+		close(rp[0]);
+		close(STDOUT_FILENO);	/* let $(probe ...) end with the parent */
+		while ((n = read(afd, buf, sizeof(buf))) > 0) {
+			r.bytes += n;
+			if (hash)
+				r.sum = fnv1a(r.sum, buf, n);
+		}
+		if (n < 0)
+			r.bytes = -errno;
+		_exit(write(rp[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+	}
+	close(afd);
+	close(rp[1]);
+	s->res = rp[0];
+	return NULL;
+}
+
+/* Close the sending side, collect the child's result; -1 if it has none. */
+static int sink_close(struct sink *s, struct sink_result *r)
+{
+	ssize_t n = -1;
+
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->res >= 0) {
+		n = read(s->res, r, sizeof(*r));
+		close(s->res);
+	}
+	if (s->pid > 0)
+		waitpid(s->pid, NULL, 0);
+	return n == sizeof(*r) ? 0 : -1;
+}
+
+/*
+ * AF_ALG sha256 hash of FILE, fed by splice(FILE -> pipe) and
+ * splice(pipe -> op socket): the path "Copy Fail" (CVE-2026-31431) takes
+ * to get file pages into the crypto API. Chunks go with SPLICE_F_MORE and
+ * an empty send() finishes the hash. Steps: socket, bind, accept, pipe,
+ * open, file-to-pipe, pipe-to-alg, finish, read.
+ */
+static int cmd_splice_alg(int argc, char **argv)
+{
+	struct sockaddr_alg sa = { .salg_family = AF_ALG };
+	unsigned char digest[32];
+	const char *step = NULL;
+	int tfm = -1, op = -1, ffd = -1, p[2] = { -1, -1 }, i;
+	loff_t off = 0;
+	ssize_t n, m;
+
+	if (argc != 1)
+		usage();
+	strcpy((char *)sa.salg_type, "hash");
+	strcpy((char *)sa.salg_name, "sha256");
+	tfm = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (tfm < 0)
+		return step_fail("socket");
+	if (bind(tfm, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		step = "bind";
+		goto out;
+	}
+	op = accept4(tfm, NULL, NULL, SOCK_CLOEXEC);
+	if (op < 0) {
+		step = "accept";
+		goto out;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		step = "pipe";
+		goto out;
+	}
+	ffd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (ffd < 0) {
+		step = "open";
+		goto out;
+	}
+	for (;;) {
+		n = splice(ffd, &off, p[1], NULL, CHUNK, 0);
+		if (n < 0) {
+			step = "file-to-pipe";
+			goto out;
+		}
+		if (n == 0)
+			break;
+		while (n > 0) {
+			m = splice(p[0], NULL, op, NULL, n, SPLICE_F_MORE);
+			if (m <= 0) {
+				if (m == 0)
+					errno = EIO;
+				step = "pipe-to-alg";
+				goto out;
+			}
+			n -= m;
+		}
+	}
+	if (send(op, "", 0, 0) < 0) {
+		step = "finish";
+		goto out;
+	}
+	if (read(op, digest, sizeof(digest)) != sizeof(digest)) {
+		step = "read";
+		goto out;
+	}
+	printf("ok sha256=");
+	for (i = 0; i < 32; i++)
+		printf("%02x", digest[i]);
+	printf(" bytes=%lld\n", (long long)off);
+out:
+	if (step)
+		step_fail(step);
+	if (ffd >= 0)
+		close(ffd);
+	if (p[0] >= 0) {
+		close(p[0]);
+		close(p[1]);
+	}
+	if (op >= 0)
+		close(op);
+	close(tfm);
+	return 0;
+}
+
+/*
+ * FILE to a loopback TCP socket, with splice(FILE -> pipe) +
+ * splice(pipe -> socket) (splice-tcp) or sendfile(socket, FILE)
+ * (sendfile-tcp), looping over partial transfers. Prints
+ * "ok bytes=N sum=HEX file_bytes=N file_sum=HEX": what the reading end
+ * received, and FILE read directly. Steps: open, file-read, socket,
+ * listen, connect, accept, pipe, fork, file-to-pipe, pipe-to-socket,
+ * sendfile, sink.
+ */
+static int tcp_send(const char *path, int use_sendfile)
+{
+	struct sink s;
+	struct sink_result r;
+	const char *step = NULL;
+	long long fbytes;
+	uint64_t fsum;
+	int ffd, p[2] = { -1, -1 };
+	loff_t off = 0;
+	ssize_t n, m;
+
+	ffd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ffd < 0)
+		return step_fail("open");
+	if (file_fnv(path, &fbytes, &fsum) < 0) {
+		close(ffd);
+		return step_fail("file-read");
+	}
+	step = sink_open(&s, 1);
+	if (step)
+		goto out;
+	if (!use_sendfile && pipe2(p, O_CLOEXEC) < 0) {
+		step = "pipe";
+		goto out;
+	}
+	for (;;) {
+		if (use_sendfile) {
+			n = sendfile(s.fd, ffd, &off, CHUNK);
+			if (n < 0) {
+				step = "sendfile";
+				goto out;
+			}
+			if (n == 0)
+				break;
+			continue;
+		}
+		n = splice(ffd, &off, p[1], NULL, CHUNK, SPLICE_F_MOVE);
+		if (n < 0) {
+			step = "file-to-pipe";
+			goto out;
+		}
+		if (n == 0)
+			break;
+		while (n > 0) {
+			m = splice(p[0], NULL, s.fd, NULL, n, SPLICE_F_MOVE);
+			if (m <= 0) {
+				if (m == 0)
+					errno = EIO;
+				step = "pipe-to-socket";
+				goto out;
+			}
+			n -= m;
+		}
+	}
+out:
+	if (step)
+		step_fail(step);
+	if (p[0] >= 0) {
+		close(p[0]);
+		close(p[1]);
+	}
+	close(ffd);
+	if (sink_close(&s, &r) < 0) {
+		if (!step) {
+			errno = EPIPE;
+			step_fail("sink");
+		}
+	} else if (!step) {
+		if (r.bytes < 0) {
+			errno = -r.bytes;
+			step_fail("sink");
+		} else {
+			printf("ok bytes=%lld sum=%016llx file_bytes=%lld file_sum=%016llx\n",
+			       r.bytes, (unsigned long long)r.sum, fbytes,
+			       (unsigned long long)fsum);
+		}
+	}
+	return 0;
+}
+
+static int cmd_splice_tcp(int argc, char **argv)
+{
+	if (argc != 1)
+		usage();
+	return tcp_send(argv[0], 0);
+}
+
+static int cmd_sendfile_tcp(int argc, char **argv)
+{
+	if (argc != 1)
+		usage();
+	return tcp_send(argv[0], 1);
+}
+
+/*
+ * splice(DEV -> pipe) of 4096 bytes (e.g. /dev/zero, /dev/urandom: a
+ * character device as the source). Steps: open, pipe, splice.
+ */
+static int cmd_splice_dev(int argc, char **argv)
+{
+	int fd, p[2];
+	long long total = 0;
+	ssize_t n = 0;
+
+	if (argc != 1)
+		usage();
+	fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return step_fail("open");
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		step_fail("pipe");
+		close(fd);
+		return 0;
+	}
+	while (total < 4096) {
+		n = splice(fd, NULL, p[1], NULL, 4096 - total, 0);
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	if (n < 0)
+		step_fail("splice");
+	else
+		printf("ok bytes=%lld\n", total);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	return 0;
+}
+
+/* Errors that mean "these endpoints do not splice": use read/write. */
+static int splice_unsupported(int e)
+{
+	return e == EINVAL || e == ENOSYS || e == EOPNOTSUPP;
+}
+
+/*
+ * Copy SRC to DST (created or truncated, mode 0644) the way splice users
+ * such as coreutils or nginx do: splice(SRC -> pipe) + splice(pipe -> DST)
+ * and, when a splice fails with EINVAL, ENOSYS or EOPNOTSUPP, read(2) and
+ * write(2) for the rest (bytes already in the pipe included). Prints
+ * "ok bytes=N method=splice" or "ok bytes=N method=fallback
+ * fallback_at=STEP:ERRNO spliced=N". Steps: open-src, open-dst, pipe,
+ * file-to-pipe, pipe-to-file, read, write.
+ */
+static int cmd_copy_fallback(int argc, char **argv)
+{
+	static char buf[CHUNK];
+	const char *step = NULL, *fb = NULL;
+	int src, dst, p[2], fb_errno = 0;
+	loff_t in_off = 0, out_off = 0;
+	long long spliced = 0, total = 0;
+	ssize_t n = 0, m;
+
+	if (argc != 2)
+		usage();
+	src = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return step_fail("open-src");
+	dst = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (dst < 0) {
+		step_fail("open-dst");
+		close(src);
+		return 0;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		step_fail("pipe");
+		close(src);
+		close(dst);
+		return 0;
+	}
+	/* n: bytes spliced into the pipe and not yet out of it. */
+	while (!fb) {
+		n = splice(src, &in_off, p[1], NULL, CHUNK, SPLICE_F_MOVE);
+		if (n < 0) {
+			n = 0;
+			if (!splice_unsupported(errno)) {
+				step = "file-to-pipe";
+				goto out;
+			}
+			fb = "file-to-pipe";
+			fb_errno = errno;
+			break;
+		}
+		if (n == 0)
+			goto done;
+		while (n > 0) {
+			m = splice(p[0], NULL, dst, &out_off, n, SPLICE_F_MOVE);
+			if (m < 0) {
+				if (!splice_unsupported(errno)) {
+					step = "pipe-to-file";
+					goto out;
+				}
+				fb = "pipe-to-file";
+				fb_errno = errno;
+				break;
+			}
+			n -= m;
+			spliced += m;
+		}
+	}
+	/* Fallback: what is left in the pipe, then the rest of SRC. */
+	total = spliced;
+	if (lseek(src, in_off, SEEK_SET) < 0 ||
+	    (lseek(dst, out_off, SEEK_SET) < 0 && errno != ESPIPE)) {
+		step = "lseek";
+		goto out;
+	}
+	for (;;) {
+		int from = n > 0 ? p[0] : src;
+		ssize_t w, k;
+
+		m = read(from, buf, n > 0 && n < CHUNK ? n : CHUNK);
+		if (m < 0) {
+			step = "read";
+			goto out;
+		}
+		if (m == 0)
+			break;
+		if (from == p[0])
+			n -= m;
+		for (w = 0; w < m; w += k) {
+			k = write(dst, buf + w, m - w);
+			if (k < 0) {
+				step = "write";
+				goto out;
+			}
+			total += k;
+		}
+	}
+done:
+	if (fb)
+		printf("ok bytes=%lld method=fallback fallback_at=%s:%s spliced=%lld\n",
+		       total, fb, errno_name(fb_errno), spliced);
+	else
+		printf("ok bytes=%lld method=splice\n", spliced);
+out:
+	if (step)
+		step_fail(step);
+	close(p[0]);
+	close(p[1]);
+	close(src);
+	close(dst);
+	return 0;
+}
+
+/*
+ * copy_file_range(SRC -> DST) (DST created or truncated), looping to EOF;
+ * no fallback. Steps: open-src, open-dst, copy.
+ */
+static int cmd_copy_range(int argc, char **argv)
+{
+	long long total = 0;
+	int src, dst;
+	ssize_t n;
+
+	if (argc != 2)
+		usage();
+	src = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return step_fail("open-src");
+	dst = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (dst < 0) {
+		step_fail("open-dst");
+		close(src);
+		return 0;
+	}
+	while ((n = copy_file_range(src, NULL, dst, NULL, CHUNK, 0)) > 0)
+		total += n;
+	if (n < 0)
+		step_fail("copy");
+	else
+		printf("ok bytes=%lld\n", total);
+	close(src);
+	close(dst);
+	return 0;
+}
+
+/*
+ * vmsplice(2) of a 4096-byte user buffer into a pipe; tee(2) and
+ * splice(2) of 4096 bytes from one pipe to another. None of these reaches
+ * an LSM hook. Steps: pipe, fill (write into the source pipe), vmsplice,
+ * tee, splice.
+ */
+static int pipe_op(const char *what)
+{
+	static char buf[4096];
+	struct iovec iov = { buf, sizeof(buf) };
+	int a[2], b[2] = { -1, -1 };
+	ssize_t n;
+
+	if (pipe2(a, O_CLOEXEC) < 0)
+		return step_fail("pipe");
+	memset(buf, 'k', sizeof(buf));
+	if (strcmp(what, "vmsplice") == 0) {
+		n = vmsplice(a[1], &iov, 1, 0);
+	} else if (pipe2(b, O_CLOEXEC) < 0) {
+		step_fail("pipe");
+		goto out;
+	} else if (write(a[1], buf, sizeof(buf)) != sizeof(buf)) {
+		step_fail("fill");
+		goto out;
+	} else if (strcmp(what, "tee") == 0) {
+		n = tee(a[0], b[1], sizeof(buf), 0);
+	} else {
+		n = splice(a[0], NULL, b[1], NULL, sizeof(buf), 0);
+	}
+	if (n < 0)
+		step_fail(what);
+	else
+		printf("ok bytes=%zd\n", n);
+out:
+	close(a[0]);
+	close(a[1]);
+	if (b[0] >= 0) {
+		close(b[0]);
+		close(b[1]);
+	}
+	return 0;
+}
+
+static int cmd_vmsplice(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		usage();
+	return pipe_op("vmsplice");
+}
+
+static int cmd_tee(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		usage();
+	return pipe_op("tee");
+}
+
+static int cmd_splice_pipe(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		usage();
+	return pipe_op("splice");
+}
+
+/*
+ * A minimal io_uring on raw syscalls (no liburing): one submission at a
+ * time. The SQ and CQ rings are mapped separately, which every kernel
+ * accepts (IORING_FEAT_SINGLE_MMAP only makes it optional).
+ */
+struct uring {
+	int fd;
+	unsigned *sq_tail, *sq_mask, *sq_array;
+	unsigned *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+/* Set up a ring with 4 entries; NULL, or the failing step (errno set). */
+static const char *uring_open(struct uring *u)
+{
+	struct io_uring_params par;
+	char *sq, *cq;
+
+	memset(&par, 0, sizeof(par));
+	u->fd = syscall(__NR_io_uring_setup, 4, &par);
+	if (u->fd < 0)
+		return "setup";
+	sq = mmap(NULL, par.sq_off.array + par.sq_entries * sizeof(unsigned),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+		  IORING_OFF_SQ_RING);
+	cq = mmap(NULL, par.cq_off.cqes + par.cq_entries * sizeof(struct io_uring_cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+		  IORING_OFF_CQ_RING);
+	u->sqes = mmap(NULL, par.sq_entries * sizeof(struct io_uring_sqe),
+		       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+		       IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || u->sqes == MAP_FAILED)
+		return "mmap";
+	u->sq_tail = (unsigned *)(sq + par.sq_off.tail);
+	u->sq_mask = (unsigned *)(sq + par.sq_off.ring_mask);
+	u->sq_array = (unsigned *)(sq + par.sq_off.array);
+	u->cq_head = (unsigned *)(cq + par.cq_off.head);
+	u->cq_tail = (unsigned *)(cq + par.cq_off.tail);
+	u->cq_mask = (unsigned *)(cq + par.cq_off.ring_mask);
+	u->cqes = (struct io_uring_cqe *)(cq + par.cq_off.cqes);
+	return NULL;
+}
+
+/* Submit SQE and wait for its completion: the CQE's res, or -1 + errno
+ * when io_uring_enter itself failed. */
+static int uring_run(struct uring *u, const struct io_uring_sqe *sqe, int *res)
+{
+	unsigned tail = *u->sq_tail, idx = tail & *u->sq_mask, head;
+
+	u->sqes[idx] = *sqe;
+	u->sq_array[idx] = idx;
+	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, u->fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		return -1;
+	head = *u->cq_head;
+	while (head == __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE))
+		if (syscall(__NR_io_uring_enter, u->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+			return -1;
+	*res = u->cqes[head & *u->cq_mask].res;
+	__atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Read N bytes (what the op reported) back out of a pipe: bytes read. */
+static long long drain(int fd, long long n)
+{
+	static char buf[CHUNK];
+	long long got = 0;
+	ssize_t m;
+
+	while (got < n && (m = read(fd, buf, n - got < CHUNK ? n - got : CHUNK)) > 0)
+		got += m;
+	return got;
+}
+
+/*
+ * IORING_OP_SPLICE of up to 64 KiB from FILE (offset 0) into a pipe, or
+ * (uring-tee) IORING_OP_TEE of 5 bytes from one pipe to another. The
+ * bytes are read back out of the destination pipe and counted. io_uring
+ * runs splice in a kernel worker with the submitter's credentials.
+ * Steps: setup (EPERM when kernel.io_uring_disabled forbids it), mmap,
+ * open, pipe, fill, enter, then the op's name (errno from the CQE).
+ */
+static int uring_op(const char *file)
+{
+	struct io_uring_sqe sqe;
+	struct uring u;
+	const char *step;
+	int a[2] = { -1, -1 }, b[2] = { -1, -1 }, ffd = -1, res = 0;
+	long long got;
+
+	step = uring_open(&u);
+	if (step) {
+		step_fail(step);
+		if (u.fd >= 0)
+			close(u.fd);
+		return 0;
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	if (pipe2(a, O_CLOEXEC) < 0) {
+		step = "pipe";
+		goto out;
+	}
+	if (file) {
+		ffd = open(file, O_RDONLY | O_CLOEXEC);
+		if (ffd < 0) {
+			step = "open";
+			goto out;
+		}
+		sqe.opcode = IORING_OP_SPLICE;
+		sqe.fd = a[1];
+		sqe.off = (__u64)-1;	/* the pipe has no offset */
+		sqe.splice_fd_in = ffd;
+		sqe.splice_off_in = 0;
+		sqe.len = CHUNK;
+	} else {
+		if (pipe2(b, O_CLOEXEC) < 0) {
+			step = "pipe";
+			goto out;
+		}
+		if (write(b[1], "kgate", 5) != 5) {
+			step = "fill";
+			goto out;
+		}
+		sqe.opcode = IORING_OP_TEE;
+		sqe.fd = a[1];
+		sqe.splice_fd_in = b[0];
+		sqe.len = 5;
+	}
+	if (uring_run(&u, &sqe, &res) < 0) {
+		step = "enter";
+		goto out;
+	}
+	if (res < 0) {
+		errno = -res;
+		step = file ? "uring-splice" : "uring-tee";
+		goto out;
+	}
+	got = drain(a[0], res);
+	printf("ok bytes=%lld res=%d\n", got, res);
+out:
+	if (step)
+		step_fail(step);
+	if (ffd >= 0)
+		close(ffd);
+	if (a[0] >= 0) {
+		close(a[0]);
+		close(a[1]);
+	}
+	if (b[0] >= 0) {
+		close(b[0]);
+		close(b[1]);
+	}
+	close(u.fd);
+	return 0;
+}
+
+static int cmd_uring_splice(int argc, char **argv)
+{
+	if (argc != 1)
+		usage();
+	return uring_op(argv[0]);
+}
+
+static int cmd_uring_tee(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		usage();
+	return uring_op(NULL);
+}
+
+/*
  * Timing of one hot syscall in a tight loop, for the lab's overhead
  * benchmarks (lab/bench/). Each op:
- *   socket    socket(AF_INET, SOCK_STREAM, 0) + close  (LSM socket_create)
- *   getpid    syscall(SYS_getpid)                       (no LSM hook)
- *   readzero  read(fd, buf, 1) of /dev/zero             (no socket/module hook)
+ *   socket        socket(AF_INET, SOCK_STREAM, 0) + close  (LSM socket_create)
+ *   getpid        syscall(SYS_getpid)                       (no LSM hook)
+ *   readzero      read(fd, buf, 1) of /dev/zero             (no socket/module hook)
+ *   splice-tcp    64 KiB from a file to a loopback TCP socket with
+ *                 splice(file -> pipe) + splice(pipe -> socket)
+ *   sendfile-tcp  64 KiB sendfile(socket, file)
+ *   pipe-rw       write 4 KiB into a pipe and read it back
+ *   file-read     pread 4 KiB of a file
+ *   file-write    pwrite 4 KiB to a file
+ * The file ops use a 64 KiB file created (and unlinked at once) in
+ * $TMPDIR, default /tmp (tmpfs in the lab guest). For the TCP ops a child
+ * process drains the far end of the connection; sockets, pipe and file are
+ * set up once, outside the timed loops (splice/sendfile/file_permission
+ * hooks fire per op, socket creation does not).
  * A warm-up of ITERATIONS/4 ops, then ROUNDS (default 5) rounds of
  * ITERATIONS ops, each timed with clock_gettime(CLOCK_MONOTONIC). Prints
  * the median, min and max round in ns per op. Any failing op is an error
  * (exit 1): a benchmark of a denied call measures nothing.
  */
-static int bench_op(int op, int zfd)
+enum { B_SOCKET, B_GETPID, B_READZERO, B_SPLICE_TCP, B_SENDFILE_TCP, B_PIPE_RW,
+       B_FILE_READ, B_FILE_WRITE, B_COUNT };
+
+struct bench {
+	int op;
+	int fd;		/* /dev/zero or the file */
+	int p[2];	/* pipe */
+	struct sink sink;
+	char buf[4096];
+};
+
+/* Move 64 KiB of the file to the socket with splice or sendfile. */
+static int bench_tcp(struct bench *b, int use_sendfile)
+{
+	loff_t off = 0;
+	ssize_t n, m;
+
+	while (off < CHUNK) {
+		if (use_sendfile) {
+			n = sendfile(b->sink.fd, b->fd, &off, CHUNK - off);
+			if (n <= 0)
+				return -1;
+			continue;
+		}
+		n = splice(b->fd, &off, b->p[1], NULL, CHUNK - off, SPLICE_F_MOVE);
+		if (n <= 0)
+			return -1;
+		while (n > 0) {
+			m = splice(b->p[0], NULL, b->sink.fd, NULL, n, SPLICE_F_MOVE);
+			if (m <= 0)
+				return -1;
+			n -= m;
+		}
+	}
+	return 0;
+}
+
+static int bench_op(struct bench *b)
 {
 	char c;
 	int fd;
 
-	switch (op) {
-	case 0:
+	switch (b->op) {
+	case B_SOCKET:
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (fd < 0)
 			return -1;
 		return close(fd);
-	case 1:
+	case B_GETPID:
 		return syscall(SYS_getpid) > 0 ? 0 : -1;
+	case B_READZERO:
+		return read(b->fd, &c, 1) == 1 ? 0 : -1;
+	case B_SPLICE_TCP:
+		return bench_tcp(b, 0);
+	case B_SENDFILE_TCP:
+		return bench_tcp(b, 1);
+	case B_PIPE_RW:
+		return write(b->p[1], b->buf, sizeof(b->buf)) == sizeof(b->buf) &&
+		       read(b->p[0], b->buf, sizeof(b->buf)) == sizeof(b->buf) ? 0 : -1;
+	case B_FILE_READ:
+		return pread(b->fd, b->buf, sizeof(b->buf), 0) == sizeof(b->buf) ? 0 : -1;
 	default:
-		return read(zfd, &c, 1) == 1 ? 0 : -1;
+		return pwrite(b->fd, b->buf, sizeof(b->buf), 0) == sizeof(b->buf) ? 0 : -1;
 	}
+}
+
+/* What an op needs, set up once; 0, or -1 after printing why. */
+static int bench_setup(struct bench *b)
+{
+	static char chunk[CHUNK];
+	const char *dir = getenv("TMPDIR"), *step;
+	char path[4096];
+
+	b->fd = b->p[0] = b->p[1] = b->sink.fd = -1;
+	memset(b->buf, 'k', sizeof(b->buf));
+	switch (b->op) {
+	case B_READZERO:
+		b->fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+		if (b->fd < 0) {
+			perror("probe: /dev/zero");
+			return -1;
+		}
+		return 0;
+	case B_SPLICE_TCP:
+	case B_SENDFILE_TCP:
+	case B_FILE_READ:
+	case B_FILE_WRITE:
+		snprintf(path, sizeof(path), "%s/probe-bench-XXXXXX", dir && *dir ? dir : "/tmp");
+		b->fd = mkostemp(path, O_CLOEXEC);
+		if (b->fd < 0) {
+			fprintf(stderr, "probe: %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		unlink(path);
+		memset(chunk, 'k', sizeof(chunk));
+		if (write(b->fd, chunk, sizeof(chunk)) != sizeof(chunk)) {
+			perror("probe: bench file");
+			return -1;
+		}
+		break;
+	default:
+		break;
+	}
+	if (b->op == B_SPLICE_TCP || b->op == B_PIPE_RW) {
+		if (pipe2(b->p, O_CLOEXEC) < 0) {
+			perror("probe: pipe");
+			return -1;
+		}
+	}
+	if (b->op == B_SPLICE_TCP || b->op == B_SENDFILE_TCP) {
+		step = sink_open(&b->sink, 0);
+		if (step) {
+			fprintf(stderr, "probe: loopback tcp: %s: %s\n", step, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -358,38 +1264,38 @@ static int cmp_double(const void *a, const void *b)
 
 static int cmd_bench(int argc, char **argv)
 {
-	static const char *const ops[] = { "socket", "getpid", "readzero" };
+	static const char *const ops[B_COUNT] = {
+		"socket", "getpid", "readzero", "splice-tcp", "sendfile-tcp",
+		"pipe-rw", "file-read", "file-write",
+	};
+	static struct bench bench;
+	struct bench *b = &bench;
 	double ns[64];
 	long iters, rounds = 5, i, r;
-	int op = -1, zfd = -1;
 	struct timespec t0, t1;
 
 	if (argc != 2 && argc != 3)
 		usage();
-	for (i = 0; i < 3; i++)
+	b->op = -1;
+	for (i = 0; i < B_COUNT; i++)
 		if (strcmp(argv[0], ops[i]) == 0)
-			op = i;
-	if (op < 0)
+			b->op = i;
+	if (b->op < 0)
 		usage();
 	iters = num(argv[1]);
 	if (argc == 3)
 		rounds = num(argv[2]);
 	if (iters < 1 || rounds < 1 || rounds > 64)
 		usage();
-	if (op == 2) {
-		zfd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-		if (zfd < 0) {
-			perror("probe: /dev/zero");
-			return 1;
-		}
-	}
+	if (bench_setup(b) < 0)
+		return 1;
 	for (i = 0; i < iters / 4 + 1; i++)
-		if (bench_op(op, zfd) < 0)
+		if (bench_op(b) < 0)
 			goto fail;
 	for (r = 0; r < rounds; r++) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (i = 0; i < iters; i++)
-			if (bench_op(op, zfd) < 0)
+			if (bench_op(b) < 0)
 				goto fail;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		ns[r] = ((t1.tv_sec - t0.tv_sec) * 1e9 +
@@ -399,6 +1305,11 @@ static int cmd_bench(int argc, char **argv)
 	printf("ns_per_op=%.1f min=%.1f max=%.1f rounds=%ld iters=%ld\n",
 	       rounds % 2 ? ns[rounds / 2] : (ns[rounds / 2 - 1] + ns[rounds / 2]) / 2,
 	       ns[0], ns[rounds - 1], rounds, iters);
+	if (b->sink.fd >= 0) {
+		struct sink_result res;
+
+		sink_close(&b->sink, &res);
+	}
 	return 0;
 fail:
 	printf("errno=%s\n", errno_name(errno));
@@ -447,6 +1358,17 @@ int main(int argc, char **argv)
 		{ "unshare-user-net-netlink", cmd_unshare_user_net_netlink },
 		{ "sockdiag", cmd_sockdiag },
 		{ "tiocsetd", cmd_tiocsetd },
+		{ "splice-alg", cmd_splice_alg },
+		{ "splice-tcp", cmd_splice_tcp },
+		{ "sendfile-tcp", cmd_sendfile_tcp },
+		{ "splice-dev", cmd_splice_dev },
+		{ "copy-fallback", cmd_copy_fallback },
+		{ "copy-range", cmd_copy_range },
+		{ "uring-splice", cmd_uring_splice },
+		{ "uring-tee", cmd_uring_tee },
+		{ "vmsplice", cmd_vmsplice },
+		{ "tee", cmd_tee },
+		{ "splice-pipe", cmd_splice_pipe },
 		{ "errno-name", cmd_errno_name },
 		{ "bench", cmd_bench },
 		{ "flood", cmd_flood },
