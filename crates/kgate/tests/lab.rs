@@ -150,6 +150,17 @@ lab_results! {
         bpf_survives_kill,
         bpf_bad_policy_rejected,
         bpf_revert_restores,
+        splice_stock_works,
+        splice_alg_denied,
+        splice_tcp_bytes,
+        sendfile_tcp_bytes,
+        splice_outside_registry_denied,
+        splice_fallback_identical,
+        splice_strict_sendfile_works,
+        splice_uring_denied,
+        splice_ungated_paths,
+        splice_audit_logs,
+        splice_revert,
         kgate_survey_runs,
     ]
 }
