@@ -21,7 +21,7 @@ cargo build --quiet -p kgate
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-cargo xtask lab --kernel "$kernels" --kgate target/debug/kgate --scenarios lab/bench --icount 0 | tee "$out" >&2 || status=$?
+cargo xtask lab --kernel "$kernels" --kgate target/debug/kgate --scenarios lab/bench --only bpf_overhead --icount 0 | tee "$out" >&2 || status=$?
 
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 echo '| date | kernel | syscall | user | off ns/op | on ns/op | on/off (medians) | spread off / on | on/off (fastest rounds) |'

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Benchmark: cost of kgate's [splice] registry (issue 5, item 4), in the
+# kernel lab. Boots each kernel once under qemu and runs
+# lab/bench/20-splice.sh: splice file->pipe->loopback TCP, sendfile to
+# loopback TCP, and plain pipe and tmpfs file read()/write() (file_permission
+# fires on every read and write: the program's fast path), as nobody, in
+# blocks alternating without and with `kgate apply --backend bpf-lsm`
+# (Default preset endpoints, enforce), all in the same boot.
+#
+#   bench/splice-overhead.sh [KERNELS]     (default cloud-6.12,cloud-6.1)
+#
+# Prints Markdown table rows for bench/RESULTS.md. qemu runs with
+# `-icount shift=0` (see bench/bpf-overhead.sh): guest ns are executed
+# instructions, so the ratios are instruction-count ratios that the host's
+# load cannot disturb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kernels=${1:-cloud-6.12,cloud-6.1}
+cargo build --quiet -p kgate
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+cargo xtask lab --kernel "$kernels" --kgate target/debug/kgate --scenarios lab/bench --only splice --icount 0 | tee "$out" >&2 || status=$?
+
+get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+echo '| date | kernel | operation | off ns/op | on ns/op | on/off ns (medians) | throughput on/off | spread off / on | goal (≥ 0.98×) |'
+echo '|---|---|---|---|---|---|---|---|---|'
+grep -E '^[a-z0-9.-]+ +bench_splice_' "$out" | while read -r kernel name outcome detail; do
+    op=${name#bench_splice_}
+    op=${op%_nobody}
+    case $op in
+    splice_tcp) op='splice 64 KiB file→pipe→TCP' ;;
+    sendfile_tcp) op='sendfile 64 KiB file→TCP' ;;
+    pipe_rw) op='pipe write+read 4 KiB' ;;
+    file_read) op='pread 4 KiB (tmpfs)' ;;
+    file_write) op='pwrite 4 KiB (tmpfs)' ;;
+    esac
+    d=" $detail"
+    printf '| %s | %s | %s | %s | %s | %s× | **%s×** | %s / %s | %s |\n' \
+        "$(date -u +%Y-%m-%d)" "$kernel" "$op" "$(get off "$d" | tr -d ns)" "$(get on "$d" | tr -d ns)" \
+        "$(get ratio "$d")" "$(get throughput "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get goal "$d")"
+    [ "$outcome" = PASS ] || echo "splice-overhead: $kernel $name $outcome: $detail" >&2
+done
+exit $status
