@@ -545,3 +545,62 @@ fn broken_pipe_is_not_an_error() {
         );
     }
 }
+
+/// Which splice paths can be gated, from the real Debian kernel's config:
+/// the file_permission paths by BPF-LSM, vmsplice/tee by seccomp only
+/// (Debian has no CONFIG_FUNCTION_ERROR_INJECTION, so no fmod_ret).
+#[test]
+fn survey_reports_splice_paths_and_their_gates() {
+    let Some(root) = debian_kernel("linux-image-6.12.113+deb12-cloud-amd64-unsigned") else {
+        return;
+    };
+    let dir = TempDir::new("splice-paths");
+    let out = run_ok(
+        kgate()
+            .env("XDG_CACHE_HOME", dir.path())
+            .args(["survey", "--format", "json", "--root"])
+            .arg(&root),
+    );
+    let s = json_of(&out);
+    assert_eq!(s["host"]["error_injection"], false);
+    let paths = s["splice_paths"].as_array().unwrap();
+    let path = |name: &str| {
+        paths
+            .iter()
+            .find(|p| p["path"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {paths:?}"))
+    };
+    let gate = |p: &serde_json::Value, m: &str| {
+        p["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["mechanism"] == m)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {m} gate in {p}"))
+    };
+    let splice = path("splice(2) pipe");
+    assert_eq!(splice["lsm_hook"], "file_permission");
+    assert_eq!(gate(splice, "bpf-lsm")["status"], "available");
+    let vmsplice = path("vmsplice(2)");
+    assert!(vmsplice["lsm_hook"].is_null());
+    let f = gate(vmsplice, "fmod_ret");
+    assert_eq!(f["status"], "unavailable");
+    assert!(f["detail"]
+        .as_str()
+        .unwrap()
+        .contains("CONFIG_FUNCTION_ERROR_INJECTION is off"));
+    assert_eq!(gate(vmsplice, "seccomp")["status"], "available");
+
+    let text = run_ok(
+        kgate()
+            .env("XDG_CACHE_HOME", dir.path())
+            .args(["survey", "--root"])
+            .arg(&root),
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("vmsplice(2) (no LSM hook): not gated"),
+        "{text}"
+    );
+}
