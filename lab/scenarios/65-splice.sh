@@ -14,7 +14,7 @@
 #            (no pipe at all): what still works reaches no LSM hook
 #   audit    the strict policy in audit mode
 # The data file lives on /tmp (tmpfs in the guest: endpoint file:tmpfs).
-# results: splice_stock_works splice_alg_denied splice_tcp_bytes sendfile_tcp_bytes splice_outside_registry_denied splice_fallback_identical splice_strict_sendfile_works splice_uring_denied splice_ungated_paths splice_audit_logs splice_revert
+# results: splice_stock_works splice_alg_denied splice_tcp_bytes sendfile_tcp_bytes splice_outside_registry_denied splice_fallback_identical splice_strict_sendfile_works splice_uring_denied splice_ungated_paths splice_audit_logs splice_revert splice_hook_on_demand
 
 # The generic 6.12 kernel runs the same fs/splice.c and BPF programs as
 # cloud-6.12 and boots slowest: it runs the module scenarios only (CI time).
@@ -168,6 +168,24 @@ else
 	result splice_stock_works FAIL "${URING_NOTE}${ZERO_NOTE}wrong:$bad; $(show)"
 fi
 STOCK_ALG=$r_alg
+
+# --- the splice programs only when [splice] is on -------------------------------------
+# file_permission runs on every read and write: a policy with [splice]
+# off attaches no splice program; re-applying one with [splice] on adds
+# them to the running enforcement (and the default results below run on
+# programs attached that way).
+policy $D/off.toml off '"pipe"'
+o1=$(apply off)
+off_pins=$(ls $PIN | tr '\n' ' ')
+o2=$(apply default)
+on_pins=$(ls $PIN | tr '\n' ' ')
+case "$off_pins" in *link_splice*) off_has=1 ;; *) off_has= ;; esac
+case "$on_pins" in *link_splice*) on_has=1 ;; *) on_has= ;; esac
+if [ -z "$off_has" ] && [ -n "$on_has" ] && echo "$o2" | grep -q 'attached_now=false'; then
+	result splice_hook_on_demand PASS "[splice] off: no splice program ($off_pins); re-apply with [splice] enforce: $on_pins"
+else
+	result splice_hook_on_demand FAIL "off: $o1 pins: $off_pins; default: $o2 pins: $on_pins"
+fi
 
 # --- default endpoints, enforce ------------------------------------------------------
 if out=$(apply default); then

@@ -124,6 +124,10 @@ fn lab(args: &LabArgs) -> Result<()> {
     let mut opts = RunOptions::new(kgate);
     opts.keep = args.keep;
     opts.icount = args.icount;
+    if args.icount.is_some() {
+        // Instruction counting runs the guest single-threaded: allow more.
+        opts.timeout = opts.timeout * 3;
+    }
     opts.echo_console = args.verbose;
 
     let mut rows = Vec::new();

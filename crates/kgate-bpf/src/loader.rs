@@ -868,6 +868,16 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             splice_pair: &h[7],
         };
         let generation = write_policy(&maps, &prepared)?;
+        // A policy that turns [splice] on where it was off needs the
+        // splice programs, which the first apply left out: attach them to
+        // the pinned maps (the new policy is in force already).
+        let missing: Vec<Hook> = hooks_for(policy, available_hooks())
+            .into_iter()
+            .filter(|h| !link_pin(pin_dir, *h).exists())
+            .collect();
+        if !missing.is_empty() {
+            attach_more(pin_dir, &missing)?;
+        }
         let hooks = Hook::ALL
             .into_iter()
             .filter(|h| link_pin(pin_dir, *h).exists())
@@ -876,7 +886,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
     }
 
     check_bpffs(pin_dir)?;
-    let mut hooks = available_hooks();
+    let mut hooks = hooks_for(policy, available_hooks());
     let mut storage = MaybeUninit::uninit();
     let mut retry_storage = MaybeUninit::uninit();
     let mut skel = match open_and_load(&mut storage, &hooks) {
@@ -985,6 +995,98 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             }
             if created_dir {
                 let _ = std::fs::remove_dir(pin_dir);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The hooks a policy needs: all, except the splice programs when
+/// `[splice]` is off (`file_permission` runs on every read and write; a
+/// host that does not use the registry should not pay for it).
+fn hooks_for(policy: &BpfPolicy, available: Vec<Hook>) -> Vec<Hook> {
+    available
+        .into_iter()
+        .filter(|h| {
+            policy.splice.mode != SectionMode::Off
+                || !matches!(
+                    h,
+                    Hook::SpliceFile | Hook::UringSpliceEnter | Hook::UringSpliceExit
+                )
+        })
+        .collect()
+}
+
+/// Load the programs of `hooks` against the maps pinned in `pin_dir`,
+/// attach and pin them. On error nothing new stays pinned.
+fn attach_more(pin_dir: &Path, hooks: &[Hook]) -> Result<(), BpfError> {
+    let mut storage = MaybeUninit::uninit();
+    let mut open = KgateSkelBuilder::default()
+        .open(&mut storage)
+        .map_err(bpf_err("opening the BPF object", None))?;
+    for h in Hook::ALL {
+        if !hooks.contains(&h) {
+            hook_prog!([&mut] open.progs, h).set_autoload(false);
+        }
+    }
+    {
+        let m = &mut open.maps;
+        let maps: [(&str, &mut libbpf_rs::OpenMapMut<'_>); 12] = [
+            ("kg_active", &mut m.kg_active),
+            ("kg_config", &mut m.kg_config),
+            ("kg_module_allow", &mut m.kg_module_allow),
+            ("kg_socket_allow", &mut m.kg_socket_allow),
+            ("kg_socket_family", &mut m.kg_socket_family),
+            ("kg_userns_exe", &mut m.kg_userns_exe),
+            ("kg_splice_ep", &mut m.kg_splice_ep),
+            ("kg_splice_pair", &mut m.kg_splice_pair),
+            ("kg_uring_splice", &mut m.kg_uring_splice),
+            ("kg_events", &mut m.kg_events),
+            ("kg_drops", &mut m.kg_drops),
+            ("kg_counters", &mut m.kg_counters),
+        ];
+        for (name, map) in maps {
+            map.reuse_pinned_map(map_pin(pin_dir, name))
+                .map_err(bpf_err(format!("reusing the pinned map {name}"), None))?;
+        }
+    }
+    let mut skel = open
+        .load()
+        .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?;
+    let mut pinned: Vec<PathBuf> = Vec::new();
+    let result = (|| -> Result<Vec<Link>, BpfError> {
+        let mut links = Vec::new();
+        for h in hooks {
+            let prog = hook_prog!([&] skel.progs, *h);
+            let mut link = if h.optional() {
+                match prog.attach() {
+                    Ok(link) => link,
+                    Err(_) => continue,
+                }
+            } else {
+                prog.attach_lsm().map_err(bpf_err(
+                    format!("attaching to {}", h.attach_point()),
+                    None,
+                ))?
+            };
+            let path = link_pin(pin_dir, *h);
+            link.pin(&path)
+                .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;
+            pinned.push(path);
+            let prog = hook_prog!([&mut] skel.progs, *h);
+            let path = prog_pin(pin_dir, *h);
+            prog.pin(&path)
+                .map_err(bpf_err(format!("pinning program {}", path.display()), None))?;
+            pinned.push(path);
+            links.push(link);
+        }
+        Ok(links)
+    })();
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            for p in pinned.iter().rev() {
+                let _ = std::fs::remove_file(p);
             }
             Err(e)
         }

@@ -161,6 +161,7 @@ lab_results! {
         splice_ungated_paths,
         splice_audit_logs,
         splice_revert,
+        splice_hook_on_demand,
         kgate_survey_runs,
     ]
 }
