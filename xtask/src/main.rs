@@ -126,7 +126,7 @@ fn lab(args: &LabArgs) -> Result<()> {
     opts.icount = args.icount;
     if args.icount.is_some() {
         // Instruction counting runs the guest single-threaded: allow more.
-        opts.timeout = opts.timeout * 3;
+        opts.timeout *= 3;
     }
     opts.echo_console = args.verbose;
 
