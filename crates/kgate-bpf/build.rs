@@ -13,6 +13,8 @@ const SOURCES: &[&str] = &[
     "src/bpf/splice.bpf.c",
     "src/bpf/kgate.h",
     "src/bpf/vmlinux_min.h",
+    "src/bpf/record.bpf.c",
+    "src/bpf/record.h",
 ];
 
 fn main() {
@@ -27,14 +29,22 @@ fn main() {
         Ok(other) => panic!("kgate-bpf: unsupported target architecture {other}"),
         Err(_) => "x86",
     };
+    // The recorder (kgate record) is its own object: its maps and raw
+    // tracepoints have nothing in common with the LSM programs'.
+    let out_record = out.with_file_name("record.skel.rs");
+    build("src/bpf/record.bpf.c", &out_record, arch);
+    build("src/bpf/kgate.bpf.c", &out, arch);
+}
+
+fn build(source: &str, out: &std::path::Path, arch: &str) {
     if let Err(e) = SkeletonBuilder::new()
-        .source("src/bpf/kgate.bpf.c")
+        .source(source)
         .clang_args([
             format!("-D__TARGET_ARCH_{arch}"),
             "-Wall".into(),
             "-O2".into(),
         ])
-        .build_and_generate(&out)
+        .build_and_generate(out)
     {
         panic!(
             "kgate-bpf: building the BPF programs failed: {e:#}\n\

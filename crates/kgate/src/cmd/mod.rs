@@ -2,6 +2,9 @@
 
 pub mod apply;
 pub mod bpf;
+pub mod export;
 pub mod freeze;
 pub mod policy;
+pub mod record;
+pub mod run;
 pub mod survey;
