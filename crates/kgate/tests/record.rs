@@ -5,49 +5,14 @@
 //! every one, and exact counts where the workload makes a known number.
 
 mod common;
+mod workload;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::TempDir;
 use serde_json::Value;
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Skip loudly when not root; fail instead when KGATE_REQUIRE_BPF=1 (CI).
-#[track_caller]
-fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("KGATE_REQUIRE_BPF").as_deref() != Ok("1"),
-        "KGATE_REQUIRE_BPF=1 but the tests do not run as root"
-    );
-    eprintln!("SKIPPED: kgate record needs root");
-    false
-}
-
-fn kgate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kgate"))
-}
-
-/// Compile tests/data/NAME.c into `dir`.
-pub fn compile(dir: &Path, name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/{name}.c"));
-    let out = dir.join(name);
-    let st = Command::new("cc")
-        .args(["-O1", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("cc runs (scripts/deps.sh installs gcc)");
-    assert!(st.success(), "compiling {}", src.display());
-    out
-}
+use workload::{compile, kgate, need_root};
 
 fn record(args: &[&str], dir: &Path) -> (Value, std::process::Output) {
     let out_file = dir.join("profile.json");
@@ -84,7 +49,11 @@ fn records_every_syscall_of_threads_children_and_execs() {
     let dir = TempDir::new("record");
     let prog = compile(dir.path(), "syscall_mix");
     let (p, out) = record(&["--", prog.to_str().unwrap()], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(p["schema"], "kgate.profile/1");
     assert_eq!(p["exit_code"], 0);
     let lost = &p["lost"];
@@ -186,7 +155,10 @@ fn pid_mode_follows_children() {
     assert_eq!(p["target"]["kind"], "pid");
     assert!(p["processes"].as_u64().unwrap() >= 2, "{p}");
     let execs = p["execs"].to_string();
-    assert!(execs.contains("/bin/sh") && execs.contains("cat"), "{execs}");
+    assert!(
+        execs.contains("/bin/sh") && execs.contains("cat"),
+        "{execs}"
+    );
     assert!(count(&p, "execve") >= 2, "{p}");
 }
 

@@ -41,7 +41,12 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub format: Format,
     /// A policy file with a [seccomp] section.
-    #[arg(long, value_name = "FILE", conflicts_with = "profile", required_unless_present = "profile")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "profile",
+        required_unless_present = "profile"
+    )]
     pub policy: Option<PathBuf>,
     /// A recorded profile (kgate.profile/1) instead of a policy.
     #[arg(long, value_name = "FILE")]

@@ -96,7 +96,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 cg.display()
             );
         }
-        let rec = Recorder::start(Follow::Cgroup(cg.clone())).context("failed to start the recorder")?;
+        let rec =
+            Recorder::start(Follow::Cgroup(cg.clone())).context("failed to start the recorder")?;
         catch_stop_signals();
         wait(args.duration, || true);
         (Target::Cgroup { path: cg.clone() }, rec.finish()?, None)
@@ -108,7 +109,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         rec.track_process(pid)
             .with_context(|| format!("no process {pid} to record"))?;
         catch_stop_signals();
-        wait(args.duration, || Path::new("/proc").join(pid.to_string()).exists());
+        wait(args.duration, || {
+            Path::new("/proc").join(pid.to_string()).exists()
+        });
         (
             Target::Pid {
                 pid,

@@ -44,7 +44,12 @@ use kgate_seccomp::FilterSpec;
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// A policy file whose [seccomp] section is applied.
-    #[arg(long, value_name = "FILE", conflicts_with = "profile", required_unless_present = "profile")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "profile",
+        required_unless_present = "profile"
+    )]
     pub policy: Option<PathBuf>,
     /// A recorded profile (kgate.profile/1): allow what it recorded.
     #[arg(long, value_name = "FILE")]
