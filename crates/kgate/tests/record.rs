@@ -168,11 +168,19 @@ fn cgroup_mode_records_members() {
     if !need_root() {
         return;
     }
-    let root = Path::new("/sys/fs/cgroup");
-    if !root.join("cgroup.procs").exists() {
-        eprintln!("SKIPPED: no cgroup v2 at /sys/fs/cgroup");
+    // The cgroup v2 mount: /sys/fs/cgroup, or /sys/fs/cgroup/unified on
+    // hybrid hosts (this VM).
+    let Some(root) = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| std::path::PathBuf::from(f[1]))
+        })
+    else {
+        eprintln!("SKIPPED: no cgroup v2 mount");
         return;
-    }
+    };
     let cg = root.join(format!("kgate-record-test-{}", std::process::id()));
     std::fs::create_dir(&cg).unwrap();
     let dir = TempDir::new("record");
