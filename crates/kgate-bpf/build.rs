@@ -32,18 +32,23 @@ fn main() {
     // The recorder (kgate record) is its own object: its maps and raw
     // tracepoints have nothing in common with the LSM programs'.
     let out_record = out.with_file_name("record.skel.rs");
-    build("src/bpf/record.bpf.c", &out_record, arch);
-    build("src/bpf/kgate.bpf.c", &out, arch);
+    // -mcpu=v3: atomic fetch-and-or/and on the followed-task bitmap (5.12+).
+    build("src/bpf/record.bpf.c", &out_record, arch, &["-mcpu=v3"]);
+    build("src/bpf/kgate.bpf.c", &out, arch, &[]);
 }
 
-fn build(source: &str, out: &std::path::Path, arch: &str) {
+fn build(source: &str, out: &std::path::Path, arch: &str, extra: &[&str]) {
     if let Err(e) = SkeletonBuilder::new()
         .source(source)
-        .clang_args([
-            format!("-D__TARGET_ARCH_{arch}"),
-            "-Wall".into(),
-            "-O2".into(),
-        ])
+        .clang_args(
+            [
+                format!("-D__TARGET_ARCH_{arch}"),
+                "-Wall".into(),
+                "-O2".into(),
+            ]
+            .into_iter()
+            .chain(extra.iter().map(|s| (*s).to_owned())),
+        )
         .build_and_generate(out)
     {
         panic!(

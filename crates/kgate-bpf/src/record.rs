@@ -135,13 +135,22 @@ impl Recorder {
         // (field order), so the borrow never outlives it.
         let storage_ref: &'static mut MaybeUninit<libbpf_rs::OpenObject> =
             unsafe { &mut *(storage.as_mut() as *mut _) };
-        let open = RecordSkelBuilder::default()
+        let mut open = RecordSkelBuilder::default()
             .open(storage_ref)
             .map_err(err("opening the recorder BPF object"))?;
         let (mode, follow_children) = match &follow {
             Follow::Tasks { follow_children } => (MODE_TASKS, *follow_children),
             Follow::Cgroup(_) => (MODE_CGROUP, false),
         };
+        // One bit per possible thread id.
+        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4_194_304);
+        open.maps
+            .kr_tasks
+            .set_max_entries(pid_max.div_ceil(64).max(1))
+            .map_err(err("sizing the task bitmap"))?;
         open.maps.rodata_data.kr_mode = mode;
         open.maps.rodata_data.kr_follow_children = u32::from(follow_children);
         let mut skel = open.load().map_err(err(
@@ -190,11 +199,21 @@ impl Recorder {
 
     /// Follow thread `tid` (and, per [`Follow::Tasks`], what it forks).
     pub fn track(&self, tid: u32) -> Result<(), RecordError> {
-        self.skel
-            .maps
-            .kr_tasks
-            .update(&tid.to_ne_bytes(), &[1u8], MapFlags::ANY)
-            .map_err(err(format!("following task {tid}")))
+        let map = &self.skel.maps.kr_tasks;
+        let key = (tid >> 6).to_ne_bytes();
+        let word = map
+            .lookup(&key, MapFlags::ANY)
+            .map_err(err(format!("following task {tid}")))?
+            .as_deref()
+            .map_or(0, u64_of);
+        // Read-modify-write: the programs only set bits of followed tasks'
+        // children, which cannot exist before this task is followed.
+        map.update(
+            &key,
+            &(word | 1u64 << (tid & 63)).to_ne_bytes(),
+            MapFlags::ANY,
+        )
+        .map_err(err(format!("following task {tid}")))
     }
 
     /// Follow every thread of process `pid` that exists now.
@@ -212,11 +231,6 @@ impl Recorder {
             }
         }
         Ok(n)
-    }
-
-    /// Is any followed task still alive (task mode)?
-    pub fn tasks_left(&self) -> usize {
-        self.skel.maps.kr_tasks.keys().count()
     }
 
     /// Detach and read the aggregates.

@@ -174,7 +174,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 /// Poll until `alive` is false, the duration ends or a stop signal.
 fn wait(duration: Option<f64>, alive: impl Fn() -> bool) {
     let end = duration.map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
-    while !STOP.load(Ordering::SeqCst) && alive() && !end.is_some_and(|e| Instant::now() >= e) {
+    while !STOP.load(Ordering::SeqCst) && alive() && end.is_none_or(|e| Instant::now() < e) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
