@@ -1,4 +1,4 @@
-//! `kgate export`: a policy's [seccomp] section for other tools.
+//! `kgate export`: a policy's `[seccomp]` section for other tools.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ use kgate_seccomp::export::{export, Format as ExportFormat};
 ///   kgate export --format systemd --policy app.toml -o /etc/systemd/system/app.service.d/kgate.conf
 ///   kgate export --format spo --profile app.json --name app
 ///
-/// EXIT STATUS: 0 success; 1 error (bad policy or profile, no [seccomp]
+/// EXIT STATUS: 0 success; 1 error (bad policy or profile, no `[seccomp]`
 /// section, bad name; nothing written); 2 usage error.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -40,7 +40,7 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// A policy file with a [seccomp] section.
+    /// A policy file with a `[seccomp]` section.
     #[arg(
         long,
         value_name = "FILE",

@@ -15,7 +15,7 @@ use crate::output::Format;
 
 /// `kgate policy generate`.
 ///
-/// Merges profiles written by `kgate record` into a policy with a [seccomp]
+/// Merges profiles written by `kgate record` into a policy with a `[seccomp]`
 /// section (mode enforce, EPERM): the union of the syscalls they entered,
 /// the socket families they created, and splice, vmsplice and tee only if
 /// some profile used them. execve, exit, exit_group and rt_sigreturn are

@@ -35,7 +35,7 @@ pub enum PolicyCommand {
     /// Is a module (or a request such as net-pf-40) allowed or blocked, by
     /// which rule, and which triggers reach it?
     Explain(ExplainArgs),
-    /// Merge recorded profiles (kgate record) into a policy whose [seccomp]
+    /// Merge recorded profiles (kgate record) into a policy whose `[seccomp]`
     /// section allows what they used, and show what it denies compared
     /// with the podman/Docker default profile.
     Generate(super::generate::GenerateArgs),

@@ -12,7 +12,7 @@ use kgate_policy::{Policy, SeccompErrno};
 use kgate_seccomp::FilterSpec;
 
 /// Run a command with only the syscalls (and socket families) a policy's
-/// [seccomp] section or a recorded profile allows.
+/// `[seccomp]` section or a recorded profile allows.
 ///
 /// kgate builds a seccomp filter, sets no_new_privs, installs the filter on
 /// itself and execs CMD, which keeps it for life, with its children.
@@ -43,7 +43,7 @@ use kgate_seccomp::FilterSpec;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// A policy file whose [seccomp] section is applied.
+    /// A policy file whose `[seccomp]` section is applied.
     #[arg(
         long,
         value_name = "FILE",
