@@ -87,7 +87,10 @@ fn libseccomp_podman(p: &DockerProfile, optimize: u32) -> Vec<SockFilter> {
 /// This thread's CPU time in nanoseconds: time spent waiting for a core
 /// (other sessions share the machine) is not counted.
 fn cpu_ns() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime fills the timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
