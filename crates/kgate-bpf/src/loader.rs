@@ -1064,8 +1064,10 @@ fn attach_more(pin_dir: &Path, hooks: &[Hook]) -> Result<(), BpfError> {
                     Err(_) => continue,
                 }
             } else {
-                prog.attach_lsm()
-                    .map_err(bpf_err(format!("attaching to {}", h.attach_point()), None))?
+                prog.attach_lsm().map_err(bpf_err(
+                    format!("attaching to {}", h.attach_point()),
+                    None,
+                ))?
             };
             let path = link_pin(pin_dir, *h);
             link.pin(&path)
