@@ -9,7 +9,9 @@ deps_install() {
     # clang, llvm, libelf-dev, zlib1g-dev: kgate-bpf's BPF programs and libbpf.
     local want=(gcc pkg-config make xz-utils zstd clang llvm libelf-dev zlib1g-dev)
     if [[ ${1:-build} == test ]]; then
-        want+=(kmod cpio busybox-static qemu-system-x86 util-linux)
+        # crun, golang-github-containers-common (podman's seccomp.json),
+        # systemd (systemd-analyze): kgate record/run/export tests (issue 6).
+        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd)
     fi
     local missing=()
     for pkg in "${want[@]}"; do

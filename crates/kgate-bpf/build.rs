@@ -13,6 +13,8 @@ const SOURCES: &[&str] = &[
     "src/bpf/splice.bpf.c",
     "src/bpf/kgate.h",
     "src/bpf/vmlinux_min.h",
+    "src/bpf/record.bpf.c",
+    "src/bpf/record.h",
 ];
 
 fn main() {
@@ -27,14 +29,27 @@ fn main() {
         Ok(other) => panic!("kgate-bpf: unsupported target architecture {other}"),
         Err(_) => "x86",
     };
+    // The recorder (kgate record) is its own object: its maps and raw
+    // tracepoints have nothing in common with the LSM programs'.
+    let out_record = out.with_file_name("record.skel.rs");
+    // -mcpu=v3: atomic fetch-and-or/and on the followed-task bitmap (5.12+).
+    build("src/bpf/record.bpf.c", &out_record, arch, &["-mcpu=v3"]);
+    build("src/bpf/kgate.bpf.c", &out, arch, &[]);
+}
+
+fn build(source: &str, out: &std::path::Path, arch: &str, extra: &[&str]) {
     if let Err(e) = SkeletonBuilder::new()
-        .source("src/bpf/kgate.bpf.c")
-        .clang_args([
-            format!("-D__TARGET_ARCH_{arch}"),
-            "-Wall".into(),
-            "-O2".into(),
-        ])
-        .build_and_generate(&out)
+        .source(source)
+        .clang_args(
+            [
+                format!("-D__TARGET_ARCH_{arch}"),
+                "-Wall".into(),
+                "-O2".into(),
+            ]
+            .into_iter()
+            .chain(extra.iter().map(|s| (*s).to_owned())),
+        )
+        .build_and_generate(out)
     {
         panic!(
             "kgate-bpf: building the BPF programs failed: {e:#}\n\

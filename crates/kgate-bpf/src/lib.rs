@@ -71,6 +71,7 @@
 mod abi;
 mod loader;
 mod policy;
+pub mod record;
 
 #[allow(
     missing_docs,

@@ -4,7 +4,8 @@
 //! A policy allowlists module autoload (`[modules]`), socket families and
 //! protocols (`[sockets]`), splice-family endpoints (`[splice]`) and user
 //! namespace creation (`[userns]`), and sets hardening sysctls
-//! (`[sysctl]`). The format is described in `docs/policy.md`.
+//! (`[sysctl]`); `[seccomp]` is a workload's syscall filter (`kgate run`,
+//! exports), generated from recorded [`profile`]s. The format is described in `docs/policy.md`.
 //!
 //! This crate reads and validates policies with line-precise diagnostics
 //! ([`Policy::parse`], [`Policy::load`]), renders them canonically
@@ -38,9 +39,11 @@ pub mod diag;
 pub mod model;
 mod ops;
 mod parse;
+pub mod profile;
 mod render;
 pub mod socket;
 pub mod splice;
+pub mod syscall;
 pub mod sysctl;
 
 use std::path::Path;
@@ -49,8 +52,9 @@ use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Location, PolicyError, Severity};
 pub use model::{
-    Entry, Meta, Mode, ModulesSection, Policy, RootMode, SocketsSection, SpliceSection,
-    SysctlValue, UsernsMode, UsernsSection, FORMAT_VERSION,
+    Entry, Meta, Mode, ModulesSection, Policy, RootMode, SeccompErrno, SeccompSection,
+    SocketFamily, SocketsSection, SpliceSection, SysctlValue, UsernsMode, UsernsSection,
+    FORMAT_VERSION,
 };
 pub use ops::{
     carry, freeze, tree_release, Allowance, Carried, DiffReport, ExplainedModule, Explanation,

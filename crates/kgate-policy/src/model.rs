@@ -32,6 +32,9 @@ pub struct Policy {
     pub userns: UsernsSection,
     /// `[sysctl]`: values to set, by dotted name.
     pub sysctl: BTreeMap<String, Entry<SysctlValue>>,
+    /// `[seccomp]`: the per-workload syscall filter of `kgate run` and the
+    /// exports (never applied host-wide by `kgate apply`).
+    pub seccomp: SeccompSection,
     /// The file the policy was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -45,6 +48,7 @@ impl PartialEq for Policy {
             && self.splice == other.splice
             && self.userns == other.userns
             && self.sysctl == other.sysctl
+            && self.seccomp == other.seccomp
     }
 }
 
@@ -367,10 +371,138 @@ impl Policy {
         norm(&mut self.splice.allow);
         norm(&mut self.splice.pairs);
         norm(&mut self.userns.allow_exe);
+        norm(&mut self.seccomp.allow);
+        norm(&mut self.seccomp.sockets);
     }
 
     /// Is `module` (canonical name) listed in `modules.allow`?
     pub fn lists_module(&self, module: &str) -> Option<&Entry<String>> {
         self.modules.allow.iter().find(|e| e.value == module)
+    }
+}
+
+/// What a syscall outside `[seccomp].allow` returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SeccompErrno {
+    /// `EPERM` (the default, like Docker's and podman's profiles).
+    #[default]
+    Eperm,
+    /// `ENOSYS`: "not implemented", which makes programs such as glibc
+    /// fall back to an older syscall (`clone3` → `clone`, `statx` → `stat`).
+    Enosys,
+}
+
+impl SeccompErrno {
+    /// Every TOML spelling.
+    pub const ALL: &'static [&'static str] = &["eperm", "enosys"];
+
+    /// The TOML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeccompErrno::Eperm => "eperm",
+            SeccompErrno::Enosys => "enosys",
+        }
+    }
+
+    /// Parse the TOML spelling.
+    pub fn parse(s: &str) -> Option<SeccompErrno> {
+        match s {
+            "eperm" => Some(SeccompErrno::Eperm),
+            "enosys" => Some(SeccompErrno::Enosys),
+            _ => None,
+        }
+    }
+
+    /// The errno value on Linux.
+    pub fn errno(self) -> u32 {
+        match self {
+            SeccompErrno::Eperm => 1,
+            SeccompErrno::Enosys => 38,
+        }
+    }
+}
+
+/// One `[seccomp].sockets` entry: an address family `socket(2)` may
+/// create, or `*` for any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SocketFamily {
+    /// Any family: `socket(2)` is not checked by argument.
+    Any,
+    /// One family, by number (`AF_*`).
+    Family(u32),
+}
+
+impl SocketFamily {
+    /// Parse `*` or a family name/number of the [`crate::socket`] grammar.
+    pub fn parse(s: &str) -> Result<SocketFamily, crate::socket::GrammarError> {
+        if s == "*" {
+            return Ok(SocketFamily::Any);
+        }
+        crate::socket::family_number(s)
+            .map(SocketFamily::Family)
+            .ok_or_else(|| {
+                crate::socket::GrammarError::new(
+                    format!("unknown address family `{s}`"),
+                    std::iter::once("*".to_owned())
+                        .chain(crate::socket::FAMILIES.iter().map(|(_, n)| (*n).to_owned()))
+                        .collect(),
+                    s,
+                )
+            })
+    }
+}
+
+impl fmt::Display for SocketFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketFamily::Any => f.write_str("*"),
+            SocketFamily::Family(n) => match crate::socket::family_name(*n) {
+                Some(name) => f.write_str(name),
+                None => write!(f, "{n}"),
+            },
+        }
+    }
+}
+
+impl Serialize for SocketFamily {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `[seccomp]`: the syscalls (and socket families) a workload started by
+/// `kgate run`, or exported to a container runtime or systemd, may use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SeccompSection {
+    /// How the filter acts: enforce (deny with `on_deny`), audit (log with
+    /// `SECCOMP_RET_LOG`, allow), off (the section is not used).
+    pub mode: Mode,
+    /// Allowed syscalls by x86_64 name, sorted.
+    pub allow: Vec<Entry<String>>,
+    /// Families `socket(2)` may create when `socket` is allowed, sorted.
+    pub sockets: Vec<Entry<SocketFamily>>,
+    /// What a denied syscall returns.
+    pub on_deny: SeccompErrno,
+}
+
+impl SeccompSection {
+    /// Is `name` in `allow`?
+    pub fn allows(&self, name: &str) -> bool {
+        self.allow.iter().any(|e| e.value == name)
+    }
+
+    /// The families `socket(2)` may create: `None` when any may (`*`).
+    pub fn socket_families(&self) -> Option<Vec<u32>> {
+        let mut out = Vec::new();
+        for e in &self.sockets {
+            match e.value {
+                SocketFamily::Any => return None,
+                SocketFamily::Family(n) => out.push(n),
+            }
+        }
+        Some(out)
     }
 }

@@ -217,7 +217,7 @@ impl Parser<'_> {
 
     fn root(&mut self, root: &toml_edit::Table) -> Policy {
         const KEYS: &[&str] = &[
-            "version", "meta", "modules", "sockets", "splice", "userns", "sysctl",
+            "version", "meta", "modules", "sockets", "splice", "userns", "sysctl", "seccomp",
         ];
         self.check_keys(root, "", KEYS);
         let mut policy = Policy::default();
@@ -318,6 +318,9 @@ impl Parser<'_> {
                 }
             });
         }
+        if let Some(t) = self.section(root, "seccomp") {
+            policy.seccomp = self.seccomp(t);
+        }
         if let Some(t) = self.section(root, "sysctl") {
             let mut out = BTreeMap::new();
             self.sysctls(t, "", &mut out);
@@ -349,6 +352,39 @@ impl Parser<'_> {
                     ))
                 }
             }),
+        }
+    }
+
+    fn seccomp(&mut self, t: &dyn TableLike) -> SeccompSection {
+        self.check_keys(t, "seccomp", &["mode", "allow", "sockets", "on_deny"]);
+        let allow = self.list(t, "seccomp", "allow", |s| {
+            if crate::syscall::number(s).is_some() {
+                Ok(s.to_owned())
+            } else {
+                let mut near: Vec<&str> = crate::syscall::X86_64.iter().map(|(_, n)| *n).collect();
+                near.sort_by_key(|n| crate::diag::edit_distance(n, s));
+                Err(GrammarError::new(
+                    format!("`{s}` is not an x86_64 syscall name"),
+                    near.into_iter().take(1).map(str::to_owned).collect(),
+                    s,
+                ))
+            }
+        });
+        SeccompSection {
+            mode: self
+                .choice(t, "seccomp", "mode", Mode::ALL, Mode::parse)
+                .unwrap_or_default(),
+            allow,
+            sockets: self.list(t, "seccomp", "sockets", SocketFamily::parse),
+            on_deny: self
+                .choice(
+                    t,
+                    "seccomp",
+                    "on_deny",
+                    SeccompErrno::ALL,
+                    SeccompErrno::parse,
+                )
+                .unwrap_or_default(),
         }
     }
 

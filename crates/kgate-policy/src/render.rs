@@ -102,6 +102,14 @@ pub(crate) fn to_toml(p: &Policy) -> String {
         entries(&mut out, "allow_exe", &p.userns.allow_exe);
     }
 
+    if p.seccomp != SeccompSection::default() {
+        out.push_str("\n[seccomp]\n");
+        let _ = writeln!(out, "mode = {}", quote(p.seccomp.mode.as_str()));
+        let _ = writeln!(out, "on_deny = {}", quote(p.seccomp.on_deny.as_str()));
+        entries(&mut out, "allow", &p.seccomp.allow);
+        entries(&mut out, "sockets", &p.seccomp.sockets);
+    }
+
     if !p.sysctl.is_empty() {
         out.push_str("\n[sysctl]\n");
         for (name, e) in &p.sysctl {

@@ -49,6 +49,9 @@ enum Command {
     Revert(cmd::apply::RevertArgs),
     Status(cmd::bpf::StatusArgs),
     Events(cmd::bpf::EventsArgs),
+    Record(cmd::record::Args),
+    Run(cmd::run::Args),
+    Export(cmd::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,9 @@ fn main() -> ExitCode {
         Some(Command::Revert(args)) => cmd::apply::run_revert(&args),
         Some(Command::Status(args)) => cmd::bpf::status(&args),
         Some(Command::Events(args)) => cmd::bpf::events(&args),
+        Some(Command::Record(args)) => cmd::record::run(&args),
+        Some(Command::Run(args)) => cmd::run::run(args),
+        Some(Command::Export(args)) => cmd::export::run(&args),
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

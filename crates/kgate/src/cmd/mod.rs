@@ -2,6 +2,10 @@
 
 pub mod apply;
 pub mod bpf;
+pub mod export;
 pub mod freeze;
+pub mod generate;
 pub mod policy;
+pub mod record;
+pub mod run;
 pub mod survey;

@@ -35,6 +35,10 @@ pub enum PolicyCommand {
     /// Is a module (or a request such as net-pf-40) allowed or blocked, by
     /// which rule, and which triggers reach it?
     Explain(ExplainArgs),
+    /// Merge recorded profiles (kgate record) into a policy whose `[seccomp]`
+    /// section allows what they used, and show what it denies compared
+    /// with the podman/Docker default profile.
+    Generate(super::generate::GenerateArgs),
 }
 
 /// `kgate policy check`.
@@ -88,6 +92,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         PolicyCommand::Check(a) => check(a),
         PolicyCommand::Diff(a) => diff(a),
         PolicyCommand::Explain(a) => explain(a),
+        PolicyCommand::Generate(a) => super::generate::run(a),
     }
 }
 

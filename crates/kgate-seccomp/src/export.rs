@@ -1,0 +1,248 @@
+//! A policy's `[seccomp]` section in other tools' formats.
+//!
+//! * [`Format::Oci`]: the `linux.seccomp` object of an OCI runtime bundle's
+//!   `config.json` (runtime-spec `config-linux.md`), for crun and runc.
+//! * [`Format::Docker`], [`Format::Podman`]: the same JSON as a profile
+//!   file for `--security-opt seccomp=FILE`.
+//! * [`Format::Systemd`]: a unit drop-in with `SystemCallFilter=`,
+//!   `RestrictAddressFamilies=`, `ProtectKernelModules=` and related
+//!   sandboxing settings.
+//! * [`Format::Spo`]: a Kubernetes Security Profiles Operator
+//!   `SeccompProfile` manifest (`security-profiles-operator.x-k8s.io/v1beta1`).
+//!
+//! All of them allow the same syscalls as `kgate run`, including
+//! `socket(2)` only for the allowed families (one rule per family with an
+//! `SCMP_CMP_EQ` on argument 0). Two differences remain, both documented:
+//! a denied family gets the default errno there instead of `EAFNOSUPPORT`
+//! (libseccomp cannot express "any other value" in one rule), and systemd
+//! has its own family setting, `RestrictAddressFamilies=`.
+
+use std::fmt::Write;
+
+use kgate_policy::{Mode, Policy, SeccompErrno};
+use serde_json::{json, Value};
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// OCI runtime-spec `linux.seccomp`.
+    Oci,
+    /// Docker profile file.
+    Docker,
+    /// Podman profile file.
+    Podman,
+    /// systemd drop-in.
+    Systemd,
+    /// Security Profiles Operator manifest.
+    Spo,
+}
+
+/// Why a policy cannot be exported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// No `[seccomp]` section to export.
+    #[error("the policy has no [seccomp] section (or mode = \"off\"): generate one with `kgate policy generate --from PROFILE`")]
+    Off,
+    /// A name unusable in the format.
+    #[error("`{0}` is not a valid Kubernetes object name: use lower-case letters, digits and `-` (at most 63)")]
+    BadName(String),
+}
+
+struct Plan {
+    names: Vec<String>,
+    families: Option<Vec<u32>>,
+    socket: bool,
+    audit: bool,
+    errno: SeccompErrno,
+}
+
+fn plan(p: &Policy, audit: bool) -> Result<Plan, ExportError> {
+    let s = &p.seccomp;
+    if s.mode == Mode::Off && !audit {
+        return Err(ExportError::Off);
+    }
+    let mut names: Vec<String> = s.allow.iter().map(|e| e.value.clone()).collect();
+    for a in kgate_policy::profile::ALWAYS_ALLOWED {
+        if !names.iter().any(|n| n == a) {
+            names.push((*a).to_owned());
+        }
+    }
+    names.sort();
+    let socket = names.iter().any(|n| n == "socket");
+    let families = s.socket_families();
+    if socket && families.is_some() {
+        names.retain(|n| n != "socket");
+    }
+    Ok(Plan {
+        names,
+        families,
+        socket,
+        audit: audit || s.mode == Mode::Audit,
+        errno: s.on_deny,
+    })
+}
+
+fn seccomp_json(pl: &Plan) -> Value {
+    let mut syscalls = vec![json!({
+        "names": pl.names,
+        "action": "SCMP_ACT_ALLOW",
+    })];
+    if pl.socket {
+        if let Some(f) = &pl.families {
+            for fam in f {
+                syscalls.push(json!({
+                    "names": ["socket"],
+                    "action": "SCMP_ACT_ALLOW",
+                    "args": [{ "index": 0, "value": fam, "valueTwo": 0, "op": "SCMP_CMP_EQ" }],
+                }));
+            }
+        }
+    }
+    let mut obj = json!({
+        "defaultAction": if pl.audit { "SCMP_ACT_LOG" } else { "SCMP_ACT_ERRNO" },
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": syscalls,
+    });
+    if !pl.audit {
+        obj["defaultErrnoRet"] = json!(pl.errno.errno());
+    }
+    obj
+}
+
+/// Render `policy` in `format`. `audit` exports audit mode (log, allow)
+/// whatever the policy's mode; `name` names the systemd/SPO object.
+pub fn export(
+    policy: &Policy,
+    format: Format,
+    audit: bool,
+    name: &str,
+) -> Result<String, ExportError> {
+    let pl = plan(policy, audit)?;
+    Ok(match format {
+        Format::Oci | Format::Docker | Format::Podman => {
+            let mut s =
+                serde_json::to_string_pretty(&seccomp_json(&pl)).expect("JSON values serialize");
+            s.push('\n');
+            s
+        }
+        Format::Systemd => systemd(&pl, policy),
+        Format::Spo => spo(&pl, name)?,
+    })
+}
+
+fn systemd(pl: &Plan, policy: &Policy) -> String {
+    let mut o = String::new();
+    o.push_str("# kgate seccomp policy as a systemd drop-in (kgate export --format systemd).\n");
+    if let Some(n) = &policy.meta.name {
+        let _ = writeln!(o, "# Policy: {n}");
+    }
+    let _ = writeln!(o, "# Policy hash: {}", policy.hash());
+    o.push_str("# Install as /etc/systemd/system/UNIT.service.d/kgate.conf, then `systemctl daemon-reload`.\n");
+    o.push_str("[Service]\n");
+    o.push_str("NoNewPrivileges=yes\n");
+    o.push_str("SystemCallArchitectures=native\n");
+    let mut names = pl.names.clone();
+    if pl.socket && pl.families.is_some() {
+        // systemd filters families with RestrictAddressFamilies= instead.
+        names.push("socket".into());
+        names.sort();
+    }
+    if pl.audit {
+        // Log what enforce mode would deny; deny nothing.
+        let _ = writeln!(o, "SystemCallLog=~{}", names.join(" "));
+    } else {
+        let _ = writeln!(o, "SystemCallFilter={}", names.join(" "));
+        let _ = writeln!(
+            o,
+            "SystemCallErrorNumber={}",
+            match pl.errno {
+                SeccompErrno::Enosys => "ENOSYS",
+                _ => "EPERM",
+            }
+        );
+        if pl.socket {
+            match &pl.families {
+                None => {}
+                Some(f) if f.is_empty() => o.push_str("RestrictAddressFamilies=none\n"),
+                Some(f) => {
+                    let fams: Vec<String> = f
+                        .iter()
+                        .filter_map(|n| kgate_policy::family_name(*n))
+                        .map(|n| format!("AF_{}", n.to_ascii_uppercase()))
+                        .collect();
+                    let _ = writeln!(o, "RestrictAddressFamilies={}", fams.join(" "));
+                }
+            }
+        } else {
+            o.push_str("RestrictAddressFamilies=none\n");
+        }
+    }
+    // Kernel surface the workload never needs (it did not load modules or
+    // write tunables while recorded; systemd denies these for it alone).
+    o.push_str("ProtectKernelModules=yes\n");
+    o.push_str("ProtectKernelTunables=yes\n");
+    o.push_str("ProtectKernelLogs=yes\n");
+    o.push_str("ProtectClock=yes\n");
+    if !pl.names.iter().any(|n| n == "personality") {
+        o.push_str("LockPersonality=yes\n");
+    }
+    if !pl.names.iter().any(|n| n == "unshare" || n == "setns") {
+        o.push_str("RestrictNamespaces=yes\n");
+    }
+    o.push_str("RestrictRealtime=yes\n");
+    o.push_str("RestrictSUIDSGID=yes\n");
+    o
+}
+
+/// A Kubernetes object name (RFC 1123 label).
+pub fn valid_k8s_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 63
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !n.starts_with('-')
+        && !n.ends_with('-')
+}
+
+fn spo(pl: &Plan, name: &str) -> Result<String, ExportError> {
+    if !valid_k8s_name(name) {
+        return Err(ExportError::BadName(name.to_owned()));
+    }
+    let mut o = String::new();
+    o.push_str("# kgate seccomp policy as a Security Profiles Operator SeccompProfile\n");
+    o.push_str("# (kgate export --format spo). Apply with `kubectl apply -f FILE`.\n");
+    o.push_str("apiVersion: security-profiles-operator.x-k8s.io/v1beta1\n");
+    o.push_str("kind: SeccompProfile\n");
+    o.push_str("metadata:\n");
+    let _ = writeln!(o, "  name: {name}");
+    o.push_str("spec:\n");
+    let _ = writeln!(
+        o,
+        "  defaultAction: {}",
+        if pl.audit {
+            "SCMP_ACT_LOG"
+        } else {
+            "SCMP_ACT_ERRNO"
+        }
+    );
+    o.push_str("  architectures:\n  - SCMP_ARCH_X86_64\n");
+    o.push_str("  syscalls:\n");
+    o.push_str("  - action: SCMP_ACT_ALLOW\n    names:\n");
+    for n in &pl.names {
+        let _ = writeln!(o, "    - {n}");
+    }
+    if pl.socket {
+        if let Some(f) = &pl.families {
+            for fam in f {
+                o.push_str("  - action: SCMP_ACT_ALLOW\n    names:\n    - socket\n    args:\n");
+                let _ = writeln!(
+                    o,
+                    "    - index: 0\n      value: {fam}\n      op: SCMP_CMP_EQ"
+                );
+            }
+        }
+    }
+    Ok(o)
+}

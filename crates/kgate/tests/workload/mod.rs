@@ -1,0 +1,44 @@
+//! Helpers of the workload tests (record, seccomp, export): root checks
+//! and the C workloads of tests/data.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Skip loudly when not root; fail instead when KGATE_REQUIRE_BPF=1 (CI).
+#[track_caller]
+pub fn need_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("KGATE_REQUIRE_BPF").as_deref() != Ok("1"),
+        "KGATE_REQUIRE_BPF=1 but the tests do not run as root"
+    );
+    eprintln!("SKIPPED: kgate record needs root");
+    false
+}
+
+pub fn kgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kgate"))
+}
+
+/// Compile tests/data/NAME.c into `dir`.
+pub fn compile(dir: &Path, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/{name}.c"));
+    let out = dir.join(name);
+    let st = Command::new("cc")
+        .args(["-O1", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("cc runs (scripts/deps.sh installs gcc)");
+    assert!(st.success(), "compiling {}", src.display());
+    out
+}
