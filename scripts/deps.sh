@@ -11,7 +11,8 @@ deps_install() {
     if [[ ${1:-build} == test ]]; then
         # crun, golang-github-containers-common (podman's seccomp.json),
         # systemd (systemd-analyze): kgate record/run/export tests (issue 6).
-        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd)
+        # chromium + a font: kgate report's page is rendered headless in tests.
+        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core)
     fi
     local missing=()
     for pkg in "${want[@]}"; do

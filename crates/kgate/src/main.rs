@@ -3,6 +3,7 @@
 //! lives in `cmd/<name>.rs` with its `Args` struct and `run` function.
 
 mod cmd;
+mod ftrace;
 mod output;
 mod target;
 
@@ -52,6 +53,8 @@ enum Command {
     Record(cmd::record::Args),
     Run(cmd::run::Args),
     Export(cmd::export::Args),
+    Hap(cmd::hap::Args),
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,8 @@ fn main() -> ExitCode {
         Some(Command::Record(args)) => cmd::record::run(&args),
         Some(Command::Run(args)) => cmd::run::run(args),
         Some(Command::Export(args)) => cmd::export::run(&args),
+        Some(Command::Hap(args)) => cmd::hap::run(&args),
+        Some(Command::Report(args)) => cmd::report::run(&args),
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

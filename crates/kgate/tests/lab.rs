@@ -162,6 +162,12 @@ lab_results! {
         splice_audit_logs,
         splice_revert,
         splice_hook_on_demand,
+        hap_workload,
+        hap_irq_noise_filtered,
+        hap_ftrace_state_restored,
+        hap_sigint_restores,
+        hap_sigkill_instance_reaped,
+        hap_with_policy,
         kgate_survey_runs,
     ]
 }

@@ -206,7 +206,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
 /// Write `-o FILE` atomically (temp file + rename in its directory), never
 /// through a symlink.
-fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
