@@ -30,6 +30,9 @@ const INSTANCE_PREFIX: &str = "kgate-hap-";
 pub struct Tracefs {
     root: PathBuf,
     mounted_by_us: bool,
+    /// The size the global ring buffer would expand to on first use, when
+    /// it has not yet (`buffer_size_kb` reads `7 (expanded: 1408)`).
+    unexpanded_global: Option<String>,
 }
 
 impl Tracefs {
@@ -43,10 +46,7 @@ impl Tracefs {
         }
         for dir in [TRACEFS, DEBUGFS_TRACING] {
             if Path::new(dir).join("current_tracer").exists() {
-                return Ok(Tracefs {
-                    root: dir.into(),
-                    mounted_by_us: false,
-                });
+                return Ok(Tracefs::at(dir.into(), false));
             }
         }
         let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
@@ -57,10 +57,21 @@ impl Tracefs {
             bail!("this kernel has no ftrace: /proc/filesystems lists no tracefs (the kernel was built without CONFIG_FTRACE/CONFIG_TRACING)");
         }
         mount_tracefs(Path::new(TRACEFS))?;
-        Ok(Tracefs {
-            root: TRACEFS.into(),
-            mounted_by_us: true,
-        })
+        Ok(Tracefs::at(TRACEFS.into(), true))
+    }
+
+    fn at(root: PathBuf, mounted_by_us: bool) -> Tracefs {
+        let unexpanded_global = std::fs::read_to_string(root.join("buffer_size_kb"))
+            .ok()
+            .and_then(|t| {
+                let n = t.split_once("(expanded: ")?.1.split_once(')')?.0;
+                Some(n.trim().to_owned())
+            });
+        Tracefs {
+            root,
+            mounted_by_us,
+            unexpanded_global,
+        }
     }
 
     /// Check that the `function` tracer exists and is not switched off.
@@ -85,12 +96,28 @@ impl Tracefs {
 
 impl Drop for Tracefs {
     fn drop(&mut self) {
+        // On 6.1 (not 6.12) "the ring buffer was expanded" is one global
+        // flag, which any resize or tracer change in any instance sets; the
+        // global buffer then stays at its 7 KiB boot size instead of
+        // growing on first use. Give it the size its first use would have.
+        if let Some(size) = &self.unexpanded_global {
+            restore_global_buffer(&self.root, size);
+        }
         if self.mounted_by_us {
             if let Ok(c) = CString::new(self.root.as_os_str().as_bytes()) {
                 // SAFETY: c is a valid NUL-terminated path.
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
+    }
+}
+
+/// Give the global ring buffer `size` KiB if an instance's use marked it
+/// expanded without expanding it.
+fn restore_global_buffer(root: &Path, size: &str) {
+    let path = root.join("buffer_size_kb");
+    if std::fs::read_to_string(&path).is_ok_and(|t| !t.contains("expanded")) {
+        let _ = std::fs::write(&path, size);
     }
 }
 
@@ -128,10 +155,11 @@ pub fn remove_stale_instances(tracefs: &Tracefs) -> Vec<String> {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(INSTANCE_PREFIX)
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+        let Some(rest) = name.strip_prefix(INSTANCE_PREFIX) else {
+            continue;
+        };
+        let (pid, size) = rest.split_once("-e").unwrap_or((rest, ""));
+        let Ok(pid) = pid.parse::<u32>() else {
             continue;
         };
         let alive =
@@ -139,6 +167,9 @@ pub fn remove_stale_instances(tracefs: &Tracefs) -> Vec<String> {
         if !alive {
             let stale = Instance { dir: e.path() };
             drop(stale);
+            if !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) {
+                restore_global_buffer(&tracefs.root, size);
+            }
             removed.push(name);
         }
     }
@@ -154,7 +185,12 @@ pub struct Instance {
 impl Instance {
     /// Create `instances/kgate-hap-PID`.
     pub fn create(tracefs: &Tracefs) -> Result<Instance> {
-        let name = format!("{INSTANCE_PREFIX}{}", std::process::id());
+        // The name carries the global buffer's unexpanded size, so that the
+        // run after a SIGKILL can restore it (see `Drop for Tracefs`).
+        let name = match &tracefs.unexpanded_global {
+            Some(size) => format!("{INSTANCE_PREFIX}{}-e{size}", std::process::id()),
+            None => format!("{INSTANCE_PREFIX}{}", std::process::id()),
+        };
         let dir = tracefs.root.join("instances").join(&name);
         if let Err(e) = std::fs::create_dir(&dir) {
             bail!(

@@ -249,6 +249,15 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// `1 module`, `3 modules`.
+fn modules(n: usize) -> String {
+    if n == 1 {
+        "1 module".into()
+    } else {
+        format!("{} modules", thousands(n as u64))
+    }
+}
+
 fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -542,13 +551,13 @@ fn subsystem_chart(h: &mut String, d: &Data, top: usize) {
         }
         let value = if with_policy {
             format!(
-                "{} → {} ({} modules)",
+                "{} → {} ({})",
                 human_bytes(b.before),
                 human_bytes(b.after),
-                b.modules_before
+                modules(b.modules_before)
             )
         } else {
-            format!("{} ({} modules)", human_bytes(b.before), b.modules_before)
+            format!("{} ({})", human_bytes(b.before), modules(b.modules_before))
         };
         let _ = writeln!(
             h,
