@@ -32,10 +32,11 @@ all_cpus() { [ -w $CPU1 ] && echo 1 >$CPU1; }
 # The global ftrace state kgate must not change. The buffer size is the
 # effective one: "7 (expanded: 1408)" (not allocated until first use) is
 # 1408; on 6.1 any instance's use marks the global buffer expanded, and
-# kgate then gives it the 1408 KiB its first use would have.
+# kgate then gives it the 1408 KiB its first use would have (the kernel
+# rounds to whole 4080-byte pages, so it reads 1410: compare in 16 KiB units).
 ftrace_state() {
 	echo "tracer=$(cat $T/current_tracer) pid=[$(tr '\n' ' ' <$T/set_ftrace_pid)] fork=$(cat $T/options/function-fork)" \
-		"on=$(cat $T/tracing_on) buffer=$(sed 's/.*(expanded: \([0-9]*\)).*/\1/' $T/buffer_size_kb) filter=[$(head -3 $T/set_ftrace_filter | tr '\n' ' ')]" \
+		"on=$(cat $T/tracing_on) buffer=$(($(sed 's/.*(expanded: \([0-9]*\)).*/\1/' $T/buffer_size_kb) / 16 * 16)) filter=[$(head -3 $T/set_ftrace_filter | tr '\n' ' ')]" \
 		"instances=[$(ls $T/instances | tr '\n' ' ')]"
 }
 mark() { echo "HAP-STEP $1 uptime=$(cut -d' ' -f1 /proc/uptime)"; }
