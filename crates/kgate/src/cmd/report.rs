@@ -698,9 +698,13 @@ fn survey_section(h: &mut String, t: &Target, d: &Data, top: usize) {
             "modules",
             if host.modules.supported {
                 format!(
-                    "supported: {} loadable, {} loaded now",
+                    "supported: {} loadable{}",
                     thousands(d.loadable as u64),
-                    t.loaded.len()
+                    if t.live {
+                        format!(", {} loaded now", t.loaded.len())
+                    } else {
+                        String::new()
+                    }
                 )
             } else {
                 format!("not supported ({})", host.modules.evidence)
