@@ -49,6 +49,9 @@ enum Command {
     Revert(cmd::apply::RevertArgs),
     Status(cmd::bpf::StatusArgs),
     Events(cmd::bpf::EventsArgs),
+    Cve(cmd::cve::Args),
+    Score(cmd::score::Args),
+    Explain(cmd::explain::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,9 @@ fn main() -> ExitCode {
         Some(Command::Revert(args)) => cmd::apply::run_revert(&args),
         Some(Command::Status(args)) => cmd::bpf::status(&args),
         Some(Command::Events(args)) => cmd::bpf::events(&args),
+        Some(Command::Cve(args)) => cmd::cve::run(&args),
+        Some(Command::Score(args)) => cmd::score::run(&args),
+        Some(Command::Explain(args)) => cmd::explain::run(&args),
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

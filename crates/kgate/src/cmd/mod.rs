@@ -2,6 +2,9 @@
 
 pub mod apply;
 pub mod bpf;
+pub mod cve;
+pub mod explain;
 pub mod freeze;
 pub mod policy;
+pub mod score;
 pub mod survey;
