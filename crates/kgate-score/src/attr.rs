@@ -16,16 +16,18 @@
 //!    name minus the directory prefix starts the file name, or ends with
 //!    the file name (`net/rds/tcp_send.c` → `rds_tcp`,
 //!    `drivers/nvme/host/rdma.c` → `nvme_rdma`), when exactly one does; else
-//!    the module named after the directory (`net/sctp/*.c` → `sctp`); else
+//!    the module named after the directory (`net/sctp/*.c` → `sctp`; in a
+//!    directory of more than [`COLLECTION_DIR_MODULES`] modules only for
+//!    files that start with its name); else
 //!    the directory's only module, when its binary names at least two `.c`
 //!    files of that directory (a multi-file module living there, not a
 //!    one-file helper next to core code such as `net/mptcp/mptcp_diag`).
 //! 5. **object_directory** — a directory without modules of its own whose
 //!    files only one module binary names (`arch/x86/kvm/vmx/` → `kvm_intel`).
 //! 6. **parent_directory** — else the nearest ancestor directory holding
-//!    modules, when one of them is named after it (`fs/xfs/libxfs/*.c` →
-//!    `xfs`); top-level directories (`fs`, `net`, `drivers`, ...) never
-//!    count.
+//!    modules, when it holds exactly one, named after it, whose binary
+//!    names files below the ancestor (`fs/xfs/scrub/*.c` → `xfs`);
+//!    top-level directories (`fs`, `net`, `drivers`, ...) never count.
 //!
 //! A file no rule places is core kernel code or unknown: it is never
 //! counted as removable. A module can be builtin (`modules.builtin`): its
@@ -123,7 +125,13 @@ pub struct SourceMap {
     object_dirs: HashMap<String, BTreeSet<usize>>,
     /// (module, dir) → distinct `.c` files of dir its binary names.
     object_count: HashMap<(usize, String), usize>,
+    /// Module → directories of the files its binary names.
+    object_dirs_of: HashMap<usize, BTreeSet<String>>,
 }
+
+/// A directory with more modules than this is a collection of drivers
+/// (drivers/hwmon, drivers/gpu/drm): see rule 4 in the module docs.
+pub const COLLECTION_DIR_MODULES: usize = 5;
 
 /// The directory part of a source path (`net/sctp/socket.c` → `net/sctp`).
 fn dir_of(path: &str) -> &str {
@@ -179,6 +187,7 @@ impl SourceMap {
                 map.object_files.entry(f.clone()).or_default().push(i);
                 let d = dir_of(f).to_owned();
                 map.object_dirs.entry(d.clone()).or_default().insert(i);
+                map.object_dirs_of.entry(i).or_default().insert(d.clone());
                 *map.object_count.entry((i, d)).or_default() += 1;
             }
         }
@@ -251,8 +260,15 @@ impl SourceMap {
             if let [i] = specific[..] {
                 return one(i, Evidence::Directory);
             }
+            // In a directory of many modules (a driver collection such as
+            // drivers/hwmon) the module named after it is the subsystem
+            // core; files there that no other rule places are mostly
+            // drivers this kernel does not build, so it takes only files
+            // that carry its name (drm_gem.c in drivers/gpu/drm).
             if let Some(&i) = here.iter().find(|&&i| self.modules[i].name == base) {
-                return one(i, Evidence::Directory);
+                if here.len() <= COLLECTION_DIR_MODULES || stem.starts_with(&base) {
+                    return one(i, Evidence::Directory);
+                }
             }
             if let [i] = here[..] {
                 let files = self
@@ -284,9 +300,20 @@ impl SourceMap {
             if mods.is_empty() {
                 continue;
             }
+            // Only a module that spans subdirectories (its binary names a
+            // file below `anc`) and is alone there: a subdirectory of a
+            // collection is usually a separate driver (drivers/gpu/drm/msm
+            // is not part of drm.ko, and is not built on x86).
             let base = base_of(anc);
-            if let Some(&i) = mods.iter().find(|&&i| self.modules[i].name == base) {
-                return one(i, Evidence::ParentDirectory);
+            if let [i] = mods[..] {
+                let spans = self.object_dirs_of.get(&i).is_some_and(|ds| {
+                    ds.iter().any(|d| {
+                        d.len() > anc.len() && d.starts_with(anc) && d.as_bytes()[anc.len()] == b'/'
+                    })
+                });
+                if self.modules[i].name == base && spans {
+                    return one(i, Evidence::ParentDirectory);
+                }
             }
             break;
         }
@@ -482,6 +509,7 @@ mod tests {
                 m.object_files.entry(f.to_string()).or_default().push(i);
                 let d = dir_of(f).to_owned();
                 m.object_dirs.entry(d.clone()).or_default().insert(i);
+                m.object_dirs_of.entry(i).or_default().insert(d.clone());
                 *m.object_count.entry((i, d)).or_default() += 1;
             }
         }
@@ -516,6 +544,13 @@ mod tests {
                 ("nvme_tcp", "drivers/nvme/host", false),
                 ("cifs", "fs/smb/client", false),
                 ("binfmt_misc", "fs", false),
+                ("vdpa", "drivers/vdpa", false),
+                ("hwmon", "drivers/hwmon", true),
+                ("k10temp", "drivers/hwmon", false),
+                ("coretemp", "drivers/hwmon", false),
+                ("it87", "drivers/hwmon", false),
+                ("lm75", "drivers/hwmon", false),
+                ("lm90", "drivers/hwmon", false),
             ],
             &[
                 ("sctp", &["net/sctp/socket.c"]),
@@ -525,6 +560,8 @@ mod tests {
                     &["net/ipv4/udp_tunnel_core.c", "net/ipv4/udp_tunnel_nic.c"],
                 ),
                 ("cifs", &["fs/smb/client/connect.c", "fs/smb/client/file.c"]),
+                ("xfs", &["fs/xfs/libxfs/xfs_bmap.c"]),
+                ("vdpa", &["drivers/vdpa/vdpa.c"]),
             ],
         );
         owned_by(&m, "net/sctp/socket.c", "sctp", Evidence::Object);
@@ -546,12 +583,23 @@ mod tests {
             "kvm_intel",
             Evidence::ObjectDirectory,
         );
+        owned_by(&m, "fs/xfs/scrub/bmap.c", "xfs", Evidence::ParentDirectory);
+        // A subdirectory of a single-directory module is another driver.
+        assert_eq!(
+            m.owner("drivers/vdpa/vdpa_sim/vdpa_sim.c"),
+            FileOwner::Unattributed
+        );
+        // The core module of a driver collection takes only its own files.
         owned_by(
             &m,
-            "fs/xfs/libxfs/xfs_bmap.c",
-            "xfs",
-            Evidence::ParentDirectory,
+            "drivers/hwmon/hwmon_core.c",
+            "hwmon",
+            Evidence::Directory,
         );
+        assert!(matches!(
+            m.owner("drivers/hwmon/nct6775.c"),
+            FileOwner::Ambiguous { .. }
+        ));
         owned_by(&m, "fs/ext4/inode.c", "ext4", Evidence::Directory);
         // Core code next to modules is not given to them.
         assert!(matches!(

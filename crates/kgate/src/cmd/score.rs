@@ -294,7 +294,7 @@ fn print_text(
     let w = &s.window;
     writeln!(
         out,
-        "CVE columns: all/HIGH+/12 months, \"12 months\" = published after {} up to {} ({})",
+        "CVEs: all/HIGH+/12 months; HIGH+ = rated HIGH or CRITICAL by the kernel CNA; 12 months = published after {} up to {} ({})",
         w.start,
         w.end,
         match w.basis {
@@ -304,24 +304,19 @@ fn print_text(
         }
     )?;
     writeln!(out)?;
-    let row = |out: &mut dyn Write,
-               label: &str,
-               b: &Surface,
-               after: Option<&Surface>|
-     -> Result<()> {
-        match after {
+    let row = |out: &mut dyn Write, label: &str, b: &Surface, x: Option<&Surface>| -> Result<()> {
+        match x {
             None => writeln!(
                 out,
-                "  {label:<17} {:>5} {:>9} {:>7}   {:>15} {:>15}",
+                "  {label:<17} {:>5} {:>9} {:>7}  {:>15}",
                 b.modules,
                 human_bytes(b.text_bytes),
                 b.functions,
                 cves(&b.cves_only),
-                cves(&b.cves_any)
             )?,
             Some(x) => writeln!(
                 out,
-                "  {label:<17} {:>5} → {:<5} {:>9} → {:<9} {:>7} → {:<7} {:>15} → {:<15} {:>15} → {:<15}",
+                "  {label:<17} {:>4} → {:<4} {:>8} → {:<8} {:>6} → {:<6} {:>14} → {}",
                 b.modules,
                 x.modules,
                 human_bytes(b.text_bytes),
@@ -330,8 +325,6 @@ fn print_text(
                 x.functions,
                 cves(&b.cves_only),
                 cves(&x.cves_only),
-                cves(&b.cves_any),
-                cves(&x.cves_any)
             )?,
         }
         Ok(())
@@ -340,19 +333,14 @@ fn print_text(
     if after.is_some() {
         writeln!(
             out,
-            "  {:<17} {:>13} {:>21} {:>17} {:>33} {:>33}",
-            "reachable via",
-            "modules",
-            "code",
-            "functions",
-            "CVEs only (before → after)",
-            "CVEs any"
+            "  {:<17} {:>11} {:>19} {:>15} {:>31}",
+            "reachable via", "modules", "code", "functions", "CVEs (before → after)"
         )?;
     } else {
         writeln!(
             out,
-            "  {:<17} {:>5} {:>9} {:>7}   {:>15} {:>15}",
-            "reachable via", "mods", "code", "funcs", "CVEs only", "CVEs any"
+            "  {:<17} {:>5} {:>9} {:>7}  {:>15}",
+            "reachable via", "mods", "code", "funcs", "CVEs"
         )?;
     }
     for (kind, b) in &s.before.by_trigger_kind {
@@ -369,6 +357,14 @@ fn print_text(
     if let Some(ws) = with_settings {
         row(out, "TOTAL + settings", &s.before.total, Some(&ws.total))?;
     }
+    writeln!(
+        out,
+        "  CVEs above count \"only\" attribution (every code file of the fix in a reachable module); \"any\" (some file): {}{}",
+        cves(&s.before.total.cves_any),
+        after
+            .map(|a| format!(" → {}", cves(&a.total.cves_any)))
+            .unwrap_or_default()
+    )?;
     if let Some(r) = &s.removed {
         let pct = |x: u64, of: u64| {
             if of == 0 {
