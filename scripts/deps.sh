@@ -9,7 +9,8 @@ deps_install() {
     # clang, llvm, libelf-dev, zlib1g-dev: kgate-bpf's BPF programs and libbpf.
     local want=(gcc pkg-config make xz-utils zstd clang llvm libelf-dev zlib1g-dev)
     if [[ ${1:-build} == test ]]; then
-        want+=(kmod cpio busybox-static qemu-system-x86 util-linux)
+        # git: `kgate cve` reads bare vulns repositories with it (tests build some).
+        want+=(kmod cpio busybox-static qemu-system-x86 util-linux git)
     fi
     local missing=()
     for pkg in "${want[@]}"; do

@@ -161,7 +161,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
 #[derive(Serialize)]
 struct InfoJson<'a> {
-    schema: &'static str,
     path: PathBuf,
     #[serde(flatten)]
     meta: &'a DbMeta,
@@ -293,14 +292,15 @@ fn print_info(path: &Path, meta: &DbMeta, format: Format, verb: Option<&str>) ->
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(
-                &mut out,
-                &InfoJson {
-                    schema: "kgate.cve-info/1",
-                    path: path.to_owned(),
-                    meta,
-                },
-            )?;
+            // The metadata carries the file's own schema tag; the report's
+            // `schema` names the report, `db_schema` the file.
+            let mut v = serde_json::to_value(InfoJson {
+                path: path.to_owned(),
+                meta,
+            })?;
+            v["db_schema"] = v["schema"].take();
+            v["schema"] = "kgate.cve-info/1".into();
+            serde_json::to_writer_pretty(&mut out, &v)?;
             writeln!(out)?;
         }
         Format::Text => {
