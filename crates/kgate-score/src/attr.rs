@@ -254,7 +254,8 @@ impl SourceMap {
                     let n = &self.modules[i].name;
                     let rest = n.strip_prefix(&format!("{base}_"));
                     rest.is_some_and(|r| r.len() >= 3 && stem.starts_with(r))
-                        || (stem.len() >= 3 && n.ends_with(&format!("_{stem}")))
+                        // drivers/iommu/iommu.c is the core, not virtio_iommu.
+                        || (stem.len() >= 3 && stem != base && n.ends_with(&format!("_{stem}")))
                 })
                 .collect();
             if let [i] = specific[..] {
@@ -544,6 +545,8 @@ mod tests {
                 ("nvme_tcp", "drivers/nvme/host", false),
                 ("cifs", "fs/smb/client", false),
                 ("binfmt_misc", "fs", false),
+                ("virtio_iommu", "drivers/iommu", false),
+                ("iommufd", "drivers/iommu", false),
                 ("vdpa", "drivers/vdpa", false),
                 ("hwmon", "drivers/hwmon", true),
                 ("k10temp", "drivers/hwmon", false),
@@ -601,6 +604,11 @@ mod tests {
             FileOwner::Ambiguous { .. }
         ));
         owned_by(&m, "fs/ext4/inode.c", "ext4", Evidence::Directory);
+        // A core file named after its directory is not a suffix match.
+        assert!(matches!(
+            m.owner("drivers/iommu/iommu.c"),
+            FileOwner::Ambiguous { .. }
+        ));
         // Core code next to modules is not given to them.
         assert!(matches!(
             m.owner("net/ipv4/tcp_input.c"),
