@@ -333,3 +333,167 @@ impl Score {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{CveRecord, Severity, SourceKind, TermsOfUse};
+    use kgate_kernel::reach::{self, ReachContext};
+    use kgate_kernel::testutil::{elf_module, FixtureTree, TempDir};
+
+    fn cve(id: &str, published: &str, severity: Option<Severity>, files: &[&str]) -> CveRecord {
+        CveRecord {
+            id: id.to_owned(),
+            published: Some(published.to_owned()),
+            severity,
+            score: None,
+            vector: None,
+            files: files.iter().map(|f| f.to_string()).collect(),
+            title: id.to_owned(),
+            fix_commit: None,
+        }
+    }
+
+    /// A tree where sctp (socket_protocol) and sctp_diag (sock_diag) are
+    /// reachable and foo is not; foo's binary names net/sctp/auth.c.
+    fn fixture(dir: &TempDir) -> KernelTree {
+        let t = FixtureTree::new(dir.path(), "6.12.0-test");
+        t.module("kernel/net/sctp/sctp.ko", &["net-pf-2-proto-132"], &[], "");
+        t.module(
+            "kernel/net/sctp/sctp_diag.ko",
+            &["net-pf-16-proto-4-type-2-132"],
+            &["sctp"],
+            "",
+        );
+        let mut foo = elf_module("foo", &[], &[], "");
+        foo.extend_from_slice(b"\0net/sctp/auth.c\0");
+        t.write_bytes("kernel/net/foo/foo.ko", &foo);
+        t.load()
+    }
+
+    #[test]
+    fn counts_only_and_any_by_kind_once_per_total_and_after_a_block() {
+        let dir = TempDir::new("score");
+        let tree = fixture(&dir);
+        let db = CveDb::new(
+            SourceKind::Csv,
+            "test".into(),
+            vec![
+                cve(
+                    "CVE-2026-1",
+                    "2026-05-01",
+                    Some(Severity::High),
+                    &["net/sctp/socket.c"],
+                ),
+                cve(
+                    "CVE-2026-2",
+                    "2026-05-02",
+                    None,
+                    &["net/sctp/diag.c", "net/core/sock.c"],
+                ),
+                cve(
+                    "CVE-2025-3",
+                    "2025-01-01",
+                    Some(Severity::Critical),
+                    &[
+                        "net/sctp/socket.c",
+                        "net/sctp/diag.c",
+                        "include/net/sctp/sctp.h",
+                    ],
+                ),
+                cve(
+                    "CVE-2026-4",
+                    "2026-05-03",
+                    None,
+                    &["include/net/sctp/sctp.h"],
+                ),
+                cve("CVE-2026-5", "2026-05-04", None, &["net/sctp/auth.c"]),
+            ],
+            TermsOfUse::default(),
+        );
+        let cache = TempDir::new("score-cache");
+        let objects = crate::objects::ObjectIndex::scan(&tree, Some(cache.path()), None);
+        assert_eq!(objects.read, 3);
+        let again = crate::objects::ObjectIndex::scan(&tree, Some(cache.path()), None);
+        assert_eq!((again.read, again.cached), (0, 3));
+        assert_eq!(again.modules, objects.modules);
+        let map = crate::attr::SourceMap::new(&tree, &objects);
+        let attr = Attribution::compute(&db, &map);
+        // The binary's own string beats the directory: auth.c is foo's.
+        let foo = map.position("foo").unwrap();
+        assert_eq!(attr.cves[4].only, Some(foo));
+        assert_eq!(attr.summary.no_code_file, 1);
+
+        let ctx = ReachContext::default();
+        let before = reach::compute(&tree, &ctx);
+        let sctp = tree.position("sctp").unwrap();
+        let after = reach::compute_filtered(&tree, &ctx, |m| m.name != "sctp");
+        assert!(before[sctp].unprivileged && !after[sctp].unprivileged);
+        let window = Window::new(&db, None);
+        assert_eq!(window.end, "2026-05-04");
+        assert_eq!(window.basis, WindowBasis::NewestRecord);
+        let s = Score::compute(&tree, &attr, &db, window, &before, Some(&after));
+
+        let t = s.before.total;
+        assert_eq!(t.modules, 2, "foo has no trigger");
+        // only: CVE-1 (sctp). CVE-2 touches core, CVE-3 two modules,
+        // CVE-5 is foo's (unreachable).
+        assert_eq!(
+            t.cves_only,
+            CveCounts {
+                all: 1,
+                high_critical: 1,
+                last_12_months: 1
+            }
+        );
+        // any: CVE-1, 2, 3, once each although CVE-3 is in both modules.
+        assert_eq!(
+            t.cves_any,
+            CveCounts {
+                all: 3,
+                high_critical: 2,
+                last_12_months: 2
+            }
+        );
+        let k = &s.before.by_trigger_kind;
+        assert_eq!(k[&TriggerKind::SocketProtocol].cves_any.all, 2);
+        assert_eq!(k[&TriggerKind::SockDiag].cves_any.all, 2);
+        assert_eq!(k[&TriggerKind::SockDiag].cves_only.all, 0);
+
+        let a = s.after.as_ref().unwrap().total;
+        assert_eq!(a.modules, 1);
+        assert_eq!(a.cves_only.all, 0);
+        assert_eq!(a.cves_any.all, 2);
+        let r = s.removed.unwrap();
+        assert_eq!((r.modules, r.cves_only.all, r.cves_any.all), (1, 1, 1));
+        assert_eq!(s.not_removable.no_module.all, 0);
+        assert_eq!(s.modules.len(), 2);
+        assert!(
+            !s.modules
+                .iter()
+                .find(|m| m.name == "sctp")
+                .unwrap()
+                .reachable_after
+        );
+    }
+
+    #[test]
+    fn window_from_as_of_and_bounds() {
+        let db = CveDb::new(
+            SourceKind::Csv,
+            "t".into(),
+            Vec::new(),
+            TermsOfUse::default(),
+        );
+        let w = Window::new(&db, Some("2026-03-01"));
+        assert_eq!(
+            (w.start.as_str(), w.basis),
+            ("2025-03-01", WindowBasis::AsOf)
+        );
+        assert!(w.contains(Some("2026-03-01")));
+        assert!(!w.contains(Some("2025-03-01")));
+        assert!(w.contains(Some("2025-03-02T00:00:00Z")));
+        assert!(!w.contains(None));
+        assert_eq!(Window::new(&db, None).basis, WindowBasis::Today);
+    }
+}
