@@ -21,7 +21,9 @@ use clap::{Parser, Subcommand};
 ///
 /// A typical lockdown: `kgate freeze -o policy.toml`, `kgate policy diff
 /// policy.toml`, `kgate apply policy.toml --dry-run`, `kgate apply
-/// policy.toml`; undo with `kgate revert`.
+/// policy.toml`; undo with `kgate revert`. Measure what it removes: `kgate
+/// cve update` (or `kgate cve import PATH` offline), then `kgate score
+/// --policy policy.toml`.
 ///
 /// EXIT STATUS: 0 success; 1 error or refusal (bad input, invalid policy,
 /// unreadable kernel tree, a policy that would block what the host needs,

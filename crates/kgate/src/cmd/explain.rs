@@ -20,10 +20,10 @@ use crate::target::{Target, TargetArgs};
 /// JSON schema identifier of `kgate explain --format json`.
 pub const SCHEMA: &str = "kgate.explain/1";
 
-/// Explain one module: its known CVEs (from the local database, see `kgate
-/// cve`), which source files tie each one to the module and by which rule,
-/// the module's triggers, and whether an unprivileged user can get it
-/// loaded and how.
+/// Explain one module: its known CVEs, its triggers, and who can get it loaded.
+///
+/// The CVEs come from the local database (see `kgate cve`); for each, the
+/// source files that tie it to the module and the rule that placed them.
 ///
 /// "only" CVEs have every code file of their fix in this module (blocking
 /// the module removes the vulnerable code); "any" CVEs also touch code

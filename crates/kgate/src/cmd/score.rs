@@ -22,9 +22,10 @@ use crate::target::{Target, TargetArgs};
 /// JSON schema identifier of `kgate score --format json`.
 pub const SCHEMA: &str = "kgate.score/1";
 
-/// Score the kernel attack surface unprivileged users can reach: modules,
-/// code bytes, functions and known CVEs, by trigger kind; with --policy,
-/// before and after the policy.
+/// Score what unprivileged users can reach, with its CVEs, before and after a policy.
+///
+/// Modules, code bytes, functions and known CVEs an unprivileged user can
+/// get loaded, by trigger kind; with --policy, before and after it.
 ///
 /// CVEs come from the local database (`kgate cve import` or `kgate cve
 /// update`) and are attributed to modules by the source files their fixes
