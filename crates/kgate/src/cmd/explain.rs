@@ -300,9 +300,21 @@ fn print_text(out: &mut dyn Write, e: &ExplainJson<'_>) -> Result<()> {
             "\n  {} more CVEs touch {}/ but could not be placed in a module there (shared or core code): {}",
             e.unplaced_in_directory.len(),
             e.source_dir.unwrap_or("?"),
-            e.unplaced_in_directory.join(" ")
+            shorten(&e.unplaced_in_directory, 12)
         )?;
     }
     writeln!(out, "\n{}", e.database.notice)?;
     Ok(())
+}
+
+/// The first `n` ids, and how many more (the JSON has them all).
+fn shorten(ids: &[&str], n: usize) -> String {
+    let mut s = ids.iter().take(n).copied().collect::<Vec<_>>().join(" ");
+    if ids.len() > n {
+        s.push_str(&format!(
+            " … and {} more (--format json lists them)",
+            ids.len() - n
+        ));
+    }
+    s
 }

@@ -184,79 +184,123 @@ impl<'a> DatabaseRef<'a> {
     }
 }
 
+/// A computed score: everything `kgate score` prints, for reuse by other
+/// reports (`kgate report`).
+pub struct ScoreRun {
+    /// The kernel.
+    pub target: Target,
+    /// The CVE database.
+    pub db: CveDb,
+    /// Object evidence, source map and attribution on this kernel.
+    pub analysis: Analysis,
+    /// Before, after the allowlist, removed, top modules.
+    pub score: Score,
+    /// After the allowlist and the policy's settings.
+    pub with_settings: Option<Side>,
+    /// The policy file, if any.
+    pub policy: Option<PathBuf>,
+}
+
+impl ScoreRun {
+    /// Load the database, the kernel and the policy (all checked before
+    /// any long work), attribute, and score before and after the policy.
+    pub fn compute(
+        target: &TargetArgs,
+        data: &DataArgs,
+        policy: Option<&Path>,
+        as_of: Option<&str>,
+    ) -> Result<ScoreRun> {
+        let loaded = policy.map(load_policy).transpose()?.map(|l| l.policy);
+        let db = data.load()?;
+        let t = Target::load(target)?;
+        let analysis = analyse(&t, &db, target);
+        let before = reach::compute(&t.tree, &t.ctx);
+        let (after, after_settings): (Option<Vec<Reach>>, Option<Vec<Reach>>) = match &loaded {
+            Some(p) => {
+                let eff = p.effective_modules(&t.tree);
+                let allowed = |m: &kgate_kernel::tree::Module| eff.contains_key(&m.name);
+                let ctx2 = p.apply_settings(&t.ctx);
+                (
+                    Some(reach::compute_filtered(&t.tree, &t.ctx, allowed)),
+                    Some(reach::compute_filtered(&t.tree, &ctx2, allowed)),
+                )
+            }
+            None => (None, None),
+        };
+        let window = Window::new(&db, as_of);
+        let score = Score::compute(
+            &t.tree,
+            &analysis.attribution,
+            &db,
+            window.clone(),
+            &before,
+            after.as_deref(),
+        );
+        let with_settings = after_settings
+            .as_deref()
+            .map(|r| kgate_score::score::side(&t.tree, r, &analysis.attribution, &db, &window));
+        Ok(ScoreRun {
+            target: t,
+            db,
+            analysis,
+            score,
+            with_settings,
+            policy: policy.map(Path::to_owned),
+        })
+    }
+
+    /// The `kgate.score/1` report.
+    pub fn json(&self) -> ScoreJson<'_> {
+        let (t, score) = (&self.target, &self.score);
+        ScoreJson {
+            schema: SCHEMA,
+            kernel: KernelRef {
+                release: &t.release,
+                root: t.root.as_deref(),
+                source: if t.live { "live" } else { "offline" },
+                reach_context: &t.ctx,
+            },
+            database: DatabaseRef::new(&self.db.meta),
+            policy: self.policy.as_deref(),
+            attribution: self.analysis.attribution.summary,
+            window: &score.window,
+            before: &score.before,
+            after: score.after.as_ref(),
+            after_with_settings: self.with_settings.as_ref(),
+            removed: score.removed.as_ref(),
+            removed_with_settings: self
+                .with_settings
+                .as_ref()
+                .map(|s| score.before.total.minus(s.total)),
+            not_removable: &score.not_removable,
+            modules: &score.modules,
+        }
+    }
+}
+
 /// Run `kgate score`.
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let policy = args
-        .policy
-        .as_deref()
-        .map(load_policy)
-        .transpose()?
-        .map(|l| l.policy);
-    let db = args.data.load()?;
-    let t = Target::load(&args.target)?;
-    let analysis = analyse(&t, &db, &args.target);
-    let before = reach::compute(&t.tree, &t.ctx);
-    let (after, after_settings): (Option<Vec<Reach>>, Option<Vec<Reach>>) = match &policy {
-        Some(p) => {
-            let eff = p.effective_modules(&t.tree);
-            let allowed = |m: &kgate_kernel::tree::Module| eff.contains_key(&m.name);
-            let ctx2 = p.apply_settings(&t.ctx);
-            (
-                Some(reach::compute_filtered(&t.tree, &t.ctx, allowed)),
-                Some(reach::compute_filtered(&t.tree, &ctx2, allowed)),
-            )
-        }
-        None => (None, None),
-    };
-    let window = Window::new(&db, args.as_of.as_deref());
-    let score = Score::compute(
-        &t.tree,
-        &analysis.attribution,
-        &db,
-        window.clone(),
-        &before,
-        after.as_deref(),
-    );
-    let with_settings = after_settings
-        .as_deref()
-        .map(|r| kgate_score::score::side(&t.tree, r, &analysis.attribution, &db, &window));
+    let r = ScoreRun::compute(
+        &args.target,
+        &args.data,
+        args.policy.as_deref(),
+        args.as_of.as_deref(),
+    )?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {
         Format::Json => {
-            let json = ScoreJson {
-                schema: SCHEMA,
-                kernel: KernelRef {
-                    release: &t.release,
-                    root: t.root.as_deref(),
-                    source: if t.live { "live" } else { "offline" },
-                    reach_context: &t.ctx,
-                },
-                database: DatabaseRef::new(&db.meta),
-                policy: args.policy.as_deref(),
-                attribution: analysis.attribution.summary,
-                window: &score.window,
-                before: &score.before,
-                after: score.after.as_ref(),
-                after_with_settings: with_settings.as_ref(),
-                removed: score.removed.as_ref(),
-                removed_with_settings: with_settings
-                    .as_ref()
-                    .map(|s| score.before.total.minus(s.total)),
-                not_removable: &score.not_removable,
-                modules: &score.modules,
-            };
-            serde_json::to_writer_pretty(&mut out, &json)?;
+            serde_json::to_writer_pretty(&mut out, &r.json())?;
             writeln!(out)?;
         }
         Format::Text => print_text(
             &mut out,
             args,
-            &t,
-            &db,
-            &analysis,
-            &score,
-            with_settings.as_ref(),
+            &r.target,
+            &r.db,
+            &r.analysis,
+            &r.score,
+            r.with_settings.as_ref(),
         )?,
     }
     out.flush()?;
