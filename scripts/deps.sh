@@ -12,7 +12,8 @@ deps_install() {
         # crun, golang-github-containers-common (podman's seccomp.json),
         # systemd (systemd-analyze): kgate record/run/export tests (issue 6).
         # chromium + a font: kgate report's page is rendered headless in tests.
-        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core)
+        # git: `kgate cve` reads bare vulns repositories with it (tests build some).
+        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git)
     fi
     local missing=()
     for pkg in "${want[@]}"; do

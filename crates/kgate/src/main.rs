@@ -22,7 +22,9 @@ use clap::{Parser, Subcommand};
 ///
 /// A typical lockdown: `kgate freeze -o policy.toml`, `kgate policy diff
 /// policy.toml`, `kgate apply policy.toml --dry-run`, `kgate apply
-/// policy.toml`; undo with `kgate revert`.
+/// policy.toml`; undo with `kgate revert`. Measure what it removes: `kgate
+/// cve update` (or `kgate cve import PATH` offline), then `kgate score
+/// --policy policy.toml`.
 ///
 /// EXIT STATUS: 0 success; 1 error or refusal (bad input, invalid policy,
 /// unreadable kernel tree, a policy that would block what the host needs,
@@ -55,6 +57,9 @@ enum Command {
     Export(cmd::export::Args),
     Hap(cmd::hap::Args),
     Report(cmd::report::Args),
+    Cve(cmd::cve::Args),
+    Score(cmd::score::Args),
+    Explain(cmd::explain::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,9 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => cmd::export::run(&args),
         Some(Command::Hap(args)) => cmd::hap::run(&args),
         Some(Command::Report(args)) => cmd::report::run(&args),
+        Some(Command::Cve(args)) => cmd::cve::run(&args),
+        Some(Command::Score(args)) => cmd::score::run(&args),
+        Some(Command::Explain(args)) => cmd::explain::run(&args),
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

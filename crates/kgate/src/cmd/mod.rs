@@ -3,6 +3,8 @@
 pub mod apply;
 pub mod bpf;
 pub mod export;
+pub mod cve;
+pub mod explain;
 pub mod freeze;
 pub mod generate;
 pub mod hap;
@@ -10,4 +12,5 @@ pub mod policy;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod score;
 pub mod survey;

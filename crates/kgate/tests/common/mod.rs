@@ -66,3 +66,29 @@ pub fn debian_kernel(package: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// The shared test data set (kernel CNA CVE CSV, sample CNA records, CVE
+/// terms of use): `$KGATE_SHARED_DATA`, else `../shared/data` next to the
+/// repository. Never committed. Skips loudly when absent, fails when
+/// `KGATE_REQUIRE_KERNELS=1` (CI), like [`debian_kernel`].
+#[track_caller]
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("KGATE_SHARED_DATA")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if dir.join("kernel-cve-files.csv.gz").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("KGATE_REQUIRE_KERNELS").as_deref() == Ok("1") {
+        panic!(
+            "{} lacks kernel-cve-files.csv.gz and KGATE_REQUIRE_KERNELS=1: set KGATE_SHARED_DATA",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: no CVE test data in {} (set KGATE_SHARED_DATA)",
+        dir.display()
+    );
+    None
+}
