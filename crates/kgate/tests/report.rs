@@ -1,5 +1,6 @@
 //! CLI test of `kgate report --html`: a report on the Debian 6.12 cloud
-//! kernel package with a policy and a HAP profile, checked as text (nothing
+//! kernel package with a policy, a HAP profile and the CVE database
+//! imported from the kernel CNA data (`../shared/data`), checked as text (nothing
 //! in it may load anything from the network) and rendered in headless
 //! Chromium (Debian's `chromium` package): the key figures must be in the
 //! rendered DOM, and a screenshot is saved for people to look at
@@ -15,6 +16,13 @@ use common::*;
 
 fn kgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kgate"))
+}
+
+/// kgate with its CVE database in `data`.
+fn kgate_data(data: &Path) -> Command {
+    let mut c = kgate();
+    c.env("XDG_DATA_HOME", data);
+    c
 }
 
 #[track_caller]
@@ -111,7 +119,14 @@ fn html_report_renders_in_chromium_with_its_figures() {
         eprintln!("SKIPPED: chromium is not installed (apt-get install chromium)");
         return;
     };
+    let Some(shared) = shared_data() else {
+        return;
+    };
     let dir = TempDir::new("report");
+    let xdg = dir.path().join("xdg");
+    ok(kgate_data(&xdg)
+        .args(["cve", "import"])
+        .arg(shared.join("kernel-cve-files.csv.gz")));
     dir.write(
         "policy.toml",
         "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"xfs\", \"sctp\"]\n",
@@ -132,7 +147,7 @@ fn html_report_renders_in_chromium_with_its_figures() {
     let trace = gunzip("cloud-6.12-sctp.trace");
     let syms = gunzip("cloud-6.12-sctp.kallsyms");
     let hap_file = dir.path().join("sctp-socket.json");
-    ok(kgate()
+    ok(kgate_data(&xdg)
         .args(["hap", "--from-trace"])
         .arg(&trace)
         .arg("--kallsyms")
@@ -161,6 +176,23 @@ fn html_report_renders_in_chromium_with_its_figures() {
         .or_else(|| diff["after_with_settings"]["modules"].as_u64())
         .unwrap_or_else(|| panic!("no after_with_settings in {diff}"));
     assert!(after < reachable, "the policy must remove something");
+    let score: Value = serde_json::from_str(&ok(kgate_data(&xdg)
+        .args(["score", "--format", "json", "--root"])
+        .arg(&root)
+        .arg("--policy")
+        .arg(&policy)))
+    .unwrap();
+    let cves_before = score["before"]["total"]["cves_any"]["all"]
+        .as_u64()
+        .unwrap();
+    let cves_removed = score["removed_with_settings"]["cves_any"]["all"]
+        .as_u64()
+        .unwrap();
+    let top_cve_module = score["modules"][0]["name"].as_str().unwrap().to_owned();
+    assert!(
+        cves_before > 100 && cves_removed > 0,
+        "{cves_before} {cves_removed}"
+    );
     let biggest = survey["modules"]
         .as_array()
         .unwrap()
@@ -173,7 +205,7 @@ fn html_report_renders_in_chromium_with_its_figures() {
         .to_owned();
 
     let html_path = dir.path().join("report.html");
-    ok(kgate()
+    ok(kgate_data(&xdg)
         .args(["report", "--root"])
         .arg(&root)
         .arg("--html")
@@ -233,6 +265,30 @@ fn html_report_renders_in_chromium_with_its_figures() {
         ("largest reachable module", format!("<td>{biggest}</td>")),
         ("subsystem chart", "<svg id=\"subsystem-chart\"".to_owned()),
         ("HAP anchor", "Nabla containers (Bottomley 2018)".to_owned()),
+        (
+            "reachable CVEs",
+            format!("<div class=\"n\">{}</div>", thousands(cves_before)),
+        ),
+        (
+            "CVEs removed",
+            format!(
+                "and {} of the {} CVEs in it",
+                thousands(cves_removed),
+                thousands(cves_before)
+            ),
+        ),
+        (
+            "top CVE module",
+            "<table id=\"cve-modules\"><tbody><tr><th>module</th>".to_owned(),
+        ),
+        (
+            "top CVE module row",
+            format!("<tr><td>{top_cve_module}</td>"),
+        ),
+        (
+            "CVE provenance",
+            "CVE(R) records are used under the CVE Terms of Use".to_owned(),
+        ),
     ] {
         assert!(
             dom.contains(&needle),

@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use kgate_hap::profile::{Comparison, CveLookup, Method};
+use kgate_hap::profile::{Comparison, CveCounts, CveLookup, Method};
 use kgate_hap::subsys::module_dir;
 use kgate_hap::{Collector, HapProfile, Kallsyms, Mapper, RunInfo};
+use kgate_score::db::{CveDb, DbError};
+use kgate_score::score::Window;
 
+use crate::cmd::cve::DataArgs;
 use crate::ftrace::{self, Ended, HeldChild, Instance, Tracefs};
 use crate::output::Format;
 
@@ -107,6 +110,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub modules_dep: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub data: DataArgs,
+
     /// The workload: a command and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -144,7 +150,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         ftrace::resolve_program(program)?;
     }
     let modules_dep = args.modules_dep.clone();
-    let cves: Option<&dyn CveLookup> = None;
+    let db = optional_db(&args.data)?;
+    let lookup = db.as_ref().map(DbCves::new);
+    let cves: Option<&dyn CveLookup> = lookup.as_ref().map(|l| l as &dyn CveLookup);
     let profile = match &args.from_trace {
         Some(path) => offline(args, path, modules_dep.as_deref(), cves)?,
         None => traced(args, modules_dep.as_deref(), cves)?,
@@ -188,6 +196,62 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(4));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The CVE database when one has been imported; `None` when there is none
+/// (CVE columns are then left out), an error when it is unreadable.
+pub fn optional_db(data: &DataArgs) -> Result<Option<CveDb>> {
+    let Ok(dir) = data.dir() else {
+        return Ok(None);
+    };
+    match CveDb::load_from_dir(&dir) {
+        Ok(db) => Ok(Some(db)),
+        Err(DbError::Missing { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// CVE counts of a subsystem path from the database: CVEs whose fix
+/// touched a file directly in that directory (or that file), so `fs`
+/// counts the VFS core (`fs/*.c`) and not every filesystem, which have
+/// their own subsystems.
+pub struct DbCves<'a> {
+    db: &'a CveDb,
+    window: Window,
+}
+
+impl<'a> DbCves<'a> {
+    /// Counts from `db`, "last 12 months" up to its newest record.
+    pub fn new(db: &'a CveDb) -> DbCves<'a> {
+        DbCves {
+            window: Window::new(db, None),
+            db,
+        }
+    }
+}
+
+impl CveLookup for DbCves<'_> {
+    fn under_path(&self, path: &str) -> Option<CveCounts> {
+        let path = path.trim_end_matches('/');
+        let mut c = CveCounts::default();
+        for r in &self.db.cves {
+            let hit = r
+                .files
+                .iter()
+                .any(|f| f == path || f.rsplit_once('/').is_some_and(|(dir, _)| dir == path));
+            if !hit {
+                continue;
+            }
+            c.all += 1;
+            if r.severity.is_some_and(|s| s.is_high_or_critical()) {
+                c.high_or_critical += 1;
+            }
+            if self.window.contains(r.published.as_deref()) {
+                c.last_12_months += 1;
+            }
+        }
+        Some(c)
+    }
 }
 
 fn load_profile(path: &Path) -> Result<HapProfile> {

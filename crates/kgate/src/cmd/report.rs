@@ -15,7 +15,9 @@ use kgate_hap::HapProfile;
 use kgate_kernel::reach::{self, Reach};
 use kgate_kernel::sysctl::SysctlStatus;
 use kgate_policy::{DiffReport, Policy};
+use kgate_score::score::{CveCounts, Score, Window};
 
+use crate::cmd::cve::DataArgs;
 use crate::output::human_bytes;
 use crate::target::{Target, TargetArgs};
 
@@ -62,6 +64,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub hap: Vec<PathBuf>,
 
+    #[command(flatten)]
+    pub data: DataArgs,
+
     /// Rows in the module tables and bars in the subsystem chart.
     #[arg(long, default_value_t = 15, value_name = "N")]
     pub top: usize,
@@ -89,8 +94,27 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         bail!("--top must be at least 1");
     }
 
+    let db = crate::cmd::hap::optional_db(&args.data)?;
     let t = Target::load(&args.target)?;
-    let data = Data::collect(&t, policy.as_ref(), args.policy.as_deref());
+    let mut data = Data::collect(&t, policy.as_ref(), args.policy.as_deref());
+    if let Some(db) = &db {
+        let analysis = crate::cmd::score::analyse(&t, db, &args.target);
+        let before = reach::compute(&t.tree, &t.ctx);
+        let after = policy.as_ref().map(|p| {
+            let eff = p.effective_modules(&t.tree);
+            let ctx = p.apply_settings(&t.ctx);
+            reach::compute_filtered(&t.tree, &ctx, |m| eff.contains_key(&m.name))
+        });
+        data.score = Some(Score::compute(
+            &t.tree,
+            &analysis.attribution,
+            db,
+            Window::new(db, None),
+            &before,
+            after.as_deref(),
+        ));
+        data.cve_notice = Some(crate::cmd::cve::provenance(&db.meta));
+    }
     let html = render(&t, &data, &haps, args.top);
     crate::cmd::freeze::write_output(&args.html, html.as_bytes())?;
     eprintln!(
@@ -148,6 +172,10 @@ struct Data {
     policy_name: Option<String>,
     subsystems: Vec<(String, SubsystemBar)>,
     modules: Vec<ModuleRow>,
+    /// CVE figures, with a database.
+    score: Option<Score>,
+    /// Where the CVE data came from and its terms of use.
+    cve_notice: Option<String>,
 }
 
 impl Data {
@@ -213,6 +241,8 @@ impl Data {
             policy_name: policy_path.map(|p| p.display().to_string()),
             subsystems,
             modules,
+            score: None,
+            cve_notice: None,
         }
     }
 }
@@ -313,6 +343,7 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:36px 0 10px;border-bot
 .card .d{color:#1a7f37;font-size:13px;font-weight:600}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde2e8;font-size:14px}
 th,td{padding:5px 9px;border-bottom:1px solid #eceff3;text-align:left;vertical-align:top}
+td.r{white-space:nowrap}
 th{background:#eef1f5;font-weight:600}td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b42318;font-weight:600}.good{color:#1a7f37;font-weight:600}.muted{color:#6b7480}
 .note{background:#fff8e1;border:1px solid #f0d78c;border-radius:6px;padding:8px 12px;font-size:14px}
@@ -414,6 +445,24 @@ fn summary_cards(h: &mut String, t: &Target, d: &Data, haps: &[(PathBuf, HapProf
             after.map(|a| format!("→ {} with the policy", thousands(a.functions))),
         );
     }
+    if let Some(score) = &d.score {
+        card(
+            h,
+            "card-cves",
+            &thousands(score.before.total.cves_any.all as u64),
+            &format!(
+                "kernel CVEs in reachable module code ({} HIGH/CRITICAL, {} in 12 months)",
+                score.before.total.cves_any.high_critical,
+                score.before.total.cves_any.last_12_months
+            ),
+            score.after.as_ref().map(|a| {
+                format!(
+                    "→ {} with the policy",
+                    thousands(a.total.cves_any.all as u64)
+                )
+            }),
+        );
+    }
     if let Some((_, p)) = haps.first() {
         card(
             h,
@@ -427,48 +476,113 @@ fn summary_cards(h: &mut String, t: &Target, d: &Data, haps: &[(PathBuf, HapProf
     h.push_str("</div></section>\n");
 }
 
+fn cve_cells(c: Option<(CveCounts, CveCounts)>, with: bool) -> String {
+    match (c, with) {
+        (_, false) => String::new(),
+        (None, true) => "<td class=\"r\">–</td>".repeat(4),
+        (Some((any, only)), true) => format!(
+            "<td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td>",
+            thousands(any.all as u64),
+            thousands(only.all as u64),
+            thousands(any.high_critical as u64),
+            thousands(any.last_12_months as u64)
+        ),
+    }
+}
+
 fn score_section(h: &mut String, d: &Data) {
     h.push_str("<section id=\"score\"><h2>Surface before and after the policy</h2>\n");
+    let score = d.score.as_ref();
+    let with_cves = score.is_some();
+    let head = format!(
+        "<table id=\"score-table\"><tr><th></th><th class=\"r\">modules</th><th class=\"r\">code</th><th class=\"r\">functions</th>{}</tr>",
+        if with_cves {
+            "<th class=\"r\">CVEs touching them</th><th class=\"r\">CVEs only in them</th><th class=\"r\">HIGH/CRITICAL</th><th class=\"r\">last 12 months</th>"
+        } else {
+            ""
+        }
+    );
+    let row = |label: &str,
+               s: &kgate_policy::Surface,
+               c: Option<(CveCounts, CveCounts)>,
+               class: &str| {
+        format!(
+            "<tr class=\"{class}\"><td>{label}</td><td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td>{}</tr>",
+            thousands(s.modules as u64),
+            human_bytes(s.text_bytes),
+            thousands(s.functions),
+            cve_cells(c, with_cves)
+        )
+    };
     let Some(diff) = &d.diff else {
-        h.push_str("<p class=\"muted\">No policy given (<code>--policy FILE</code>): only today's surface is shown.</p></section>\n");
+        h.push_str("<p class=\"muted\">No policy given (<code>--policy FILE</code>): only today's surface is shown.</p>\n");
+        if let Some(score) = score {
+            let t = score.before.total;
+            let today = kgate_policy::Surface {
+                modules: t.modules,
+                text_bytes: t.text_bytes,
+                functions: t.functions,
+            };
+            let _ = writeln!(
+                h,
+                "{head}{}</table>",
+                row("today", &today, Some((t.cves_any, t.cves_only)), "")
+            );
+        }
+        h.push_str("</section>\n");
         return;
     };
     let _ = writeln!(
         h,
-        "<p>Policy <code>{}</code> (modules.mode = {}) blocks {} of {} loadable modules.</p>\n\
-         <table id=\"score-table\"><tr><th></th><th class=\"r\">modules</th><th class=\"r\">code</th><th class=\"r\">functions</th></tr>",
+        "<p>Policy <code>{}</code> (modules.mode = {}) blocks {} of {} loadable modules.</p>\n{head}",
         esc(d.policy_name.as_deref().unwrap_or("")),
         diff.mode.as_str(),
         thousands(diff.blocked.len() as u64),
         thousands(diff.loadable as u64),
     );
-    for (label, s) in [
-        ("today", &diff.before),
-        ("with the allowlist", &diff.after),
-        (
-            "with the allowlist and its settings",
-            &diff.after_with_settings,
-        ),
-    ] {
-        let _ = writeln!(
-            h,
-            "<tr><td>{label}</td><td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td></tr>",
-            thousands(s.modules as u64),
-            human_bytes(s.text_bytes),
-            thousands(s.functions)
-        );
-    }
-    let removed_bytes = diff
-        .before
-        .text_bytes
-        .saturating_sub(diff.after_with_settings.text_bytes);
+    let before_cves = score.map(|s| (s.before.total.cves_any, s.before.total.cves_only));
+    let after_cves = score
+        .and_then(|s| s.after.as_ref())
+        .map(|a| (a.total.cves_any, a.total.cves_only));
+    let removed_cves = score
+        .and_then(|s| s.removed)
+        .map(|r| (r.cves_any, r.cves_only));
+    h.push_str(&row("today", &diff.before, before_cves, ""));
+    h.push_str(&row("with the allowlist", &diff.after, None, "muted"));
+    h.push_str(&row(
+        "with the allowlist and its settings",
+        &diff.after_with_settings,
+        after_cves,
+        "",
+    ));
+    let removed = kgate_policy::Surface {
+        modules: diff
+            .before
+            .modules
+            .saturating_sub(diff.after_with_settings.modules),
+        text_bytes: diff
+            .before
+            .text_bytes
+            .saturating_sub(diff.after_with_settings.text_bytes),
+        functions: diff
+            .before
+            .functions
+            .saturating_sub(diff.after_with_settings.functions),
+    };
     let _ = writeln!(
         h,
-        "<tr><td class=\"good\">removed</td><td class=\"r good\">{}</td><td class=\"r good\" id=\"removed-code\">{} ({})</td><td class=\"r good\">{}</td></tr></table>",
-        thousands(diff.before.modules.saturating_sub(diff.after_with_settings.modules) as u64),
-        human_bytes(removed_bytes),
-        percent(removed_bytes, diff.before.text_bytes),
-        thousands(diff.before.functions.saturating_sub(diff.after_with_settings.functions)),
+        "{}</table>\n<p id=\"removed-code\" class=\"good\">The policy removes {} ({}) of the reachable module code{}.</p>",
+        row("removed", &removed, removed_cves, "good"),
+        human_bytes(removed.text_bytes),
+        percent(removed.text_bytes, diff.before.text_bytes),
+        match removed_cves {
+            Some((any, _)) => format!(
+                " and {} of the {} CVEs in it",
+                thousands(any.all as u64),
+                thousands(before_cves.map_or(0, |(a, _)| a.all) as u64)
+            ),
+            None => String::new(),
+        }
     );
     if !diff.blocked_loaded.is_empty() {
         let _ = writeln!(
@@ -476,6 +590,9 @@ fn score_section(h: &mut String, d: &Data) {
             "<p class=\"note\">The policy blocks modules that are loaded now: {}. <code>kgate apply</code> refuses it without <code>--force</code>.</p>",
             esc(&diff.blocked_loaded.join(", "))
         );
+    }
+    if with_cves {
+        h.push_str("<p class=\"muted\">CVEs: kernel CNA records whose fix touches a file of a reachable module (\"touching\"), or only files of one module (\"only in\": blocking the module removes the vulnerable code). HIGH/CRITICAL is the CNA's own rating (it rates CVEs only since 2026-04). docs/cve.md gives the attribution rules.</p>\n");
     }
     h.push_str("</section>\n");
 }
@@ -570,9 +687,50 @@ fn subsystem_chart(h: &mut String, d: &Data, top: usize) {
     h.push_str("</svg>\n<p class=\"muted\">Code bytes of the loadable modules an unprivileged user can get loaded, grouped by source directory.</p></section>\n");
 }
 
-fn cve_section(h: &mut String, _d: &Data, _top: usize) {
+fn cve_section(h: &mut String, d: &Data, top: usize) {
     h.push_str("<section id=\"cves\"><h2>CVE-bearing reachable modules</h2>\n");
-    h.push_str("<p class=\"muted\">No CVE database is loaded.</p></section>\n");
+    let Some(score) = &d.score else {
+        h.push_str("<p class=\"muted\">No CVE database: import one with <code>kgate cve import PATH</code> or <code>kgate cve update</code>.</p></section>\n");
+        return;
+    };
+    if score.modules.is_empty() {
+        h.push_str("<p>No reachable module carries a known CVE.</p></section>\n");
+        return;
+    }
+    let with_policy = score.after.is_some();
+    let _ = writeln!(
+        h,
+        "<table id=\"cve-modules\"><tr><th>module</th><th class=\"r\">code</th><th class=\"r\">CVEs touching it</th><th class=\"r\">only in it</th><th class=\"r\">HIGH/CRITICAL</th><th class=\"r\">last 12 months</th><th>reached via</th>{}</tr>",
+        if with_policy { "<th>policy</th>" } else { "" }
+    );
+    for m in score.modules.iter().take(top) {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td><td>{}{}</td>{}</tr>",
+            esc(&m.name),
+            human_bytes(m.text_bytes),
+            thousands(m.cves_any.all as u64),
+            thousands(m.cves_only.all as u64),
+            thousands(m.cves_any.high_critical as u64),
+            thousands(m.cves_any.last_12_months as u64),
+            m.kind.map(|k| k.to_string()).unwrap_or_default(),
+            if m.needs_userns { " <span class=\"muted\">(user namespace)</span>" } else { "" },
+            match (with_policy, m.reachable_after) {
+                (false, _) => String::new(),
+                (true, false) => "<td class=\"good\">blocked</td>".into(),
+                (true, true) => "<td class=\"bad\">still reachable</td>".into(),
+            }
+        );
+    }
+    h.push_str("</table>\n");
+    if let Some(notice) = &d.cve_notice {
+        let _ = writeln!(
+            h,
+            "<p class=\"muted\" id=\"cve-notice\">{}</p>",
+            esc(notice)
+        );
+    }
+    h.push_str("</section>\n");
 }
 
 fn hap_section(h: &mut String, haps: &[(PathBuf, HapProfile)], top: usize) {
