@@ -38,7 +38,8 @@ pub const REPORT_SCHEMA: &str = "kgate.hap-report/1";
 /// their callers). Each function is mapped to its module (/proc/kallsyms)
 /// and to a kernel subsystem (the module's source directory, or a symbol
 /// prefix table, or its neighbours in the kernel image; docs/hap.md says
-/// how and where that errs).
+/// how and where that errs) and, when a CVE database has been imported
+/// (`kgate cve import`), to the CVEs whose fixes touched that subsystem.
 ///
 /// Needs root and a kernel that allows the function tracer. The global
 /// tracer, filters and options are never touched; the instance is removed

@@ -31,6 +31,9 @@ const ANCHORS: &[(&str, usize, usize)] = &[
 /// reach: survey, before/after a policy, code by subsystem, CVE-bearing
 /// modules, and the HAP of workloads.
 ///
+/// CVE figures (before/after, top CVE-bearing modules) appear when a CVE
+/// database has been imported (`kgate cve import` or `kgate cve update`).
+///
 /// The page is self-contained: inline CSS and SVG, no scripts, no fonts,
 /// no images, no links that load anything; it renders offline in any
 /// browser. Works on the running kernel or, with --root, on an unpacked
