@@ -265,3 +265,66 @@ fn from_trace_rejects_text_without_events() {
         "{err}"
     );
 }
+
+/// With a CVE database, each subsystem carries the CVEs whose fix touched
+/// a file directly in its directory: checked against the CNA CSV itself.
+#[test]
+fn subsystem_cves_from_the_database() {
+    let Some(shared) = shared_data() else {
+        return;
+    };
+    let dir = TempDir::new("hap-cves");
+    let xdg = dir.path().join("xdg");
+    let csv = shared.join("kernel-cve-files.csv.gz");
+    let (code, _, err) = run(kgate()
+        .env("XDG_DATA_HOME", &xdg)
+        .args(["cve", "import"])
+        .arg(&csv));
+    assert_eq!(code, 0, "{err}");
+    dir.write("modules.dep", "kernel/net/sctp/sctp.ko.xz:\n");
+    let trace = capture(&dir, "cloud-6.12-sctp.trace");
+    let syms = capture(&dir, "cloud-6.12-sctp.kallsyms");
+    let (code, stdout, err) = run(kgate()
+        .env("XDG_DATA_HOME", &xdg)
+        .args(["hap", "--format", "json", "--from-trace"])
+        .arg(&trace)
+        .arg("--kallsyms")
+        .arg(&syms)
+        .arg("--modules-dep")
+        .arg(dir.path().join("modules.dep")));
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let subsystems = report["profile"]["subsystems"].as_array().unwrap();
+
+    // The same counts straight from the CSV (cve_id,...,n_files,files,title).
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&csv).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let direct = |path: &str| {
+        text.lines()
+            .skip(1)
+            .filter(|l| {
+                l.split(',').nth(8).is_some_and(|files| {
+                    files
+                        .split(';')
+                        .any(|f| f == path || f.rsplit_once('/').is_some_and(|(d, _)| d == path))
+                })
+            })
+            .count() as u64
+    };
+    for name in ["net/sctp", "mm", "fs"] {
+        let s = subsystems
+            .iter()
+            .find(|s| s["subsystem"] == name)
+            .unwrap_or_else(|| panic!("no {name} subsystem"));
+        let want = direct(name);
+        assert!(want > 10, "{name}: {want}");
+        assert_eq!(s["cves"]["all"].as_u64(), Some(want), "{name}: {s}");
+    }
+    let unknown = subsystems
+        .iter()
+        .find(|s| s["subsystem"] == "unknown")
+        .unwrap();
+    assert!(unknown["cves"].is_null());
+}
