@@ -151,7 +151,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         ftrace::resolve_program(program)?;
     }
     let modules_dep = args.modules_dep.clone();
-    let db = optional_db(&args.data)?;
+    // CVE counts are an extra: an unreadable database does not stop a trace.
+    let db = optional_db(&args.data).unwrap_or_else(|e| {
+        eprintln!("kgate: warning: {e:#}; the profile has no CVE counts");
+        None
+    });
     let lookup = db.as_ref().map(DbCves::new);
     let cves: Option<&dyn CveLookup> = lookup.as_ref().map(|l| l as &dyn CveLookup);
     let profile = match &args.from_trace {
