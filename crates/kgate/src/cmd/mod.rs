@@ -2,9 +2,9 @@
 
 pub mod apply;
 pub mod bpf;
-pub mod export;
 pub mod cve;
 pub mod explain;
+pub mod export;
 pub mod freeze;
 pub mod generate;
 pub mod hap;
