@@ -106,7 +106,7 @@ done
 new=$(new_mods)
 ok=$(echo "$tried" | grep -o '\]=ok' | head -1)
 if [ -n "$pre" ]; then
-	result bpf_unprivileged_sockets_denied FAIL "could not unload $pre before the test; as nobody:$tried"
+	result bpf_unprivileged_sockets_denied FAIL "could not unload $pre before the test ($(grep -E "^($(echo $pre | tr ' ' '|')) " /proc/modules | cut -d' ' -f1,3,4 | tr '\n' ';')); as nobody:$tried"
 elif [ -z "$new" ] && [ -z "$ok" ]; then
 	result bpf_unprivileged_sockets_denied PASS "as nobody:$tried; no module loaded"
 else

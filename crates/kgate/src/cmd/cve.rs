@@ -60,7 +60,7 @@ pub enum CveCommand {
     /// file (.csv or .csv.gz). Replaces the database.
     Import(ImportArgs),
     /// Clone or fetch the kernel CNA's vulns repository
-    /// (https://git.kernel.org/pub/scm/linux/security/vulns.git) into the
+    /// (<https://git.kernel.org/pub/scm/linux/security/vulns.git>) into the
     /// data directory, then import it. Needs network access; says so when
     /// it cannot reach the repository, and changes nothing then.
     Update(UpdateArgs),
@@ -103,7 +103,7 @@ pub struct ImportArgs {
     pub path: PathBuf,
     /// The CVE terms-of-use file to keep with the data [default: a
     /// CVE-TERMS-OF-USE.txt next to the CSV or at the top of the
-    /// repository; else a notice pointing at https://www.cve.org/Legal/TermsOfUse].
+    /// repository; else a notice pointing at <https://www.cve.org/Legal/TermsOfUse>].
     #[arg(long, value_name = "FILE")]
     pub terms: Option<PathBuf>,
     #[command(flatten)]

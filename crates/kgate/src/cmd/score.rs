@@ -39,7 +39,7 @@ pub const SCHEMA: &str = "kgate.score/1";
 ///
 /// "after" applies the policy's effective module allowlist (listed modules,
 /// their dependencies, builtin modules); "after + settings" also applies
-/// its sysctls and [userns] section. Module binaries are read once to find
+/// its sysctls and `[userns]` section. Module binaries are read once to find
 /// the source files they name; the result is cached like survey facts.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "EXAMPLES:
@@ -125,7 +125,7 @@ pub struct ScoreJson<'a> {
     pub before: &'a Side,
     /// With the policy's allowlist.
     pub after: Option<&'a Side>,
-    /// With the allowlist and the policy's sysctls and [userns].
+    /// With the allowlist and the policy's sysctls and `[userns]`.
     pub after_with_settings: Option<&'a Side>,
     /// `before.total - after.total`.
     pub removed: Option<&'a Surface>,
