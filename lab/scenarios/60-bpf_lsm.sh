@@ -7,16 +7,21 @@ ALL="bpf_probe bpf_freeze_policy bpf_apply bpf_unprivileged_sockets_denied bpf_a
 PIN=/sys/fs/bpf/kgate
 
 # Unload every module not in use; a module whose last socket is still
-# being freed (RCU) has a use count for a moment: wait for it, up to ~3 s.
+# being freed (RCU) has a use count for a moment, and a protocol module's
+# per-netns kernel sockets (sctp's control sockets) hold it until the
+# kernel's asynchronous netns cleanup has run for namespaces that earlier
+# scenarios created: `unload_all 60` waits for those, up to ~30 s (default
+# ~3 s).
 unload_all() {
 	_i=0
 	_waits=0
+	_max=${1:-6}
 	# (/proc files have size 0: test for content, not `-s`.)
-	while [ $_i -lt 20 ] && [ -n "$(head -c1 /proc/modules)" ]; do
+	while [ $_i -lt 100 ] && [ -n "$(head -c1 /proc/modules)" ]; do
 		_mods=$(awk '$3 == 0 { print $1 }' /proc/modules)
 		if [ -n "$_mods" ]; then
 			for _m in $_mods; do rmmod "$_m" 2>/dev/null; done
-		elif [ $_waits -lt 6 ]; then
+		elif [ $_waits -lt "$_max" ]; then
 			sleep 0.5
 			_waits=$((_waits + 1))
 		else
@@ -95,7 +100,7 @@ tried=
 # can_bcm (the last three ship on the generic kernel only).
 # A module still loaded from an earlier scenario would make the test prove
 # nothing (enforcement gates loading, not loaded code).
-unload_all
+unload_all 60
 pre=$(grep -oE '^(vsock|sctp|kcm|smc|l2tp_ip|af_alg|algif_aead|vsock_diag|appletalk|bluetooth|can|can_bcm) ' /proc/modules | tr '\n' ' ')
 for t in "socket 40 1 0" "socket 2 1 132" "socket 41 5 0" "socket 43 1 0" "socket 2 2 115" \
 	"alg-bind aead authencesn(hmac(sha256),cbc(aes))" "sockdiag 40" "socket 5 2 0" "socket 31 3 1" "socket 29 2 2"; do
