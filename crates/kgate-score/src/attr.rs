@@ -48,6 +48,7 @@ use crate::objects::ObjectIndex;
 /// How a file was placed in a module (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Evidence {
     /// The module binary names the file.
     Object,
@@ -77,6 +78,7 @@ impl Evidence {
 /// Where one source file of a CVE lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FileOwner {
     /// In these modules (indices into [`SourceMap::modules`]).
     Modules {
@@ -97,6 +99,20 @@ pub enum FileOwner {
     /// No module: core kernel code (or a file of another architecture, or
     /// of a module this kernel does not build).
     Unattributed,
+}
+
+impl FileOwner {
+    /// Short name of the kind of place, as in JSON (`modules`, `header`,
+    /// `not_code`, `ambiguous`, `unattributed`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FileOwner::Modules { .. } => "modules",
+            FileOwner::Header => "header",
+            FileOwner::NotCode => "not_code",
+            FileOwner::Ambiguous { .. } => "ambiguous",
+            FileOwner::Unattributed => "unattributed",
+        }
+    }
 }
 
 /// One module's place in the source tree.

@@ -116,6 +116,7 @@ pub struct CveRecord {
 /// What kind of source a database was imported from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SourceKind {
     /// A working tree of the kernel CNA's vulns repository.
     VulnsCheckout,

@@ -22,6 +22,7 @@ use crate::db::{date_from_days, days_from_date, today_utc, CveDb};
 /// How the "recent" window's end was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WindowBasis {
     /// Given by the caller (`--as-of`).
     AsOf,
@@ -30,6 +31,17 @@ pub enum WindowBasis {
     NewestRecord,
     /// Today (the database has no dates).
     Today,
+}
+
+impl WindowBasis {
+    /// In words, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WindowBasis::AsOf => "--as-of",
+            WindowBasis::NewestRecord => "the database's newest record",
+            WindowBasis::Today => "today",
+        }
+    }
 }
 
 /// The "last 12 months" window: `published` in `(start, end]`.

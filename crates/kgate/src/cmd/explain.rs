@@ -141,14 +141,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                             .collect::<Vec<_>>()
                             .join(","),
                     )),
-                    FileOwner::Header => elsewhere.push((f.file.clone(), "header".into())),
-                    FileOwner::NotCode => elsewhere.push((f.file.clone(), "not_code".into())),
-                    FileOwner::Ambiguous { .. } => {
-                        elsewhere.push((f.file.clone(), "ambiguous".into()))
-                    }
-                    FileOwner::Unattributed => {
-                        elsewhere.push((f.file.clone(), "unattributed".into()))
-                    }
+                    other => elsewhere.push((f.file.clone(), other.kind().into())),
                 }
             }
             ExplainedCve {

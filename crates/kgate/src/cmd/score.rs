@@ -39,7 +39,7 @@ pub const SCHEMA: &str = "kgate.score/1";
 ///
 /// "after" applies the policy's effective module allowlist (listed modules,
 /// their dependencies, builtin modules); "after + settings" also applies
-/// its sysctls and `[userns]` section. Module binaries are read once to find
+/// its sysctls and `[userns]` section. Module binaries are read once more to find
 /// the source files they name; the result is cached like survey facts.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "EXAMPLES:
@@ -342,11 +342,7 @@ fn print_text(
         "CVEs: all/HIGH+/12 months; HIGH+ = rated HIGH or CRITICAL by the kernel CNA; 12 months = published after {} up to {} ({})",
         w.start,
         w.end,
-        match w.basis {
-            kgate_score::score::WindowBasis::AsOf => "--as-of",
-            kgate_score::score::WindowBasis::NewestRecord => "the database's newest record",
-            kgate_score::score::WindowBasis::Today => "today",
-        }
+        w.basis.describe()
     )?;
     writeln!(out)?;
     let row = |out: &mut dyn Write, label: &str, b: &Surface, x: Option<&Surface>| -> Result<()> {
