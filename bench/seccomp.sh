@@ -3,8 +3,9 @@
 #  1. per-syscall cost of getpid and a 1-byte read of /dev/zero with no
 #     filter, podman's default profile compiled by libseccomp, and kgate's
 #     filter allowing the same syscalls (interleaved rounds, medians);
-#  2. `kgate record` overhead on a syscall-heavy workload (dd with 1-byte
-#     blocks: 2 syscalls per byte), interleaved plain/recorded runs, medians.
+#  2. `kgate record` overhead on four workloads, from dd with 1-byte blocks
+#     (2 syscalls per byte) to a compile, against the floor of any
+#     raw_syscalls recorder and against strace, interleaved, medians.
 # Usage: bench/seccomp.sh [ROUNDS] [CALLS] [DD_BYTES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,25 +19,75 @@ cargo build --release --quiet -p kgate
 ./target/release/examples/seccomp_bench "$rounds" "$calls"
 
 echo
-work=(dd if=/dev/zero of=/dev/null bs=1 count="$bytes" status=none)
+# 2. Recorder overhead. Variants, interleaved in each round (order rotated):
+#   plain   the workload alone;
+#   floor   with an empty raw_tp/sys_enter BPF program attached
+#           (bench/floor.bpf.c, loaded by the raw_tp_floor example): the
+#           price every raw_syscalls recorder pays before doing anything,
+#           because attaching sys_enter puts every task on the syscall
+#           slow path;
+#   kgate   `kgate record -o FILE -- WORKLOAD` (load, attach, run, read the
+#           maps, write the profile);
+#   strace  `strace -f -c -o FILE WORKLOAD`, the classic alternative
+#           (ptrace: two context switches per syscall).
+# Workloads, from the most syscall-dense there is to a compile:
+#   dd      dd bs=1 of DD_BYTES bytes from /dev/zero to /dev/null (2
+#           syscalls per byte, each doing almost nothing);
+#   find    find /usr -xdev -printf '%s\n' (getdents64 + newfstatat per
+#           file: a metadata scan like `git status`, `du`, backup tools);
+#   tar     tar -c of /usr/share/doc piped to cat (read/write of files);
+#   cc      cc -O2 -c lab/probe.c (a compile: few syscalls).
+# Time: wall, and CPU (user+sys of the command and everything it waited
+# for, so the recorder's own work is counted). CPU time is the fairer
+# figure on a loaded machine: waiting for a core is not overhead.
+cargo build --release --quiet -p kgate-bpf --example raw_tp_floor
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# Wall time and CPU time (user+sys of the command and everything it
-# waited for: dd, and for kgate record its own work too). CPU time is the
-# fairer figure on a loaded machine: waiting for a core is not overhead.
-plain_w=() plain_c=() rec_w=() rec_c=()
-t() { /usr/bin/time -f '%e %U %S' -o "$out/t" "$@" 2>/dev/null; read -r w u s <"$out/t"; echo "$w $(echo "$u + $s" | bc)"; }
+clang -target bpf -O2 -c bench/floor.bpf.c -o "$out/floor.bpf.o"
+kgate=./target/release/kgate
+floor=./target/release/examples/raw_tp_floor
+declare -A work=(
+    [dd]="dd if=/dev/zero of=/dev/null bs=1 count=$bytes status=none"
+    [find]="find /usr -xdev -printf %s\\n"
+    [tar]="tar -cf - -C /usr share/doc"
+    [cc]="cc -O2 -c lab/probe.c -o $out/probe.o"
+)
+workloads=(dd find tar cc)
+variants=(plain floor kgate strace)
+run() { # run VARIANT WORKLOAD: prints "wall cpu"
+    local cmd=(sh -c "${work[$2]} >/dev/null 2>&1")
+    [ "$2" = tar ] && cmd=(sh -c "${work[$2]} 2>/dev/null | cat >/dev/null")
+    case $1 in
+    plain) ;;
+    floor) cmd=("$floor" "$out/floor.bpf.o" -- "${cmd[@]}") ;;
+    kgate) cmd=("$kgate" record -o "$out/$2.json" -- "${cmd[@]}") ;;
+    strace) cmd=(strace -f -c -o "$out/$2.strace" "${cmd[@]}") ;;
+    esac
+    /usr/bin/time -f '%e %U %S' -o "$out/t" "${cmd[@]}" >/dev/null 2>&1
+    read -r w u s <"$out/t"
+    echo "$w $(echo "$u + $s" | bc)"
+}
+declare -A wall cpu
 for ((i = 0; i < rounds; i++)); do
-    read -r w c < <(t "${work[@]}"); plain_w+=("$w"); plain_c+=("$c")
-    read -r w c < <(t ./target/release/kgate record -o "$out/p.json" -- "${work[@]}"); rec_w+=("$w"); rec_c+=("$c")
+    for wl in "${workloads[@]}"; do
+        for ((j = 0; j < ${#variants[@]}; j++)); do
+            v=${variants[$(((i + j) % ${#variants[@]}))]}
+            read -r w c < <(run "$v" "$wl")
+            wall[$wl.$v]+="$w " cpu[$wl.$v]+="$c "
+        done
+    done
 done
-med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-pw=$(med "${plain_w[@]}") pc=$(med "${plain_c[@]}") rw=$(med "${rec_w[@]}") rc=$(med "${rec_c[@]}")
-calls_rec=$(python3 -c "import json;print(sum(s['count'] for s in json.load(open('$out/p.json'))['syscalls']))")
-echo "kgate record overhead: ${work[*]} ($rounds interleaved runs, medians)"
-echo "| run | wall time | ratio | CPU time (user+sys) | ratio |"
-echo "|---|---|---|---|---|"
-echo "| plain | ${pw} s | 1.000× | ${pc} s | 1.000× |"
-echo "| kgate record (load, attach, run, read maps, write profile) | ${rw} s | $(echo "scale=3; $rw / $pw" | bc)× | ${rc} s | $(echo "scale=3; $rc / $pc" | bc)× |"
-echo "syscalls counted in the last profile: $calls_rec"
+med() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+r() { echo "scale=3; $1 / $2" | bc | sed 's/^\./0./'; }
+echo "Recorder overhead ($rounds interleaved rounds, medians; ratios to plain)"
+echo
+echo '| workload | syscalls (kgate profile) | plain CPU | floor: empty sys_enter program | kgate record | strace -f -c | kgate / floor | plain wall | kgate record wall |'
+echo '|---|---|---|---|---|---|---|---|---|'
+for wl in "${workloads[@]}"; do
+    p=$(med "${cpu[$wl.plain]}") f=$(med "${cpu[$wl.floor]}") k=$(med "${cpu[$wl.kgate]}") s=$(med "${cpu[$wl.strace]}")
+    n=$(python3 -c "import json;print(sum(s['count'] for s in json.load(open('$out/$wl.json'))['syscalls']))")
+    printf '| %s | %s | %s s | %s s (**%s×**) | %s s (**%s×**) | %s s (%s×) | %s× | %s s | %s s |\n' "$wl" "$n" "$p" \
+        "$f" "$(r "$f" "$p")" "$k" "$(r "$k" "$p")" "$s" "$(r "$s" "$p")" "$(r "$k" "$f")" \
+        "$(med "${wall[$wl.plain]}")" "$(med "${wall[$wl.kgate]}")"
+done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

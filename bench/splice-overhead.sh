@@ -23,22 +23,33 @@ status=0
 cargo xtask lab --kernel "$kernels" --kgate target/debug/kgate --scenarios lab/bench --only splice --icount 0 | tee "$out" >&2 || status=$?
 
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-echo '| date | kernel | operation | off ns/op | on ns/op | on/off ns (medians) | throughput on/off | spread off / on | goal (≥ 0.98×) |'
+size() { case $1 in 1) echo '1 B' ;; 4096) echo '4 KiB' ;; 65536) echo '64 KiB' ;; *) echo "$1 B" ;; esac; }
+echo '| date | kernel | operation | off ns/op | on ns/op | extra ns/op | throughput on/off | spread off / on | goal (≥ 0.98×) |'
 echo '|---|---|---|---|---|---|---|---|---|'
-grep -E '^[a-z0-9.-]+ +bench_splice_' "$out" | while read -r kernel name outcome detail; do
+grep -E '^[a-z0-9.-]+ +bench_splice_[a-z0-9_]+_nobody ' "$out" | while read -r kernel name outcome detail; do
     op=${name#bench_splice_}
     op=${op%_nobody}
     case $op in
     splice_tcp) op='splice 64 KiB file→pipe→TCP' ;;
     sendfile_tcp) op='sendfile 64 KiB file→TCP' ;;
-    pipe_rw) op='pipe write+read 4 KiB' ;;
-    file_read) op='pread 4 KiB (tmpfs)' ;;
-    file_write) op='pwrite 4 KiB (tmpfs)' ;;
+    pipe_rw_*) op="pipe write+read $(size ${op#pipe_rw_})" ;;
+    file_read_*) op="pread $(size ${op#file_read_}) (tmpfs)" ;;
+    file_write_*) op="pwrite $(size ${op#file_write_}) (tmpfs)" ;;
+    readzero) op='read 1 B of /dev/zero' ;;
     esac
     d=" $detail"
-    printf '| %s | %s | %s | %s | %s | %s× | **%s×** | %s / %s | %s |\n' \
+    printf '| %s | %s | %s | %s | %s | %s | **%s×** | %s / %s | %s |\n' \
         "$(date -u +%Y-%m-%d)" "$kernel" "$op" "$(get off "$d" | tr -d ns)" "$(get on "$d" | tr -d ns)" \
-        "$(get ratio "$d")" "$(get throughput "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get goal "$d")"
+        "$(get extra_ns "$d")" "$(get throughput "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get goal "$d")"
+    [ "$outcome" = PASS ] || echo "splice-overhead: $kernel $name $outcome: $detail" >&2
+done
+echo
+echo '| date | kernel | during | program runs per op | ns (instructions) per run |'
+echo '|---|---|---|---|---|'
+grep -E '^[a-z0-9.-]+ +bench_splice_prog_' "$out" | while read -r kernel name outcome detail; do
+    d=" $detail"
+    printf '| %s | %s | %s | %s | %s |\n' "$(date -u +%Y-%m-%d)" "$kernel" "${name#bench_splice_prog_}" \
+        "$(get runs_per_op "$d")" "$(get ns_per_run "$d")"
     [ "$outcome" = PASS ] || echo "splice-overhead: $kernel $name $outcome: $detail" >&2
 done
 exit $status

@@ -25,7 +25,7 @@
  *   probe uring-tee                       -> ok bytes=N res=N | step=.. errno=..
  *   probe vmsplice | tee | splice-pipe    -> ok bytes=N | step=.. errno=..
  *   probe errno-name N                    -> NAME (for scripts)
- *   probe bench OP ITERATIONS [ROUNDS]    OP: socket getpid readzero splice-tcp
+ *   probe bench OP ITERS [ROUNDS [SIZE]] OP: socket getpid readzero splice-tcp
  *                                         sendfile-tcp pipe-rw file-read file-write
  *                                         -> ns_per_op=MEDIAN min=.. max=.. rounds=.. iters=..
  *
@@ -105,7 +105,7 @@ static void usage(void)
 	      "       probe tee\n"
 	      "       probe splice-pipe\n"
 	      "       probe errno-name N\n"
-	      "       probe bench OP ITERATIONS [ROUNDS]\n"
+	      "       probe bench OP ITERATIONS [ROUNDS [SIZE]]\n"
 	      "         OP: socket getpid readzero splice-tcp sendfile-tcp pipe-rw\n"
 	      "             file-read file-write\n"
 	      "       probe flood N FAMILY TYPE PROTO\n",
@@ -1123,9 +1123,10 @@ static int cmd_uring_tee(int argc, char **argv)
  *   splice-tcp    64 KiB from a file to a loopback TCP socket with
  *                 splice(file -> pipe) + splice(pipe -> socket)
  *   sendfile-tcp  64 KiB sendfile(socket, file)
- *   pipe-rw       write 4 KiB into a pipe and read it back
- *   file-read     pread 4 KiB of a file
- *   file-write    pwrite 4 KiB to a file
+ *   pipe-rw       write SIZE bytes into a pipe and read them back
+ *   file-read     pread SIZE bytes of a file
+ *   file-write    pwrite SIZE bytes to a file
+ * SIZE is 1..65536, default 4096.
  * The file ops use a 64 KiB file created (and unlinked at once) in
  * $TMPDIR, default /tmp (tmpfs in the lab guest). For the TCP ops a child
  * process drains the far end of the connection; sockets, pipe and file are
@@ -1144,7 +1145,8 @@ struct bench {
 	int fd;		/* /dev/zero or the file */
 	int p[2];	/* pipe */
 	struct sink sink;
-	char buf[4096];
+	size_t size;	/* pipe-rw, file-read, file-write */
+	char buf[CHUNK];
 };
 
 /* Move 64 KiB of the file to the socket with splice or sendfile. */
@@ -1193,12 +1195,12 @@ static int bench_op(struct bench *b)
 	case B_SENDFILE_TCP:
 		return bench_tcp(b, 1);
 	case B_PIPE_RW:
-		return write(b->p[1], b->buf, sizeof(b->buf)) == sizeof(b->buf) &&
-		       read(b->p[0], b->buf, sizeof(b->buf)) == sizeof(b->buf) ? 0 : -1;
+		return write(b->p[1], b->buf, b->size) == (ssize_t)b->size &&
+		       read(b->p[0], b->buf, b->size) == (ssize_t)b->size ? 0 : -1;
 	case B_FILE_READ:
-		return pread(b->fd, b->buf, sizeof(b->buf), 0) == sizeof(b->buf) ? 0 : -1;
+		return pread(b->fd, b->buf, b->size, 0) == (ssize_t)b->size ? 0 : -1;
 	default:
-		return pwrite(b->fd, b->buf, sizeof(b->buf), 0) == sizeof(b->buf) ? 0 : -1;
+		return pwrite(b->fd, b->buf, b->size, 0) == (ssize_t)b->size ? 0 : -1;
 	}
 }
 
@@ -1274,16 +1276,21 @@ static int cmd_bench(int argc, char **argv)
 	long iters, rounds = 5, i, r;
 	struct timespec t0, t1;
 
-	if (argc != 2 && argc != 3)
+	if (argc < 2 || argc > 4)
 		usage();
 	b->op = -1;
+	b->size = 4096;
+	if (argc == 4)
+		b->size = num(argv[3]);
+	if (b->size < 1 || b->size > CHUNK)
+		usage();
 	for (i = 0; i < B_COUNT; i++)
 		if (strcmp(argv[0], ops[i]) == 0)
 			b->op = i;
 	if (b->op < 0)
 		usage();
 	iters = num(argv[1]);
-	if (argc == 3)
+	if (argc >= 3)
 		rounds = num(argv[2]);
 	if (iters < 1 || rounds < 1 || rounds > 64)
 		usage();

@@ -87,7 +87,7 @@ use std::path::PathBuf;
 
 pub use loader::{
     apply, events, probe, revert, status, ApplyReport, Counters, Event, EventsSummary, Hook,
-    HookStatus, Request, Rule, Status, Support, Verdict,
+    HookStatus, Request, Rule, RunStats, Status, Support, Verdict,
 };
 pub use policy::{
     concrete_key, endpoint_key, BpfPolicy, EndpointKey, ModulesRules, RootMode, SectionMode,

@@ -417,6 +417,27 @@ pub struct HookStatus {
     pub attached: bool,
     /// Decisions per verdict since the programs were loaded.
     pub counters: Counters,
+    /// The kernel's run statistics of the hook's program; `None` when the
+    /// program cannot be queried. They count only while the sysctl
+    /// `kernel.bpf_stats_enabled` is 1 (which itself costs two clock
+    /// reads per run).
+    pub runs: Option<RunStats>,
+}
+
+/// The kernel's run statistics of one program (`bpf_prog_info`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunStats {
+    /// Runs counted.
+    pub count: u64,
+    /// Time spent in the program over those runs, in ns.
+    pub time_ns: u64,
+}
+
+impl RunStats {
+    /// Mean ns per run, `None` before any counted run.
+    pub fn mean_ns(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.time_ns as f64 / self.count as f64)
+    }
 }
 
 /// Decision counts of one hook.
@@ -1140,6 +1161,7 @@ pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
             continue;
         }
         let attached = Link::open(&path).is_ok();
+        let runs = link_ids(&path).and_then(|(_, prog)| prog_run_stats(prog));
         let base = (i * abi::VERDICTS) as u32;
         let c = Counters {
             allow: sum_percpu(&counters, base)?,
@@ -1151,6 +1173,7 @@ pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
             hook: h,
             attached,
             counters: c,
+            runs,
         });
     }
     Ok(Status {
@@ -1268,6 +1291,28 @@ fn prog_alive(id: u32) -> bool {
     // SAFETY: `fd` was just returned to us and is closed exactly once.
     unsafe { libc::close(fd) };
     true
+}
+
+/// Run statistics of the program with this id.
+fn prog_run_stats(id: u32) -> Option<RunStats> {
+    // SAFETY: plain syscall wrapper; a returned fd is ours to close.
+    let fd = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: bpf_prog_info is plain old data; all-zero is a valid value
+    // (and asks for no arrays).
+    let mut info: libbpf_rs::libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: `fd` is a program fd we own; `info` and `len` are valid for
+    // writes of `len` bytes.
+    let rc = unsafe { libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+    // SAFETY: `fd` was returned to us above and is closed exactly once.
+    unsafe { libc::close(fd) };
+    (rc == 0).then_some(RunStats {
+        count: info.run_cnt,
+        time_ns: info.run_time_ns,
+    })
 }
 
 /// Does the link with this id still exist (attached)?

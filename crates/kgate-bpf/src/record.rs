@@ -233,6 +233,43 @@ impl Recorder {
         Ok(n)
     }
 
+    /// Follow process `pid` (every thread) and every descendant process
+    /// that exists now; the fork tracepoint already follows those created
+    /// from here on. A process that forks while /proc is being read can
+    /// hide its new child from that pass, so passes repeat until one finds
+    /// nothing new (at most 8). Returns the processes followed.
+    pub fn track_tree(&self, pid: u32) -> Result<usize, RecordError> {
+        self.track_process(pid)?;
+        let mut followed = std::collections::BTreeSet::from([pid]);
+        for _ in 0..8 {
+            let parents = process_parents();
+            let mut new = Vec::new();
+            let mut frontier = vec![pid];
+            let mut seen = std::collections::BTreeSet::from([pid]);
+            while let Some(p) = frontier.pop() {
+                for (&child, _) in parents.iter().filter(|(_, &pp)| pp == p) {
+                    if seen.insert(child) {
+                        frontier.push(child);
+                        if !followed.contains(&child) {
+                            new.push(child);
+                        }
+                    }
+                }
+            }
+            if new.is_empty() {
+                break;
+            }
+            for child in new {
+                // A process that exited since the listing has nothing left
+                // to record.
+                if self.track_process(child).is_ok() {
+                    followed.insert(child);
+                }
+            }
+        }
+        Ok(followed.len())
+    }
+
     /// Detach and read the aggregates.
     pub fn finish(self) -> Result<Recording, RecordError> {
         let m = &self.skel.maps;
@@ -300,4 +337,55 @@ impl Recorder {
 fn u64_of(b: &[u8]) -> u64 {
     b.get(..8)
         .map_or(0, |s| u64::from_ne_bytes(s.try_into().expect("8 bytes")))
+}
+
+/// Every process in /proc with its parent's pid (field 4 of
+/// /proc/PID/stat, after the parenthesized command name).
+fn process_parents() -> std::collections::BTreeMap<u32, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        if let Some(ppid) = parse_ppid(&stat) {
+            out.insert(pid, ppid);
+        }
+    }
+    out
+}
+
+/// The parent pid in a /proc/PID/stat line; the command name may hold
+/// spaces and parentheses, so fields count from its last `)`.
+fn parse_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ppid;
+
+    #[test]
+    fn ppid_after_a_command_name_with_spaces_and_parens() {
+        assert_eq!(parse_ppid("42 (sh) S 7 42 42 0 -1"), Some(7));
+        assert_eq!(parse_ppid("43 (a) b (c)) R 1234 43 1 0"), Some(1234));
+        assert_eq!(parse_ppid("44 (x"), None);
+        assert_eq!(parse_ppid(""), None);
+    }
+
+    #[test]
+    fn this_process_has_its_parent_in_the_listing() {
+        let parents = super::process_parents();
+        let me = std::process::id();
+        assert_eq!(
+            parents.get(&me).copied(),
+            Some(std::os::unix::process::parent_id())
+        );
+    }
 }

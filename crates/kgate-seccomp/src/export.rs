@@ -12,10 +12,14 @@
 //!
 //! All of them allow the same syscalls as `kgate run`, including
 //! `socket(2)` only for the allowed families (one rule per family with an
-//! `SCMP_CMP_EQ` on argument 0). Two differences remain, both documented:
-//! a denied family gets the default errno there instead of `EAFNOSUPPORT`
-//! (libseccomp cannot express "any other value" in one rule), and systemd
-//! has its own family setting, `RestrictAddressFamilies=`.
+//! `SCMP_CMP_EQ` on argument 0), and a denied family fails with
+//! `EAFNOSUPPORT`, as under `kgate run`, so programs that probe for a
+//! family fall back as they would on a kernel without it. libseccomp
+//! cannot say "any other value" in one rule, so the denied values are
+//! covered by [`denied_family_blocks`]: aligned power-of-two blocks
+//! (`SCMP_CMP_MASKED_EQ`) below the highest allowed family, and
+//! `SCMP_CMP_GE` above it. systemd has its own family setting,
+//! `RestrictAddressFamilies=`, whose denials are `EAFNOSUPPORT` too.
 
 use std::fmt::Write;
 
@@ -84,6 +88,73 @@ fn plan(p: &Policy, audit: bool) -> Result<Plan, ExportError> {
     })
 }
 
+/// One comparison on `socket(2)`'s argument 0 (the family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyCmp {
+    /// `arg & mask == value`: the aligned block of families starting at
+    /// `value` (`mask` = all ones above the block's size).
+    MaskedEq {
+        /// Bits compared.
+        mask: u64,
+        /// The block's first family.
+        value: u64,
+    },
+    /// `arg >= value`.
+    Ge(u64),
+}
+
+impl FamilyCmp {
+    /// Does `family` satisfy the comparison?
+    pub fn matches(self, family: u64) -> bool {
+        match self {
+            FamilyCmp::MaskedEq { mask, value } => family & mask == value,
+            FamilyCmp::Ge(v) => family >= v,
+        }
+    }
+}
+
+/// Comparisons that together match exactly the families not in `allowed`
+/// (as a 64-bit argument): every gap below the highest allowed family cut
+/// into aligned power-of-two blocks, then everything above it. Empty
+/// `allowed`: one `Ge(0)`.
+pub fn denied_family_blocks(allowed: &[u32]) -> Vec<FamilyCmp> {
+    let mut allowed: Vec<u64> = allowed.iter().map(|&f| u64::from(f)).collect();
+    allowed.sort_unstable();
+    allowed.dedup();
+    let mut out = Vec::new();
+    let mut next = 0u64; // first family not yet covered
+    for &a in &allowed {
+        // Cover [next, a) with the largest aligned blocks that fit.
+        while next < a {
+            let mut size = if next == 0 {
+                1u64 << 63
+            } else {
+                1u64 << next.trailing_zeros()
+            };
+            while next + size > a {
+                size >>= 1;
+            }
+            out.push(FamilyCmp::MaskedEq {
+                mask: !(size - 1),
+                value: next,
+            });
+            next += size;
+        }
+        next = a + 1;
+    }
+    out.push(FamilyCmp::Ge(next));
+    out
+}
+
+fn family_cmp_json(c: FamilyCmp) -> Value {
+    match c {
+        FamilyCmp::MaskedEq { mask, value } => {
+            json!({ "index": 0, "value": mask, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ" })
+        }
+        FamilyCmp::Ge(v) => json!({ "index": 0, "value": v, "valueTwo": 0, "op": "SCMP_CMP_GE" }),
+    }
+}
+
 fn seccomp_json(pl: &Plan) -> Value {
     let mut syscalls = vec![json!({
         "names": pl.names,
@@ -97,6 +168,16 @@ fn seccomp_json(pl: &Plan) -> Value {
                     "action": "SCMP_ACT_ALLOW",
                     "args": [{ "index": 0, "value": fam, "valueTwo": 0, "op": "SCMP_CMP_EQ" }],
                 }));
+            }
+            if !pl.audit {
+                for c in denied_family_blocks(f) {
+                    syscalls.push(json!({
+                        "names": ["socket"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "errnoRet": crate::filter::EAFNOSUPPORT,
+                        "args": [family_cmp_json(c)],
+                    }));
+                }
             }
         }
     }
@@ -241,6 +322,24 @@ fn spo(pl: &Plan, name: &str) -> Result<String, ExportError> {
                     o,
                     "    - index: 0\n      value: {fam}\n      op: SCMP_CMP_EQ"
                 );
+            }
+            if !pl.audit {
+                for c in denied_family_blocks(f) {
+                    let _ = writeln!(
+                        o,
+                        "  - action: SCMP_ACT_ERRNO\n    errnoRet: {}\n    names:\n    - socket\n    args:",
+                        crate::filter::EAFNOSUPPORT
+                    );
+                    let _ = match c {
+                        FamilyCmp::MaskedEq { mask, value } => writeln!(
+                            o,
+                            "    - index: 0\n      value: {mask}\n      valueTwo: {value}\n      op: SCMP_CMP_MASKED_EQ"
+                        ),
+                        FamilyCmp::Ge(v) => {
+                            writeln!(o, "    - index: 0\n      value: {v}\n      op: SCMP_CMP_GE")
+                        }
+                    };
+                }
             }
         }
     }

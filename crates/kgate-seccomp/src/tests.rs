@@ -249,3 +249,45 @@ fn installed_filter_enforces() {
         "child check failed (see codes in the test)"
     );
 }
+
+/// The export's deny blocks match exactly the families not allowed, for
+/// any 64-bit argument value.
+#[test]
+fn denied_family_blocks_cover_exactly_the_rest() {
+    use crate::export::{denied_family_blocks, FamilyCmp};
+    let sets: [&[u32]; 6] = [
+        &[],
+        &[0],
+        &[1],
+        &[1, 2, 10, 16],
+        &[45],
+        &[3, 4, 5, 6, 7, 40],
+    ];
+    let mut probes: Vec<u64> = (0..300).collect();
+    probes.extend([
+        1 << 31,
+        u64::from(u32::MAX),
+        1 << 32,
+        1 << 40,
+        u64::MAX - 1,
+        u64::MAX,
+    ]);
+    for allowed in sets {
+        let blocks = denied_family_blocks(allowed);
+        for &f in &probes {
+            let denied = blocks.iter().any(|c| c.matches(f));
+            let listed = allowed.iter().any(|&a| u64::from(a) == f);
+            assert_eq!(
+                denied, !listed,
+                "allowed {allowed:?}, family {f}: {blocks:?}"
+            );
+        }
+        // Blocks do not overlap (libseccomp would keep one arbitrarily).
+        for &f in &probes {
+            assert!(blocks.iter().filter(|c| c.matches(f)).count() <= 1);
+        }
+        assert!(matches!(blocks.last(), Some(FamilyCmp::Ge(_))));
+    }
+    // unix, inet, inet6, netlink: a handful of rules, not one per family.
+    assert!(denied_family_blocks(&[1, 2, 10, 16]).len() <= 8);
+}

@@ -73,6 +73,10 @@ fn export(policy: &Path, format: &str, extra: &[&str]) -> String {
         .unwrap())
 }
 
+/// Containers started by this test process (tests run in parallel: each
+/// container needs its own name).
+static CONTAINERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Run `args` in a busybox bundle under crun with `seccomp` as
 /// linux.seccomp.
 fn crun(dir: &Path, seccomp: &Value, args: &[&str]) -> Output {
@@ -97,9 +101,10 @@ fn crun(dir: &Path, seccomp: &Value, args: &[&str]) -> Output {
     // /sys/fs/cgroup and cgroups disabled it runs anywhere.
     let script = format!(
         "if [ \"$(stat -fc %T /sys/fs/cgroup)\" != cgroup2fs ]; then mount -t cgroup2 none /sys/fs/cgroup || exit 99; fi; \
-         exec crun --cgroup-manager=disabled run --bundle {} kgate-export-test-{}",
+         exec crun --cgroup-manager=disabled run --bundle {} kgate-export-test-{}-{}",
         bundle.display(),
-        std::process::id()
+        std::process::id(),
+        CONTAINERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
@@ -168,6 +173,58 @@ fn oci_profile_runs_under_crun() {
         "made",
         "{out:?}"
     );
+}
+
+/// A family the profile never used fails with EAFNOSUPPORT under crun, as
+/// under `kgate run`, while the recorded family still works.
+#[test]
+fn oci_denied_family_is_eafnosupport_under_crun() {
+    if !need_root() || !have("crun") || !have("unshare") || !Path::new(BUSYBOX).exists() {
+        return;
+    }
+    let dir = TempDir::new("export-family");
+    // Record an IPv4 TCP connect (refused: nothing listens on port 1).
+    let profile = dir.path().join("nc.json");
+    let script =
+        format!("{BUSYBOX} nc 127.0.0.1 1 </dev/null; {BUSYBOX} nc ::1 1 </dev/null; echo done");
+    let out = kgate()
+        .args(["record", "-o"])
+        .arg(&profile)
+        .args(["--", BUSYBOX, "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Keep only inet: drop the inet6 shape from the profile.
+    let mut p: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    let sockets = p["sockets"].as_array_mut().unwrap();
+    assert!(
+        sockets.iter().any(|s| s["family"] == "inet6"),
+        "{sockets:?}"
+    );
+    sockets.retain(|s| s["family"] != "inet6");
+    std::fs::write(&profile, serde_json::to_string(&p).unwrap()).unwrap();
+    let policy = dir.path().join("nc.toml");
+    ok(&kgate()
+        .args(["policy", "generate", "--from"])
+        .arg(&profile)
+        .arg("-o")
+        .arg(&policy)
+        .output()
+        .unwrap());
+    let seccomp: Value = serde_json::from_str(&export(&policy, "oci", &[])).unwrap();
+    let out = crun(dir.path(), &seccomp, &[BUSYBOX, "sh", "-c", &script]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("done"),
+        "{out:?}"
+    );
+    // inet: socket() allowed, the connect fails on its own.
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("nc:")).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(!lines[0].contains("Address family"), "{err}");
+    assert!(!lines[0].contains("Operation not permitted"), "{err}");
+    // inet6: the family is denied, as a kernel without it would say.
+    assert!(lines[1].contains("Address family not supported"), "{err}");
 }
 
 #[test]
@@ -288,6 +345,7 @@ fn spo_manifest_has_the_crd_structure() {
     ];
     let mut names = Vec::new();
     let mut families = Vec::new();
+    let mut denied_rules = 0;
     for rule in spec["syscalls"].as_sequence().unwrap() {
         for k in rule.as_mapping().unwrap().keys() {
             assert!(["action", "names", "args", "errnoRet"].contains(&k.as_str().unwrap()));
@@ -305,7 +363,15 @@ fn spo_manifest_has_the_crd_structure() {
             for a in args {
                 assert!(a["index"].as_u64().unwrap() < 6);
                 assert!(OPS.contains(&a["op"].as_str().unwrap()));
-                families.push(a["value"].as_u64().unwrap());
+            }
+            if rule["action"] == "SCMP_ACT_ALLOW" {
+                assert_eq!(args[0]["op"], "SCMP_CMP_EQ");
+                families.push(args[0]["value"].as_u64().unwrap());
+            } else {
+                // The other families: EAFNOSUPPORT.
+                assert_eq!(rule["action"], "SCMP_ACT_ERRNO");
+                assert_eq!(rule["errnoRet"].as_u64(), Some(97));
+                denied_rules += 1;
             }
         } else {
             names.extend(rn);
@@ -326,6 +392,8 @@ fn spo_manifest_has_the_crd_structure() {
     );
     families.sort();
     assert_eq!(families, [1, 2]);
+    // 0 (masked), 3.. (GE).
+    assert_eq!(denied_rules, 2);
     // A bad object name is refused, nothing printed.
     let out = kgate()
         .args(["export", "--format", "spo", "--name", "Web_1", "--policy"])

@@ -124,7 +124,9 @@ fn exit_status_is_the_commands() {
 }
 
 /// --pid follows a running process's threads and, with
-/// --follow-children, the children it forks afterwards.
+/// --follow-children, its descendants: one that was already running when
+/// recording started (it alone calls setpriority, through `nice`) and the
+/// children forked afterwards.
 #[test]
 fn pid_mode_follows_children() {
     if !need_root() {
@@ -134,10 +136,13 @@ fn pid_mode_follows_children() {
     // Waits for a go file, then forks a child that calls `times` via `sh`.
     let go = dir.path().join("go");
     let script = format!(
-        "while [ ! -e {0} ]; do sleep 0.05; done; /bin/sh -c 'cat /proc/self/stat >/dev/null'",
+        "(while [ ! -e {0} ]; do sleep 0.05; done; exec nice -n 1 true) & \
+         while [ ! -e {0} ]; do sleep 0.05; done; /bin/sh -c 'cat /proc/self/stat >/dev/null'; wait",
         go.display()
     );
     let mut target = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    // The subshell exists before recording starts.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let out_file = dir.path().join("p.json");
     let mut rec = kgate()
         .args(["record", "--follow-children", "--duration", "20", "-o"])
@@ -156,10 +161,11 @@ fn pid_mode_follows_children() {
     assert!(p["processes"].as_u64().unwrap() >= 2, "{p}");
     let execs = p["execs"].to_string();
     assert!(
-        execs.contains("/bin/sh") && execs.contains("cat"),
+        execs.contains("/bin/sh") && execs.contains("cat") && execs.contains("nice"),
         "{execs}"
     );
-    assert!(count(&p, "execve") >= 2, "{p}");
+    assert!(count(&p, "execve") >= 3, "{p}");
+    assert!(count(&p, "setpriority") >= 1, "the pre-existing child: {p}");
 }
 
 /// --cgroup records what runs in a cgroup v2 directory.

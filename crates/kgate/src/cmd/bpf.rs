@@ -123,9 +123,18 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
                         s.dropped_events
                     )?;
                     for h in &s.hooks {
+                        let runs = match h.runs {
+                            Some(r) if r.count > 0 => format!(
+                                " runs={} run_ns={} mean_ns={:.1}",
+                                r.count,
+                                r.time_ns,
+                                r.mean_ns().unwrap_or(0.0)
+                            ),
+                            _ => String::new(),
+                        };
                         writeln!(
                             out,
-                            "hook {} attached={} allow={} deny={} audit={} pass={}",
+                            "hook {} attached={} allow={} deny={} audit={} pass={}{runs}",
                             if h.hook.optional() {
                                 h.hook.attach_point()
                             } else {

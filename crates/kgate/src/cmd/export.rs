@@ -22,9 +22,10 @@ use kgate_seccomp::export::{export, Format as ExportFormat};
 ///   spo      a Security Profiles Operator SeccompProfile manifest (kubectl apply)
 ///
 /// All allow the same syscalls as `kgate run`, socket(2) only for the
-/// allowed families. Differences: a denied family gets the default errno
-/// (EPERM) instead of EAFNOSUPPORT, and non-x86_64 ABIs are refused by the
-/// runtime's own rules.
+/// allowed families; another family fails with EAFNOSUPPORT, as under
+/// `kgate run` (oci/docker/podman/spo: a few SCMP_CMP_MASKED_EQ rules
+/// cover the denied values; systemd: RestrictAddressFamilies=). Non-x86_64
+/// ABIs are refused by the runtime's own rules.
 ///
 /// Examples:
 ///

@@ -59,8 +59,9 @@ pub struct Args {
     /// --duration ends or Ctrl-C.
     #[arg(long, value_name = "PID", conflicts_with = "command")]
     pub pid: Option<u32>,
-    /// With --pid: also follow child processes it creates from now on
-    /// (new threads are always followed).
+    /// With --pid: also follow its descendant processes, those running
+    /// now and those created while recording (threads are always
+    /// followed).
     #[arg(long, requires = "pid")]
     pub follow_children: bool,
     /// Stop after SECONDS (with --cgroup or --pid).
@@ -106,8 +107,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             follow_children: args.follow_children,
         })
         .context("failed to start the recorder")?;
-        rec.track_process(pid)
-            .with_context(|| format!("no process {pid} to record"))?;
+        if args.follow_children {
+            rec.track_tree(pid)
+        } else {
+            rec.track_process(pid)
+        }
+        .with_context(|| format!("no process {pid} to record"))?;
         catch_stop_signals();
         wait(args.duration, || {
             Path::new("/proc").join(pid.to_string()).exists()
