@@ -168,6 +168,9 @@ lab_results! {
         hap_sigint_restores,
         hap_sigkill_instance_reaped,
         hap_with_policy,
+        record_module_request,
+        record_socket_shape,
+        record_nothing_lost,
         kgate_survey_runs,
     ]
 }
