@@ -61,6 +61,7 @@ use skel::{RecordSkel, RecordSkelBuilder};
 // Mirrors of record.h.
 const NR_MAX: u32 = 1024;
 const NR_OTHER: u32 = NR_MAX - 1;
+const NR_IA32: u32 = 512;
 const MODE_TASKS: u32 = 0;
 const MODE_CGROUP: u32 = 1;
 const STAT_LOST_TASKS: u32 = 0;
@@ -87,9 +88,12 @@ pub enum Follow {
 /// What was recorded, aggregated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recording {
-    /// `(syscall number, count)` of every number entered, sorted.
+    /// `(syscall number, count)` of every x86_64 number entered, sorted.
     pub syscalls: Vec<(u32, u64)>,
-    /// Entries with a number at or above 1023 (x32 ABI, invalid numbers).
+    /// `(ia32 syscall number, count)` of compat syscalls (32-bit
+    /// processes, `int 0x80`), sorted.
+    pub ia32_syscalls: Vec<(u32, u64)>,
+    /// Entries with a number out of range (x32 ABI, invalid numbers).
     pub other_syscalls: u64,
     /// `((family, type, protocol), count)`, sorted.
     pub sockets: Vec<((u32, u32, u32), u64)>,
@@ -289,6 +293,8 @@ impl Recorder {
             }
             if nr == NR_OTHER {
                 rec.other_syscalls = total;
+            } else if nr >= NR_IA32 {
+                rec.ia32_syscalls.push((nr - NR_IA32, total));
             } else {
                 rec.syscalls.push((nr, total));
             }

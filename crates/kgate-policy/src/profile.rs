@@ -135,6 +135,12 @@ pub struct Profile {
     pub threads: u64,
     /// Syscalls entered, sorted by number.
     pub syscalls: Vec<SyscallCount>,
+    /// Compat (ia32) syscalls entered by 32-bit code (`int 0x80`, a 32-bit
+    /// process), by ia32 number, `name` null; sorted. `kgate run` and the
+    /// exports allow only the x86_64 ABI, so a profile with any is one a
+    /// policy cannot serve as recorded. Absent in older profiles: empty.
+    #[serde(default)]
+    pub ia32_syscalls: Vec<SyscallCount>,
     /// `socket(2)` shapes, sorted.
     pub sockets: Vec<SocketTuple>,
     /// Module requests.
@@ -283,6 +289,14 @@ pub fn generate(profiles: &[(PathBuf, Profile)], name: Option<String>) -> (Polic
             *modules.entry(m.name.clone()).or_default() += m.count;
         }
         report.module_requests_observable &= p.module_requests.observable;
+        let ia32: u64 = p.ia32_syscalls.iter().map(|s| s.count).sum();
+        if ia32 > 0 {
+            report.warnings.push(format!(
+                "{} has {ia32} ia32 (32-bit) syscalls ({} distinct numbers): kgate run and the exports allow only the x86_64 ABI, so that code will fail under this policy",
+                path.display(),
+                p.ia32_syscalls.len()
+            ));
+        }
         if !p.lost.is_zero() {
             report.warnings.push(format!(
                 "{} is incomplete (lost: {} tasks, {} socket shapes, {} execs, {} module requests): record again with fewer concurrent processes",
@@ -387,6 +401,7 @@ pub fn profile_of(syscalls: &[&str], families: &[u32]) -> Profile {
                 })
             })
             .collect(),
+        ia32_syscalls: Vec::new(),
         sockets: families
             .iter()
             .map(|f| SocketTuple {
@@ -478,5 +493,29 @@ mod tests {
         let text = serde_json::to_string(&p).unwrap();
         let err = Profile::from_json(&text, Path::new("p.json")).unwrap_err();
         assert!(err.to_string().contains("kgate.profile/1"), "{err}");
+    }
+
+    #[test]
+    fn ia32_syscalls_warn_and_older_profiles_read() {
+        let mut p = profile_of(&["read"], &[]);
+        p.ia32_syscalls.push(SyscallCount {
+            name: None,
+            nr: 20,
+            count: 3,
+        });
+        let (_, report) = generate(&[(PathBuf::from("p32.json"), p.clone())], None);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("p32.json has 3 ia32")),
+            "{:?}",
+            report.warnings
+        );
+        // A profile written before ia32_syscalls existed still reads.
+        let mut v: serde_json::Value = serde_json::to_value(&p).unwrap();
+        v.as_object_mut().unwrap().remove("ia32_syscalls");
+        let back = Profile::from_json(&v.to_string(), Path::new("old.json")).unwrap();
+        assert!(back.ia32_syscalls.is_empty());
     }
 }

@@ -24,6 +24,7 @@ const volatile u32 kr_mode = KR_MODE_TASKS;
 const volatile u32 kr_follow_children = 1;
 
 #define NR_SOCKET 41
+#define KR_TS_COMPAT 0x0002
 
 /*
  * Followed thread ids as a bitmap: word tid/64, bit tid%64. Userspace sizes
@@ -130,11 +131,19 @@ int BPF_PROG(kr_sys_enter, struct pt_regs *regs, long id)
 {
 	if (!followed())
 		return 0;
-	u32 idx = (id >= 0 && id < KR_NR_OTHER) ? (u32)id : KR_NR_OTHER;
+	/* A compat syscall carries an ia32 number: TS_COMPAT in the thread's
+	 * status (x86). */
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	bool ia32 = BPF_CORE_READ(t, thread_info.status) & KR_TS_COMPAT;
+	u32 idx = KR_NR_OTHER;
+	if (id >= 0 && id < KR_NR_IA32)
+		idx = ia32 ? KR_NR_IA32 + (u32)id : (u32)id;
+	if (idx >= KR_NR_OTHER)
+		idx = KR_NR_OTHER;
 	u64 *v = bpf_map_lookup_elem(&kr_syscalls, &idx);
 	if (v)
 		*v += 1; /* per-CPU: no other writer */
-	if (id == NR_SOCKET) {
+	if (id == NR_SOCKET && !ia32) {
 		struct kr_socket_key k = {
 			.family = (u32)BPF_CORE_READ(regs, di),
 			/* SOCK_NONBLOCK and SOCK_CLOEXEC ride in the type. */

@@ -46,7 +46,12 @@ struct pt_regs {
 	unsigned long dx;
 } __attribute__((preserve_access_index));
 
+struct thread_info {
+	u32 status;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	struct thread_info thread_info;
 	pid_t pid;
 	pid_t tgid;
 } __attribute__((preserve_access_index));
@@ -56,8 +61,11 @@ struct linux_binprm {
 } __attribute__((preserve_access_index));
 #endif
 
-/* Syscall counters: numbers 0..KR_NR_MAX-1; everything else in KR_NR_OTHER. */
+/* Syscall counters: x86_64 numbers 0..KR_NR_IA32-1 at their number, ia32
+ * (compat: int 0x80, sysenter, 32-bit processes) numbers at KR_NR_IA32 +
+ * number, everything else (x32, out of range) in KR_NR_OTHER. */
 #define KR_NR_MAX 1024
+#define KR_NR_IA32 512
 #define KR_NR_OTHER (KR_NR_MAX - 1)
 #define KR_PATH_LEN 256
 #define KR_MODNAME_LEN 64

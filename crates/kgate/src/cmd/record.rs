@@ -288,6 +288,15 @@ fn to_profile(target: Target, r: &Recording, elapsed: Duration, code: Option<u8>
             count,
         })
         .collect();
+    let ia32_syscalls = r
+        .ia32_syscalls
+        .iter()
+        .map(|&(nr, count)| SyscallCount {
+            name: None,
+            nr,
+            count,
+        })
+        .collect();
     if r.other_syscalls > 0 {
         syscalls.push(SyscallCount {
             name: None,
@@ -305,6 +314,7 @@ fn to_profile(target: Target, r: &Recording, elapsed: Duration, code: Option<u8>
         processes: r.processes + 1,
         threads: r.threads,
         syscalls,
+        ia32_syscalls,
         sockets: r
             .sockets
             .iter()

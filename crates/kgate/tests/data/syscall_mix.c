@@ -4,7 +4,9 @@
  * threads, a forked child, a thread of that child, a grandchild, and an
  * exec'd program. Results do not matter (several calls fail); that the
  * kernel was entered does. NCALLS getppid calls from each of NTHREADS
- * threads check that nothing is lost under concurrency.
+ * threads check that nothing is lost under concurrency. A child makes
+ * NIA32 ia32 getpid calls (number 20, which is writev on x86_64) through
+ * int 0x80, the compat entry a 64-bit process can use too.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -17,6 +19,7 @@
 
 #define NTHREADS 4
 #define NCALLS 20000
+#define NIA32 7
 
 static void *worker(void *arg)
 {
@@ -72,6 +75,18 @@ int main(void)
 		waitpid(g, NULL, 0);
 		execl("/bin/true", "true", (char *)NULL);
 		_exit(1);
+	}
+	waitpid(c, NULL, 0);
+
+	/* ia32 syscalls, from a child (a kernel without IA32_EMULATION
+	 * kills it, not the workload). */
+	c = fork();
+	if (c == 0) {
+		for (int i = 0; i < NIA32; i++) {
+			long ret = 20; /* __NR_getpid in the ia32 table */
+			__asm__ volatile("int $0x80" : "+a"(ret) : : "memory");
+		}
+		_exit(0);
 	}
 	waitpid(c, NULL, 0);
 	return 0;
