@@ -55,6 +55,11 @@ struct LabArgs {
     /// host's load. For benchmarks (slower).
     #[arg(long, value_name = "N")]
     icount: Option<u32>,
+    /// Virtual CPUs of the guest (default 2). cloud-6.1 under --icount
+    /// needs 1: it hangs bringing up the second vCPU (the guest clock stops
+    /// at "x86: Booting SMP configuration").
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    smp: u32,
     /// Only scenarios whose file name contains this (or one of these,
     /// comma-separated: `--only stock,bpf_lsm`).
     #[arg(long)]
@@ -124,6 +129,7 @@ fn lab(args: &LabArgs) -> Result<()> {
     let mut opts = RunOptions::new(kgate);
     opts.keep = args.keep;
     opts.icount = args.icount;
+    opts.smp = args.smp;
     if args.icount.is_some() {
         // Instruction counting runs the guest single-threaded: allow more.
         opts.timeout *= 3;
