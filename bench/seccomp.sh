@@ -65,7 +65,7 @@ run() { # run VARIANT WORKLOAD: prints "wall cpu"
     esac
     /usr/bin/time -f '%e %U %S' -o "$out/t" "${cmd[@]}" >/dev/null 2>&1
     read -r w u s <"$out/t"
-    echo "$w $(echo "$u + $s" | bc)"
+    awk -v w="$w" -v u="$u" -v s="$s" 'BEGIN { printf "%s %.2f\n", w, u + s }'
 }
 declare -A wall cpu
 for ((i = 0; i < rounds; i++)); do
@@ -78,7 +78,7 @@ for ((i = 0; i < rounds; i++)); do
     done
 done
 med() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-r() { echo "scale=3; $1 / $2" | bc | sed 's/^\./0./'; }
+r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 echo "Recorder overhead ($rounds interleaved rounds, medians; ratios to plain)"
 echo
 echo '| workload | syscalls (kgate profile) | plain CPU | floor: empty sys_enter program | kgate record | strace -f -c | kgate / floor | plain wall | kgate record wall |'
