@@ -132,9 +132,9 @@ int BPF_PROG(kr_sys_enter, struct pt_regs *regs, long id)
 	if (!followed())
 		return 0;
 	/* A compat syscall carries an ia32 number: TS_COMPAT in the thread's
-	 * status (x86). */
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	bool ia32 = BPF_CORE_READ(t, thread_info.status) & KR_TS_COMPAT;
+	 * status (x86). A typed pointer: one load, no probe-read call. */
+	struct task_struct *t = bpf_get_current_task_btf();
+	bool ia32 = t->thread_info.status & KR_TS_COMPAT;
 	u32 idx = KR_NR_OTHER;
 	if (id >= 0 && id < KR_NR_IA32)
 		idx = ia32 ? KR_NR_IA32 + (u32)id : (u32)id;
