@@ -14,11 +14,18 @@ fail_all() {
 	exit 0
 }
 
-# vsock must be absent so that socket() asks for it (earlier scenarios may
-# have loaded it); its transports hold it.
-for m in vsock_diag vsock_loopback vmw_vsock_virtio_transport vmw_vsock_virtio_transport_common vsock; do
-	loaded $m && rmmod $m 2>/dev/null
-done
+# vsock must be absent so that socket() asks for it. Earlier scenarios
+# load it, and with it whichever transport modprobe's dependencies or the
+# first socket pulled in (vmw_vsock_vmci_transport, virtio, loopback,
+# vsock_diag): unload every module that uses it first, recursively.
+unload_tree() {
+	local users u
+	users=$(awk -v m="$1" '$1 == m && $4 != "-" { print $4 }' /proc/modules | tr ',' ' ')
+	for u in $users; do unload_tree "$u"; done
+	loaded "$1" && rmmod "$1" 2>/dev/null
+	return 0
+}
+unload_tree vsock
 loaded vsock && fail_all "vsock is loaded and cannot be unloaded: $(grep vsock /proc/modules)"
 builtin vsock && fail_all "vsock is built into $KGATE_LAB_KERNEL: no module request to record"
 
