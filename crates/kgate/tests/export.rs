@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use common::TempDir;
 use serde_json::Value;
-use workload::{kgate, need_root};
+use workload::{generate_policy, kgate, need_root};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -54,13 +54,7 @@ fn busybox_policy(dir: &Path) -> PathBuf {
         .output()
         .unwrap());
     let policy = dir.join("bb.toml");
-    ok(&kgate()
-        .args(["policy", "generate", "--name", "busybox-echo", "--from"])
-        .arg(&profile)
-        .arg("-o")
-        .arg(&policy)
-        .output()
-        .unwrap());
+    generate_policy(&profile, &policy, &["--name", "busybox-echo"]);
     policy
 }
 
@@ -204,13 +198,7 @@ fn oci_denied_family_is_eafnosupport_under_crun() {
     sockets.retain(|s| s["family"] != "inet6");
     std::fs::write(&profile, serde_json::to_string(&p).unwrap()).unwrap();
     let policy = dir.path().join("nc.toml");
-    ok(&kgate()
-        .args(["policy", "generate", "--from"])
-        .arg(&profile)
-        .arg("-o")
-        .arg(&policy)
-        .output()
-        .unwrap());
+    generate_policy(&profile, &policy, &[]);
     let seccomp: Value = serde_json::from_str(&export(&policy, "oci", &[])).unwrap();
     let out = crun(dir.path(), &seccomp, &[BUSYBOX, "sh", "-c", &script]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -12,7 +12,7 @@ use common::TempDir;
 
 mod workload;
 
-use workload::{compile, kgate, need_root};
+use workload::{compile, generate_policy, kgate, need_root};
 
 #[track_caller]
 fn ok(out: &Output) -> String {
@@ -53,13 +53,7 @@ fn recorded_policy(dir: &Path, mode: &str) -> (PathBuf, PathBuf) {
         .output()
         .unwrap());
     let policy = dir.join(format!("{mode}.toml"));
-    ok(&kgate()
-        .args(["policy", "generate", "--from"])
-        .arg(&profile)
-        .arg("-o")
-        .arg(&policy)
-        .output()
-        .unwrap());
+    generate_policy(&profile, &policy, &[]);
     (probe, policy)
 }
 

@@ -42,3 +42,22 @@ pub fn compile(dir: &Path, name: &str) -> PathBuf {
     assert!(st.success(), "compiling {}", src.display());
     out
 }
+
+/// `kgate policy generate --from PROFILE -o POLICY [EXTRA...]`, which must
+/// succeed.
+#[track_caller]
+pub fn generate_policy(profile: &Path, policy: &Path, extra: &[&str]) {
+    let out = kgate()
+        .args(["policy", "generate", "--from"])
+        .arg(profile)
+        .arg("-o")
+        .arg(policy)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kgate policy generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
