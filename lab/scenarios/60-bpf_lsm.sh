@@ -172,10 +172,19 @@ fi
 
 st=$(kgate status 2>&1)
 hash=$(echo "$st" | sed -n 's/.*hash=\([0-9a-f]*\).*/\1/p')
-if echo "$st" | grep -q 'hook socket_create attached=true allow=[1-9][0-9]* deny=[1-9]' && [ ${#hash} = 64 ]; then
-	result bpf_status_counters PASS "$(echo "$st" | tr '\n' ';')"
+# The kernel's run statistics of each program, while bpf_stats_enabled=1:
+# 100 denied socket() calls add at least 100 runs of socket_create.
+runs() { kgate status 2>/dev/null | sed -n 's/^hook socket_create .* runs=\([0-9]*\) run_ns=\([0-9]*\).*/\1 \2/p'; }
+echo 1 >/proc/sys/kernel/bpf_stats_enabled
+r0=$(runs)
+as_nobody probe flood 100 40 1 0 >/dev/null 2>&1
+r1=$(runs)
+echo 0 >/proc/sys/kernel/bpf_stats_enabled
+stats_ok=$(echo "${r0:-0 0} ${r1:-0 0}" | awk '{ print ($3 - $1 >= 100 && $4 > $2) ? "yes" : "no" }')
+if echo "$st" | grep -q 'hook socket_create attached=true allow=[1-9][0-9]* deny=[1-9]' && [ ${#hash} = 64 ] && [ "$stats_ok" = yes ]; then
+	result bpf_status_counters PASS "run statistics before/after 100 denials: [$r0] [$r1]; $(echo "$st" | tr '\n' ';')"
 else
-	result bpf_status_counters FAIL "$st"
+	result bpf_status_counters FAIL "run statistics before/after 100 denials: [$r0] [$r1]; $st"
 fi
 
 # --- event loss under load: counted and shown ---------------------------------------
