@@ -46,6 +46,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -94,6 +95,7 @@ static void usage(void)
 	      "       probe sockdiag FAMILY [PROTO]\n"
 	      "       probe tiocsetd LDISC\n"
 	      "       probe splice-alg FILE\n"
+	      "       probe sendfile-alg FILE\n"
 	      "       probe splice-tcp FILE\n"
 	      "       probe sendfile-tcp FILE\n"
 	      "       probe splice-dev DEV\n"
@@ -502,12 +504,16 @@ static int sink_close(struct sink *s, struct sink_result *r)
 
 /*
  * AF_ALG sha256 hash of FILE, fed by splice(FILE -> pipe) and
- * splice(pipe -> op socket): the path "Copy Fail" (CVE-2026-31431) takes
- * to get file pages into the crypto API. Chunks go with SPLICE_F_MORE and
- * an empty send() finishes the hash. Steps: socket, bind, accept, pipe,
- * open, file-to-pipe, pipe-to-alg, finish, read.
+ * splice(pipe -> op socket) (splice-alg): the path "Copy Fail"
+ * (CVE-2026-31431) takes to get file pages into the crypto API; or by
+ * sendfile(op socket, FILE) (sendfile-alg), the same pages by the
+ * kernel's internal pipe. Splice chunks go with SPLICE_F_MORE and an
+ * empty send() finishes the hash; sendfile sends the whole file in one
+ * call, whose last chunk finishes it. Steps:
+ * socket, bind, accept, pipe, open, file-to-pipe, pipe-to-alg, sendfile,
+ * finish, read.
  */
-static int cmd_splice_alg(int argc, char **argv)
+static int alg_hash(int argc, char **argv, int use_sendfile)
 {
 	struct sockaddr_alg sa = { .salg_family = AF_ALG };
 	unsigned char digest[32];
@@ -542,6 +548,24 @@ static int cmd_splice_alg(int argc, char **argv)
 		goto out;
 	}
 	for (;;) {
+		if (use_sendfile) {
+			/* One call for the whole file: sendfile marks all but
+			 * its last internal chunk "more", and its last one
+			 * finishes the hash. */
+			struct stat st;
+			if (fstat(ffd, &st) < 0) {
+				step = "open";
+				goto out;
+			}
+			n = sendfile(op, ffd, &off, (size_t)(st.st_size - off));
+			if (n < 0) {
+				step = "sendfile";
+				goto out;
+			}
+			if (n == 0 || off >= st.st_size)
+				break;
+			continue;
+		}
 		n = splice(ffd, &off, p[1], NULL, CHUNK, 0);
 		if (n < 0) {
 			step = "file-to-pipe";
@@ -560,7 +584,7 @@ static int cmd_splice_alg(int argc, char **argv)
 			n -= m;
 		}
 	}
-	if (send(op, "", 0, 0) < 0) {
+	if (!use_sendfile && send(op, "", 0, 0) < 0) {
 		step = "finish";
 		goto out;
 	}
@@ -585,6 +609,16 @@ out:
 		close(op);
 	close(tfm);
 	return 0;
+}
+
+static int cmd_splice_alg(int argc, char **argv)
+{
+	return alg_hash(argc, argv, 0);
+}
+
+static int cmd_sendfile_alg(int argc, char **argv)
+{
+	return alg_hash(argc, argv, 1);
 }
 
 /*
@@ -1366,6 +1400,7 @@ int main(int argc, char **argv)
 		{ "sockdiag", cmd_sockdiag },
 		{ "tiocsetd", cmd_tiocsetd },
 		{ "splice-alg", cmd_splice_alg },
+		{ "sendfile-alg", cmd_sendfile_alg },
 		{ "splice-tcp", cmd_splice_tcp },
 		{ "sendfile-tcp", cmd_sendfile_tcp },
 		{ "splice-dev", cmd_splice_dev },

@@ -1,7 +1,7 @@
 # The [splice] endpoint registry (issue 5) on a real kernel, enforced by the
 # BPF-LSM backend at file_permission and driven through the kgate CLI. Every
 # claim is checked through syscall results of `probe` run as nobody (lab/probe.c:
-# splice-alg, splice-tcp, sendfile-tcp, splice-dev, copy-fallback,
+# splice-alg, sendfile-alg, splice-tcp, sendfile-tcp, splice-dev, copy-fallback,
 # copy-range, uring-splice, uring-tee, vmsplice, tee, splice-pipe), and
 # through `kgate events`.
 #
@@ -72,12 +72,13 @@ tcp_good() {
 		[ -n "$_s" ] && [ "$_s" = "$(field "$1" file_sum)" ]
 }
 
-NAMES="alg tcp sendfile urandom zero copy range uring utee vmsplice tee spipe"
+NAMES="alg salg tcp sendfile urandom zero copy range uring utee vmsplice tee spipe"
 
 # run_all TAG: every probe as nobody; outputs in r_NAME, copies in $D/*-TAG.
 run_all() {
 	rm -f "$D/copy-$1" "$D/range-$1"
 	r_alg=$(as_nobody probe splice-alg $F 2>&1)
+	r_salg=$(as_nobody probe sendfile-alg $F 2>&1)
 	r_tcp=$(as_nobody probe splice-tcp $F 2>&1)
 	r_sendfile=$(as_nobody probe sendfile-tcp $F 2>&1)
 	r_urandom=$(as_nobody probe splice-dev /dev/urandom 2>&1)
@@ -116,6 +117,7 @@ all_good() {
 	cmp -s $F "$D/copy-$1" || _bad="$_bad copy-differs"
 	cmp -s $F "$D/range-$1" || _bad="$_bad range-differs"
 	[ "$(field "$r_alg" sha256)" = "$SHA" ] || _bad="$_bad alg-digest"
+	[ "$(field "$r_salg" sha256)" = "$SHA" ] || _bad="$_bad salg-digest"
 	[ "$(field "$r_uring" bytes)" = $URING_CHUNK ] || _bad="$_bad uring-bytes"
 	echo "$_bad"
 	[ -z "$_bad" ]
@@ -168,6 +170,7 @@ else
 	result splice_stock_works FAIL "${URING_NOTE}${ZERO_NOTE}wrong:$bad; $(show)"
 fi
 STOCK_ALG=$r_alg
+STOCK_SALG=$r_salg
 
 # --- the splice programs only when [splice] is on -------------------------------------
 # file_permission runs on every read and write: a policy with [splice]
@@ -193,10 +196,11 @@ if out=$(apply default); then
 	EV=$(kgate events 2>&1)
 	if [ "$(field "$STOCK_ALG" sha256)" != "$SHA" ]; then
 		result splice_alg_denied SKIP "AF_ALG sha256 does not work here even without a policy: $STOCK_ALG"
-	elif [ "$r_alg" = "step=pipe-to-alg errno=EINVAL" ] && [ -n "$(deny_events alg)" ]; then
-		result splice_alg_denied PASS "as nobody: socket/bind/accept AF_ALG and splice(file -> pipe) ok, splice(pipe -> alg) -> $r_alg (stock: $STOCK_ALG); $(deny_events alg | head -1)"
+	elif [ "$r_alg" = "step=pipe-to-alg errno=EINVAL" ] && [ -n "$(deny_events 'splice pipe -> socket:alg')" ] &&
+		[ "$r_salg" = "step=sendfile errno=EINVAL" ] && [ -n "$(deny_events 'sendfile file:tmpfs -> socket:alg')" ]; then
+		result splice_alg_denied PASS "as nobody: socket/bind/accept AF_ALG and splice(file -> pipe) ok, splice(pipe -> alg) -> $r_alg (stock: $STOCK_ALG); $(deny_events 'splice pipe -> socket:alg' | head -1); sendfile(alg, file) -> $r_salg (stock: $STOCK_SALG); $(deny_events 'sendfile file:tmpfs -> socket:alg' | head -1)"
 	else
-		result splice_alg_denied FAIL "as nobody: splice-alg -> $r_alg (want step=pipe-to-alg errno=EINVAL and a deny event); events: $EV"
+		result splice_alg_denied FAIL "as nobody: splice-alg -> $r_alg (want step=pipe-to-alg errno=EINVAL and a deny event); sendfile-alg -> $r_salg (want step=sendfile errno=EINVAL and a deny event); events: $EV"
 	fi
 
 	if tcp_good "$r_tcp"; then

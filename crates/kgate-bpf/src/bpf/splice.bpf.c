@@ -14,8 +14,12 @@
  *   MAY_READ when it is the source and MAY_WRITE when it is the
  *   destination;
  * - sendfile(2) and copy_file_range(2): the kernel checks the source
- *   (MAY_READ) before the destination; kgate decides the pair at the
- *   source, resolving the destination from the syscall's fd argument.
+ *   (MAY_READ) and then the destination (MAY_WRITE) once per call before
+ *   any data moves, and then the source again for every chunk that the
+ *   internal pipe carries (vfs_splice_read). kgate decides the pair at
+ *   the destination's check, resolving the source from the syscall's fd
+ *   argument, so the per-chunk source checks return at once (6.1 checks
+ *   the destination a second time, in do_splice_direct).
  *
  * Endpoints are identified by inode mode, superblock magic, device numbers
  * and socket family/type/protocol, never by kernel addresses. Unprivileged
@@ -231,9 +235,11 @@ static __always_inline int kg_pair_allowed(u32 gen, const struct kg_endpoint *sr
  */
 static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 {
-	/* sendfile and copy_file_range are decided once, at the source. */
+	/* sendfile and copy_file_range are decided at the destination's
+	 * check, which each call passes once (twice on 6.1) before any data
+	 * moves; the source's checks recur per chunk and are skipped. */
 	if ((call == KG_SPLICE_CALL_SENDFILE || call == KG_SPLICE_CALL_COPY_FILE_RANGE) &&
-	    !(mask & KG_MAY_READ))
+	    !(mask & KG_MAY_WRITE))
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
@@ -265,14 +271,15 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 			req.dst = pipe;
 		}
 	} else {
-		/* sendfile, copy_file_range: the destination from the fd. */
-		u64 out_fd;
+		/* sendfile(out_fd, in_fd, ...), copy_file_range(fd_in, off_in,
+		 * fd_out, ...): the source from its fd argument. */
+		u64 in_fd;
 		if (call == KG_SPLICE_CALL_SENDFILE)
-			out_fd = compat ? regs->bx : regs->di;
+			in_fd = compat ? regs->cx : regs->si;
 		else
-			out_fd = regs->dx;
-		kg_classify_arg(file, &req.src);
-		kg_classify(kg_fd_file(t, (u32)out_fd), &req.dst);
+			in_fd = compat ? regs->bx : regs->di;
+		kg_classify(kg_fd_file(t, (u32)in_fd), &req.src);
+		kg_classify_arg(file, &req.dst);
 	}
 
 	u32 rule = KG_RULE_SPLICE_LISTED;
