@@ -14,6 +14,7 @@
  *   probe sockdiag FAMILY [PROTO]         -> ok | socket-errno=NAME | errno=NAME
  *   probe tiocsetd LDISC                  -> ok | open-errno=NAME | errno=NAME
  *   probe splice-alg FILE                 -> ok sha256=HEX bytes=N | step=STEP errno=NAME
+ *   probe sendfile-alg FILE               -> (the same)
  *   probe splice-tcp FILE                 -> ok bytes=N sum=HEX file_bytes=N file_sum=HEX
  *                                            | step=.. errno=..
  *   probe sendfile-tcp FILE               -> (the same)
@@ -24,10 +25,15 @@
  *   probe uring-splice FILE               -> ok bytes=N res=N | step=.. errno=..
  *   probe uring-tee                       -> ok bytes=N res=N | step=.. errno=..
  *   probe vmsplice | tee | splice-pipe    -> ok bytes=N | step=.. errno=..
+ *   probe vmsplice-read                   (pipe -> memory: vmsplice on the read end)
+ *   probe vmsplice32 | tee32              (the ia32 entries, by int 0x80)
  *   probe errno-name N                    -> NAME (for scripts)
  *   probe bench OP ITERS [ROUNDS [SIZE]] OP: socket getpid readzero splice-tcp
  *                                         sendfile-tcp pipe-rw file-read file-write
  *                                         -> ns_per_op=MEDIAN min=.. max=.. rounds=.. iters=..
+ *   probe lsm-floor HOOK PIN              -> ok btf_id=N | step=.. errno=.. (root: an
+ *                                            empty BPF-LSM program on HOOK, its link
+ *                                            pinned at PIN; rm PIN detaches it)
  *
  * Numbers may be decimal or 0x-hex. Built with `gcc -static -O2` at lab
  * build time, so it needs no libraries in the guest.
@@ -55,6 +61,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <linux/bpf.h>
+#include <linux/btf.h>
 #include <linux/if_alg.h>
 #include <linux/inet_diag.h>
 #include <linux/io_uring.h>
@@ -105,12 +113,14 @@ static void usage(void)
 	      "       probe uring-tee\n"
 	      "       probe vmsplice\n"
 	      "       probe tee\n"
+	      "       probe vmsplice-read | vmsplice32 | tee32\n"
 	      "       probe splice-pipe\n"
 	      "       probe errno-name N\n"
 	      "       probe bench OP ITERATIONS [ROUNDS [SIZE]]\n"
 	      "         OP: socket getpid readzero splice-tcp sendfile-tcp pipe-rw\n"
 	      "             file-read file-write\n"
-	      "       probe flood N FAMILY TYPE PROTO\n",
+	      "       probe flood N FAMILY TYPE PROTO\n"
+	      "       probe lsm-floor HOOK PIN\n",
 	      stderr);
 	exit(2);
 }
@@ -914,6 +924,58 @@ static int cmd_copy_range(int argc, char **argv)
  * an LSM hook. Steps: pipe, fill (write into the source pipe), vmsplice,
  * tee, splice.
  */
+/*
+ * The ia32 entry points (__ia32_sys_*), reached from this 64-bit process
+ * by int 0x80 with i386 syscall numbers: tee (315) from pipe a to a new
+ * pipe, or vmsplice (316) of a compat iovec into pipe a. Pointers must fit
+ * in 32 bits: the iovec and its buffer are mapped below 4 GiB. Returns
+ * the result or -1 with errno, like a libc call; "step=map" when the low
+ * mapping fails.
+ */
+static long int80(long nr, long a1, long a2, long a3, long a4)
+{
+	long ret;
+
+	__asm__ volatile("int $0x80"
+			 : "=a"(ret)
+			 : "a"(nr), "b"(a1), "c"(a2), "d"(a3), "S"(a4)
+			 : "memory");
+	if (ret < 0 && ret > -4096) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return ret;
+}
+
+static long ia32_pipe_op(const char *what, int a[2])
+{
+	if (strcmp(what, "tee32") == 0) {
+		int b[2];
+		long n;
+		if (pipe2(b, O_CLOEXEC) < 0)
+			return -1;
+		if (write(a[1], "k", 1) != 1) {
+			close(b[0]);
+			close(b[1]);
+			return -1;
+		}
+		n = int80(315, a[0], b[1], 1, 0);
+		close(b[0]);
+		close(b[1]);
+		return n;
+	}
+	uint32_t *low = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (low == MAP_FAILED)
+		return -1;
+	memset(low, 'k', 8192);
+	low[0] = (uint32_t)(uintptr_t)((char *)low + 4096); /* iov_base */
+	low[1] = 4096;                                       /* iov_len */
+	long n = int80(316, a[1], (long)(uintptr_t)low, 1, 0);
+	munmap(low, 8192);
+	return n;
+}
+
 static int pipe_op(const char *what)
 {
 	static char buf[4096];
@@ -926,6 +988,14 @@ static int pipe_op(const char *what)
 	memset(buf, 'k', sizeof(buf));
 	if (strcmp(what, "vmsplice") == 0) {
 		n = vmsplice(a[1], &iov, 1, 0);
+	} else if (strcmp(what, "vmsplice-read") == 0) {
+		if (write(a[1], buf, sizeof(buf)) != sizeof(buf)) {
+			step_fail("fill");
+			goto out;
+		}
+		n = vmsplice(a[0], &iov, 1, 0);
+	} else if (strcmp(what, "vmsplice32") == 0 || strcmp(what, "tee32") == 0) {
+		n = ia32_pipe_op(what, a);
 	} else if (pipe2(b, O_CLOEXEC) < 0) {
 		step_fail("pipe");
 		goto out;
@@ -957,6 +1027,30 @@ static int cmd_vmsplice(int argc, char **argv)
 	if (argc != 0)
 		usage();
 	return pipe_op("vmsplice");
+}
+
+static int cmd_vmsplice_read(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		usage();
+	return pipe_op("vmsplice-read");
+}
+
+static int cmd_vmsplice32(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		usage();
+	return pipe_op("vmsplice32");
+}
+
+static int cmd_tee32(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		usage();
+	return pipe_op("tee32");
 }
 
 static int cmd_tee(int argc, char **argv)
@@ -1386,6 +1480,139 @@ static int cmd_flood(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The floor of any BPF-LSM program on a hook, for the benchmarks: an empty
+ * program (r0 = 0; exit) of type LSM attached to bpf_lsm_HOOK, the way
+ * libbpf attaches "lsm/HOOK", with its link pinned at PIN (a bpffs path)
+ * so that it outlives the probe; `rm PIN` detaches it. What kgate's own
+ * program costs beyond this is kgate's; the rest is the kernel's BPF
+ * trampoline. Steps: btf (reading /sys/kernel/btf/vmlinux), lookup (no
+ * such hook), load, attach, pin.
+ */
+static int sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return (int)syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+/* The BTF type id of the function NAME in the kernel's BTF, 0 when there
+ * is none, -1 when the BTF cannot be read. */
+static int vmlinux_func_id(const char *name)
+{
+	FILE *f = fopen("/sys/kernel/btf/vmlinux", "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	int id = -1;
+
+	if (!f)
+		return -1;
+	for (;;) {
+		if (cap - len < 65536) {
+			char *nb = realloc(buf, cap + (1 << 20));
+			if (!nb)
+				goto out;
+			buf = nb;
+			cap += 1 << 20;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	const struct btf_header *h = (const void *)buf;
+	if (len < sizeof(*h) || h->magic != BTF_MAGIC ||
+	    (size_t)h->hdr_len + h->str_off + h->str_len > len ||
+	    (size_t)h->hdr_len + h->type_off + h->type_len > len) {
+		errno = EINVAL;
+		goto out;
+	}
+	const char *types = buf + h->hdr_len + h->type_off;
+	const char *strs = buf + h->hdr_len + h->str_off;
+	size_t off = 0;
+	id = 0;
+	for (int i = 1; off + sizeof(struct btf_type) <= h->type_len; i++) {
+		const struct btf_type *t = (const void *)(types + off);
+		unsigned int kind = BTF_INFO_KIND(t->info), vlen = BTF_INFO_VLEN(t->info);
+		if (kind == BTF_KIND_FUNC && t->name_off < h->str_len &&
+		    strcmp(strs + t->name_off, name) == 0) {
+			id = i;
+			break;
+		}
+		off += sizeof(*t);
+		switch (kind) {
+		case BTF_KIND_INT: case BTF_KIND_VAR: case BTF_KIND_DECL_TAG:
+			off += 4;
+			break;
+		case BTF_KIND_ARRAY:
+			off += sizeof(struct btf_array);
+			break;
+		case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_DATASEC:
+		case BTF_KIND_ENUM64:
+			off += 12 * (size_t)vlen;
+			break;
+		case BTF_KIND_ENUM: case BTF_KIND_FUNC_PROTO:
+			off += 8 * (size_t)vlen;
+			break;
+		default:
+			break;
+		}
+	}
+out:
+	free(buf);
+	fclose(f);
+	return id;
+}
+
+static int cmd_lsm_floor(int argc, char **argv)
+{
+	static const struct bpf_insn prog[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	char func[128], log[4096] = "";
+	union bpf_attr a;
+	int id, fd, link;
+
+	if (argc != 2)
+		usage();
+	snprintf(func, sizeof(func), "bpf_lsm_%s", argv[0]);
+	id = vmlinux_func_id(func);
+	if (id < 0)
+		return step_fail("btf");
+	if (id == 0) {
+		printf("step=lookup errno=ENOENT\n");
+		return 0;
+	}
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_LSM;
+	a.expected_attach_type = BPF_LSM_MAC;
+	a.insns = (uintptr_t)prog;
+	a.insn_cnt = sizeof(prog) / sizeof(prog[0]);
+	a.license = (uintptr_t) "GPL";
+	a.attach_btf_id = (unsigned int)id;
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	a.log_level = 1;
+	fd = sys_bpf(BPF_PROG_LOAD, &a);
+	if (fd < 0) {
+		step_fail("load");
+		if (log[0])
+			fprintf(stderr, "probe: verifier log: %s\n", log);
+		return 0;
+	}
+	memset(&a, 0, sizeof(a));
+	a.raw_tracepoint.prog_fd = (unsigned int)fd;
+	link = sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &a);
+	if (link < 0)
+		return step_fail("attach");
+	memset(&a, 0, sizeof(a));
+	a.pathname = (uintptr_t)argv[1];
+	a.bpf_fd = (unsigned int)link;
+	if (sys_bpf(BPF_OBJ_PIN, &a) < 0)
+		return step_fail("pin");
+	printf("ok btf_id=%d\n", id);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1410,10 +1637,14 @@ int main(int argc, char **argv)
 		{ "uring-tee", cmd_uring_tee },
 		{ "vmsplice", cmd_vmsplice },
 		{ "tee", cmd_tee },
+		{ "vmsplice-read", cmd_vmsplice_read },
+		{ "vmsplice32", cmd_vmsplice32 },
+		{ "tee32", cmd_tee32 },
 		{ "splice-pipe", cmd_splice_pipe },
 		{ "errno-name", cmd_errno_name },
 		{ "bench", cmd_bench },
 		{ "flood", cmd_flood },
+		{ "lsm-floor", cmd_lsm_floor },
 	};
 	size_t i;
 

@@ -27,6 +27,12 @@ pub const EXE_MAP_ENTRIES: usize = 2048;
 pub const SPLICE_MAP_ENTRIES: usize = 4096;
 /// `KG_SPLICE_HAS_PAIRS`.
 pub const SPLICE_HAS_PAIRS: u32 = 1;
+/// `KG_SPLICE_TEE_OK`: `tee(2)` (pipe -> pipe) is allowed.
+pub const SPLICE_TEE_OK: u32 = 2;
+/// `KG_SPLICE_VMSPLICE_OK`: `vmsplice(2)` (memory <-> pipe) is allowed.
+pub const SPLICE_VMSPLICE_OK: u32 = 4;
+/// Counter sections (`KG_SECTIONS`): at least one per hook.
+pub const SECTIONS: usize = 16;
 /// Size of `struct kg_splice_request` (a splice event's request bytes).
 pub const SPLICE_REQUEST_SIZE: usize = 4 + 16 + 16;
 
@@ -194,6 +200,19 @@ mod tests {
             hash: "ab".repeat(32),
         };
         assert_eq!(Config::decode(&c.encode()), Some(c));
+    }
+
+    #[test]
+    fn every_hook_has_a_counter_section() {
+        assert!(crate::Hook::ALL.len() <= SECTIONS);
+        // SECTIONS mirrors KG_SECTIONS, which sizes the counters map.
+        let h = include_str!("bpf/kgate.h");
+        let line = h
+            .lines()
+            .find(|l| l.starts_with("#define KG_SECTIONS "))
+            .expect("KG_SECTIONS in kgate.h");
+        let n: usize = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert_eq!(n, SECTIONS);
     }
 
     #[test]

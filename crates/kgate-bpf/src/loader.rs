@@ -41,11 +41,20 @@ pub enum Hook {
     UringSpliceEnter,
     /// `fexit/io_splice`: clears the mark.
     UringSpliceExit,
+    /// `fmod_ret/__x64_sys_vmsplice`: `vmsplice(2)`, which reaches no LSM
+    /// hook (needs `CONFIG_FUNCTION_ERROR_INJECTION`).
+    VmspliceSyscall,
+    /// `fmod_ret/__x64_sys_tee`: `tee(2)` (likewise).
+    TeeSyscall,
+    /// `fmod_ret/__ia32_sys_vmsplice`: 32-bit `vmsplice(2)`.
+    VmspliceSyscall32,
+    /// `fmod_ret/__ia32_sys_tee`: 32-bit `tee(2)`.
+    TeeSyscall32,
 }
 
 impl Hook {
     /// Every hook, in counter order.
-    pub const ALL: [Hook; 8] = [
+    pub const ALL: [Hook; 12] = [
         Hook::ModuleRequest,
         Hook::SocketCreate,
         Hook::UsernsCreate,
@@ -54,29 +63,53 @@ impl Hook {
         Hook::SpliceFile,
         Hook::UringSpliceEnter,
         Hook::UringSpliceExit,
+        Hook::VmspliceSyscall,
+        Hook::TeeSyscall,
+        Hook::VmspliceSyscall32,
+        Hook::TeeSyscall32,
     ];
 
-    /// The program's attach point (`lsm/...`, `fentry/...`).
+    /// The program's attach point (`lsm/...`, `fentry/...`,
+    /// `fmod_ret/...`).
     pub fn attach_point(self) -> String {
         match self {
             Hook::UringSpliceEnter => "fentry/io_splice".into(),
             Hook::UringSpliceExit => "fexit/io_splice".into(),
+            h if h.is_fmod_ret() => format!("fmod_ret/{}", h.lsm_name()),
             h => format!("lsm/{}", h.lsm_name()),
         }
     }
 
     /// A hook whose absence weakens enforcement but must not stop it: the
-    /// io_uring splice marks (fentry needs BTF trampolines and io_uring).
+    /// io_uring splice marks (fentry needs BTF trampolines and io_uring)
+    /// and the syscall gates (fmod_ret needs error injection).
     pub fn optional(self) -> bool {
-        matches!(self, Hook::UringSpliceEnter | Hook::UringSpliceExit)
+        matches!(self, Hook::UringSpliceEnter | Hook::UringSpliceExit) || self.is_fmod_ret()
+    }
+
+    /// An `fmod_ret` program on a syscall entry point.
+    pub fn is_fmod_ret(self) -> bool {
+        matches!(
+            self,
+            Hook::VmspliceSyscall | Hook::TeeSyscall | Hook::VmspliceSyscall32 | Hook::TeeSyscall32
+        )
     }
 
     /// Does the hook make decisions (and so have counters)?
     pub fn decides(self) -> bool {
-        !self.optional()
+        !matches!(self, Hook::UringSpliceEnter | Hook::UringSpliceExit)
     }
 
-    /// The LSM hook name.
+    /// Part of the splice registry: attached only when `[splice]` is on.
+    pub fn is_splice(self) -> bool {
+        matches!(
+            self,
+            Hook::SpliceFile | Hook::UringSpliceEnter | Hook::UringSpliceExit
+        ) || self.is_fmod_ret()
+    }
+
+    /// The kernel function the program attaches to: the LSM hook name
+    /// (`bpf_lsm_` + it), or the traced function.
     pub fn lsm_name(self) -> &'static str {
         match self {
             Hook::ModuleRequest => "kernel_module_request",
@@ -86,6 +119,10 @@ impl Hook {
             Hook::ModuleLoadData => "kernel_post_load_data",
             Hook::SpliceFile => "file_permission",
             Hook::UringSpliceEnter | Hook::UringSpliceExit => "io_splice",
+            Hook::VmspliceSyscall => "__x64_sys_vmsplice",
+            Hook::TeeSyscall => "__x64_sys_tee",
+            Hook::VmspliceSyscall32 => "__ia32_sys_vmsplice",
+            Hook::TeeSyscall32 => "__ia32_sys_tee",
         }
     }
 
@@ -99,6 +136,10 @@ impl Hook {
             Hook::SpliceFile => "splice",
             Hook::UringSpliceEnter => "uring_splice_enter",
             Hook::UringSpliceExit => "uring_splice_exit",
+            Hook::VmspliceSyscall => "vmsplice",
+            Hook::TeeSyscall => "tee",
+            Hook::VmspliceSyscall32 => "vmsplice32",
+            Hook::TeeSyscall32 => "tee32",
         }
     }
 
@@ -166,6 +207,9 @@ pub enum Rule {
     SpliceDestinationNotListed,
     /// Both endpoints are allowed, the combination is not in `splice.pairs`.
     SplicePairNotListed,
+    /// `tee(2)` or `vmsplice(2)`: not every pipe/memory combination the
+    /// call can make is allowed by `splice.allow` and `splice.pairs`.
+    SpliceCallNotAllowed,
     /// Unknown rule number (a newer BPF object).
     Other(u32),
 }
@@ -186,6 +230,7 @@ impl Rule {
             11 => Rule::SpliceSourceNotListed,
             12 => Rule::SpliceDestinationNotListed,
             13 => Rule::SplicePairNotListed,
+            14 => Rule::SpliceCallNotAllowed,
             n => Rule::Other(n),
         }
     }
@@ -206,6 +251,9 @@ impl Rule {
             Rule::SpliceSourceNotListed => "source not in splice.allow".into(),
             Rule::SpliceDestinationNotListed => "destination not in splice.allow".into(),
             Rule::SplicePairNotListed => "pair not in splice.pairs".into(),
+            Rule::SpliceCallNotAllowed => {
+                "tee needs pipe -> pipe, vmsplice memory -> pipe and pipe -> memory, in splice.allow/pairs".into()
+            }
             Rule::Other(n) => format!("rule {n}"),
         }
     }
@@ -238,10 +286,11 @@ pub enum Request {
     },
     /// A splice-family transfer.
     Splice {
-        /// `splice`, `sendfile`, `copy_file_range` or `io_uring`.
+        /// `splice`, `sendfile`, `copy_file_range`, `io_uring`, `vmsplice`
+        /// or `tee`.
         call: String,
         /// Source endpoint, in the policy grammar (`file:tmpfs`, `pipe`,
-        /// `socket:inet/tcp`, `chardev:1:9`, `other`).
+        /// `socket:inet/tcp`, `chardev:1:9`, `memory`, `other`).
         source: String,
         /// Destination endpoint.
         destination: String,
@@ -281,6 +330,7 @@ pub fn endpoint_text(k: [u32; 4]) -> String {
             Some((name, _, _)) => format!("chardev:{name}"),
             None => format!("chardev:{a}:{b}"),
         },
+        6 => "memory".into(),
         _ => "other".into(),
     }
 }
@@ -335,7 +385,13 @@ impl Event {
             Hook::ModuleLoadFile | Hook::ModuleLoadData => Request::ModuleLoad {
                 module: abi::cstr(&b[72..136]),
             },
-            Hook::SpliceFile | Hook::UringSpliceEnter | Hook::UringSpliceExit => {
+            Hook::SpliceFile
+            | Hook::UringSpliceEnter
+            | Hook::UringSpliceExit
+            | Hook::VmspliceSyscall
+            | Hook::TeeSyscall
+            | Hook::VmspliceSyscall32
+            | Hook::TeeSyscall32 => {
                 let r = &b[72..72 + abi::SPLICE_REQUEST_SIZE];
                 let ep = |off: usize| {
                     [
@@ -351,6 +407,8 @@ impl Event {
                         2 => "sendfile",
                         3 => "copy_file_range",
                         4 => "io_uring",
+                        5 => "vmsplice",
+                        6 => "tee",
                         _ => "unknown",
                     }
                     .into(),
@@ -531,11 +589,39 @@ const ROOT_HINT: &str = "kgate must run as root (CAP_BPF, CAP_PERFMON and CAP_SY
 /// older than any kernel kgate supports. Read from the `bpf_lsm_*`
 /// attachment points in /proc/kallsyms; when that is unreadable, assume all
 /// and let the load say otherwise.
+///
+/// The `fmod_ret` syscall gates also need the function on the kernel's
+/// error-injection list (`CONFIG_FUNCTION_ERROR_INJECTION`): read from
+/// debugfs when it is mounted, else told by kallsyms (the list's lookup
+/// function exists only with that option), else by the kernel config;
+/// when nothing tells, they are tried (and dropped if the load fails).
 fn available_hooks() -> Vec<Hook> {
     let kallsyms = std::fs::read("/proc/kallsyms").ok();
+    let injectable = error_injection_list();
+    let has_sym = |name: &str| {
+        kallsyms.as_ref().map(|k| {
+            let sym = format!(" {name}\n");
+            k.windows(sym.len()).any(|w| w == sym.as_bytes())
+        })
+    };
+    let fei = has_sym("within_error_injection_list").or_else(|| {
+        kgate_kernel::config::KernelConfig::load_live(Path::new("/"), &release())
+            .ok()
+            .flatten()
+            .map(|(c, _)| c.is_builtin("FUNCTION_ERROR_INJECTION"))
+    });
     Hook::ALL
         .into_iter()
         .filter(|h| {
+            if h.is_fmod_ret() {
+                let ok = match &injectable {
+                    Some(list) => list.iter().any(|f| f == h.lsm_name()),
+                    None => fei.unwrap_or(true),
+                };
+                if !ok {
+                    return false;
+                }
+            }
             let Some(k) = &kallsyms else { return true };
             let sym = if h.optional() {
                 format!(" {}\n", h.lsm_name())
@@ -545,6 +631,18 @@ fn available_hooks() -> Vec<Hook> {
             k.windows(sym.len()).any(|w| w == sym.as_bytes())
         })
         .collect()
+}
+
+/// The functions on the kernel's error-injection list (debugfs), `None`
+/// when it cannot be read.
+fn error_injection_list() -> Option<Vec<String>> {
+    let text = std::fs::read_to_string("/sys/kernel/debug/error_injection/list").ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// The program for each hook.
@@ -559,6 +657,10 @@ macro_rules! hook_prog {
             Hook::SpliceFile => $($borrow)* $progs.kg_splice_file,
             Hook::UringSpliceEnter => $($borrow)* $progs.kg_uring_splice_enter,
             Hook::UringSpliceExit => $($borrow)* $progs.kg_uring_splice_exit,
+            Hook::VmspliceSyscall => $($borrow)* $progs.kg_vmsplice,
+            Hook::TeeSyscall => $($borrow)* $progs.kg_tee,
+            Hook::VmspliceSyscall32 => $($borrow)* $progs.kg_vmsplice32,
+            Hook::TeeSyscall32 => $($borrow)* $progs.kg_tee32,
         }
     };
 }
@@ -608,8 +710,10 @@ pub fn probe() -> Result<Support, BpfError> {
     let mut open = KgateSkelBuilder::default()
         .open(&mut storage)
         .map_err(|e| not_supported("open", e))?;
+    // The trial is about the LSM programs: the optional ones (fentry,
+    // fmod_ret) are left out, `apply` attaches them where they load.
     for h in Hook::ALL {
-        if !hooks.contains(&h) {
+        if !hooks.contains(&h) || h.optional() {
             hook_prog!([&mut] open.progs, h).set_autoload(false);
         }
     }
@@ -771,11 +875,7 @@ fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError
         sockets_mode: policy.sockets.mode.raw(),
         userns_mode: policy.userns.mode.raw(),
         splice_mode: policy.splice.mode.raw(),
-        splice_flags: if policy.splice.has_pairs {
-            abi::SPLICE_HAS_PAIRS
-        } else {
-            0
-        },
+        splice_flags: policy.splice.flags(),
         generation,
         hash: policy.hash.clone(),
     };
@@ -910,13 +1010,31 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
     let mut hooks = hooks_for(policy, available_hooks());
     let mut storage = MaybeUninit::uninit();
     let mut retry_storage = MaybeUninit::uninit();
+    let mut last_storage = MaybeUninit::uninit();
+    // The optional programs need BTF trampolines, and the fmod_ret ones
+    // error injection: when the load fails, try without the fmod_ret
+    // ones, then without any optional program.
     let mut skel = match open_and_load(&mut storage, &hooks) {
         Ok(skel) => skel,
-        // The optional fentry programs need BTF trampolines: load without.
-        Err(_) if hooks.iter().any(|h| h.optional()) => {
-            hooks.retain(|h| !h.optional());
-            open_and_load(&mut retry_storage, &hooks)
-                .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?
+        Err(first) if hooks.iter().any(|h| h.optional()) => {
+            let without_fmod: Vec<Hook> =
+                hooks.iter().copied().filter(|h| !h.is_fmod_ret()).collect();
+            let retry = if without_fmod.len() < hooks.len() {
+                open_and_load(&mut retry_storage, &without_fmod).map(|s| (s, without_fmod))
+            } else {
+                Err(first)
+            };
+            match retry {
+                Ok((skel, kept)) => {
+                    hooks = kept;
+                    skel
+                }
+                Err(_) => {
+                    hooks.retain(|h| !h.optional());
+                    open_and_load(&mut last_storage, &hooks)
+                        .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?
+                }
+            }
         }
         Err(e) => {
             return Err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT))(e));
@@ -1028,13 +1146,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
 fn hooks_for(policy: &BpfPolicy, available: Vec<Hook>) -> Vec<Hook> {
     available
         .into_iter()
-        .filter(|h| {
-            policy.splice.mode != SectionMode::Off
-                || !matches!(
-                    h,
-                    Hook::SpliceFile | Hook::UringSpliceEnter | Hook::UringSpliceExit
-                )
-        })
+        .filter(|h| policy.splice.mode != SectionMode::Off || !h.is_splice())
         .collect()
 }
 
@@ -1155,6 +1267,7 @@ pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
     let drops = open_pinned(pin_dir, "kg_drops")?;
     let (_, cfg) = read_active(&active, &config)?;
     let mut hooks = Vec::new();
+    debug_assert!(Hook::ALL.len() <= abi::SECTIONS);
     for (i, h) in Hook::ALL.into_iter().enumerate() {
         let path = link_pin(pin_dir, h);
         if !path.exists() {

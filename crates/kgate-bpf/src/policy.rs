@@ -164,7 +164,8 @@ pub struct UsernsRules {
 /// One splice endpoint, or a pattern of them, as the BPF program matches
 /// it: `[kind, a, b, c]` with `KG_EP_*` kinds (pipe 1, file 2 with a =
 /// superblock magic, socket 3 with a/b/c = family/type/protocol, chardev 4
-/// with a/b = major/minor, other 5, any kind `u32::MAX`); `u32::MAX` in
+/// with a/b = major/minor, other 5, memory 6, any kind `u32::MAX`);
+/// `u32::MAX` in
 /// a, b or c matches anything.
 pub type EndpointKey = [u32; 4];
 
@@ -188,6 +189,7 @@ const EP_FILE: u32 = 2;
 const EP_SOCKET: u32 = 3;
 const EP_CHARDEV: u32 = 4;
 const EP_OTHER: u32 = 5;
+const EP_MEMORY: u32 = 6;
 const EP_ANYKIND: u32 = u32::MAX;
 
 /// The key of a policy endpoint (socket rules may carry wildcards).
@@ -205,6 +207,7 @@ pub fn endpoint_key(e: &kgate_policy::Endpoint) -> EndpointKey {
             let (maj, min) = e.chardev_numbers().unwrap_or((0, 0));
             [EP_CHARDEV, maj, min, 0]
         }
+        E::Memory => [EP_MEMORY, 0, 0, 0],
         _ => [EP_OTHER, 0, 0, 0],
     }
 }
@@ -253,6 +256,35 @@ fn patterns(ep: EndpointKey) -> Vec<EndpointKey> {
 }
 
 impl SpliceRules {
+    /// `tee(2)` moves pipe -> pipe: allowed when that transfer is.
+    pub fn tee_allowed(&self) -> bool {
+        let pipe = [EP_PIPE, 0, 0, 0];
+        self.allows(pipe, pipe)
+    }
+
+    /// `vmsplice(2)` moves memory -> pipe or pipe -> memory, by which end
+    /// of the pipe its fd is (which a thread sharing the fd table can
+    /// change after any check): allowed only when both directions are.
+    pub fn vmsplice_allowed(&self) -> bool {
+        let (pipe, mem) = ([EP_PIPE, 0, 0, 0], [EP_MEMORY, 0, 0, 0]);
+        self.allows(mem, pipe) && self.allows(pipe, mem)
+    }
+
+    /// `kg_config.splice_flags`.
+    pub fn flags(&self) -> u32 {
+        let mut f = 0;
+        if self.has_pairs {
+            f |= abi::SPLICE_HAS_PAIRS;
+        }
+        if self.tee_allowed() {
+            f |= abi::SPLICE_TEE_OK;
+        }
+        if self.vmsplice_allowed() {
+            f |= abi::SPLICE_VMSPLICE_OK;
+        }
+        f
+    }
+
     /// The same decision the BPF program makes for a transfer between two
     /// concrete endpoints.
     pub fn allows(&self, src: EndpointKey, dst: EndpointKey) -> bool {

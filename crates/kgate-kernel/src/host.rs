@@ -405,7 +405,8 @@ pub fn read_host(root: &Path) -> HostFacts {
                 root.join("sys/kernel/debug/error_injection/list")
                     .exists()
                     .then_some(true)
-            }),
+            })
+            .or_else(|| error_injection_from_kallsyms(root)),
         sysctls,
         config_source,
         offline: false,
@@ -985,6 +986,21 @@ fn read_trimmed(root: &Path, rel: &str) -> Result<String, String> {
     std::fs::read(root.join(rel))
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .map_err(|e| format!("cannot read /{rel}: {e}"))
+}
+
+/// `CONFIG_FUNCTION_ERROR_INJECTION` as kallsyms tells it: the list's
+/// lookup function `within_error_injection_list` exists only with that
+/// option. `None` when kallsyms cannot be read or hides its symbols.
+fn error_injection_from_kallsyms(root: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(root.join("proc/kallsyms")).ok()?;
+    let mut any = false;
+    for line in text.lines() {
+        any = true;
+        if line.ends_with(" within_error_injection_list") {
+            return Some(true);
+        }
+    }
+    any.then_some(false)
 }
 
 #[cfg(test)]

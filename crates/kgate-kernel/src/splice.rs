@@ -3,9 +3,13 @@
 //! `splice(2)` between a pipe and anything else, `sendfile(2)`,
 //! `copy_file_range(2)` and io_uring's splice reach the `file_permission`
 //! LSM hook (kgate's BPF-LSM registry). `tee(2)`, `vmsplice(2)` and
-//! pipe-to-pipe `splice(2)` reach no LSM hook at all: only seccomp (per
-//! workload: `kgate run`, exported profiles) or a BPF `fmod_ret` on the
-//! syscall, which needs `CONFIG_FUNCTION_ERROR_INJECTION`, can stop them.
+//! pipe-to-pipe `splice(2)` reach no LSM hook at all: seccomp (per
+//! workload: `kgate run`, exported profiles) can stop them, and for `tee`
+//! and `vmsplice` a BPF `fmod_ret` on the syscall entry, which needs
+//! `CONFIG_FUNCTION_ERROR_INJECTION` (kgate attaches one with `[splice]`
+//! on). Pipe-to-pipe `splice` cannot be told apart at the syscall entry
+//! without reading both fds, which a thread sharing the fd table can swap
+//! after the check: no host-wide gate.
 
 use serde::Serialize;
 
@@ -63,6 +67,10 @@ pub struct AppliedSplice {
     pub audit: bool,
     /// The io_uring splice marks (fentry/fexit on io_splice) attached.
     pub io_uring: bool,
+    /// The `tee(2)` syscall gate (fmod_ret) attached on every entry.
+    pub tee: bool,
+    /// The `vmsplice(2)` syscall gate (fmod_ret) attached on every entry.
+    pub vmsplice: bool,
 }
 
 /// The paths and their gates. `applied` is kgate's live state (`None`:
@@ -115,12 +123,30 @@ pub fn paths(h: &HostFacts, applied: Option<AppliedSplice>) -> Vec<SplicePath> {
             }
         }
     };
-    let fmod_ret = || -> Gate {
+    let fmod_ret = |call: &str, attached: bool| -> Gate {
+        if attached && (a.enforce || a.audit) {
+            return Gate {
+                mechanism: "fmod_ret",
+                status: if a.enforce {
+                    GateStatus::Enforced
+                } else {
+                    GateStatus::Audited
+                },
+                detail: format!(
+                    "kgate's fmod_ret on the {call}(2) entry, judged by the [splice] registry"
+                ),
+            };
+        }
         match h.error_injection {
+            Some(true) if a.enforce || a.audit => Gate {
+                mechanism: "fmod_ret",
+                status: GateStatus::Unavailable,
+                detail: format!("CONFIG_FUNCTION_ERROR_INJECTION=y, but kgate's fmod_ret on {call}(2) did not attach (no BTF trampolines?)"),
+            },
             Some(true) => Gate {
                 mechanism: "fmod_ret",
                 status: GateStatus::Available,
-                detail: "CONFIG_FUNCTION_ERROR_INJECTION=y: a BPF fmod_ret on the syscall could deny it host-wide (kgate does not attach one yet)".into(),
+                detail: format!("CONFIG_FUNCTION_ERROR_INJECTION=y: `kgate apply` with a [splice] section gates {call}(2) host-wide"),
             },
             Some(false) => Gate {
                 mechanism: "fmod_ret",
@@ -185,14 +211,19 @@ pub fn paths(h: &HostFacts, applied: Option<AppliedSplice>) -> Vec<SplicePath> {
             gates: vec![bpf(true), io_uring_sysctl(), seccomp("io_uring_setup(2)")],
         },
         SplicePath {
-            path: "tee(2), splice(2) pipe -> pipe, io_uring IORING_OP_TEE",
+            path: "tee(2)",
             lsm_hook: None,
-            gates: vec![seccomp("tee(2), splice(2)"), fmod_ret(), io_uring_sysctl()],
+            gates: vec![seccomp("tee(2)"), fmod_ret("tee", a.tee)],
         },
         SplicePath {
             path: "vmsplice(2)",
             lsm_hook: None,
-            gates: vec![seccomp("vmsplice(2)"), fmod_ret()],
+            gates: vec![seccomp("vmsplice(2)"), fmod_ret("vmsplice", a.vmsplice)],
+        },
+        SplicePath {
+            path: "splice(2) pipe -> pipe, io_uring IORING_OP_TEE",
+            lsm_hook: None,
+            gates: vec![seccomp("splice(2), io_uring_setup(2)"), io_uring_sysctl()],
         },
     ]
 }

@@ -8,6 +8,7 @@
 //!   magic, see [`FILESYSTEMS`])
 //! * `socket:FAMILY[/PROTO]`: a socket, in the [`crate::socket`] grammar
 //! * `chardev:NAME`: a character device (see [`CHARDEVS`])
+//! * `memory`: the calling process's memory, `vmsplice(2)`'s other end
 //! * `other`: anything else (anonymous inodes, block devices, ...)
 //!
 //! In `splice.pairs` either side may also be a class wildcard: `file:*`,
@@ -91,6 +92,9 @@ pub enum Endpoint {
     Socket(SocketRule),
     /// A character device (a name of [`CHARDEVS`]).
     Chardev(String),
+    /// A process's own memory: the other end of `vmsplice(2)` (user pages
+    /// into a pipe, or pipe pages out to user memory).
+    Memory,
     /// Anything else.
     Other,
 }
@@ -104,6 +108,7 @@ impl Endpoint {
                 "file:FS",
                 "socket:FAMILY[/PROTO]",
                 "chardev:NAME",
+                "memory",
                 "other",
             ]
             .iter()
@@ -112,6 +117,7 @@ impl Endpoint {
         };
         match text {
             "pipe" => return Ok(Endpoint::Pipe),
+            "memory" => return Ok(Endpoint::Memory),
             "other" => return Ok(Endpoint::Other),
             _ => {}
         }
@@ -190,6 +196,7 @@ impl fmt::Display for Endpoint {
             Endpoint::File(fs) => write!(f, "file:{fs}"),
             Endpoint::Socket(s) => write!(f, "socket:{s}"),
             Endpoint::Chardev(c) => write!(f, "chardev:{c}"),
+            Endpoint::Memory => f.write_str("memory"),
             Endpoint::Other => f.write_str("other"),
         }
     }
@@ -339,7 +346,8 @@ pub enum SplicePreset {
     /// The same endpoints, but only the pairs of [`SplicePreset::pairs`]:
     /// every class combination except `file -> pipe` (moving page-cache
     /// pages of a file into a pipe, the primitive behind Dirty Pipe,
-    /// CVE-2022-0847) and `socket -> socket`.
+    /// CVE-2022-0847), `socket -> socket`, and anything with `memory`
+    /// (`vmsplice(2)`, denied where the kernel lets kgate gate it).
     Strict,
 }
 
@@ -356,7 +364,8 @@ impl SplicePreset {
         }
     }
 
-    /// The allowed endpoints (same for both presets).
+    /// The allowed endpoints (same for both presets). `memory` (vmsplice)
+    /// is among them, but Strict's pairs never name it.
     pub fn endpoints(self) -> Vec<Endpoint> {
         let mut v = vec![Endpoint::Pipe];
         for fs in [
@@ -369,6 +378,7 @@ impl SplicePreset {
         }
         v.push(Endpoint::Chardev("null".into()));
         v.push(Endpoint::Chardev("zero".into()));
+        v.push(Endpoint::Memory);
         v
     }
 
@@ -423,6 +433,7 @@ mod tests {
             "socket:unix",
             "socket:inet6/udp",
             "chardev:zero",
+            "memory",
             "other",
         ] {
             assert_eq!(Endpoint::parse(t).unwrap().to_string(), t);
@@ -461,6 +472,12 @@ mod tests {
         assert!(allowed(&Endpoint::Pipe, &file));
         assert!(allowed(&tcp, &Endpoint::Pipe));
         assert!(!allowed(&tcp, &tcp));
+        assert!(!allowed(&Endpoint::Memory, &Endpoint::Pipe));
+        assert!(!allowed(&Endpoint::Pipe, &Endpoint::Memory));
+        assert!(allowed(&Endpoint::Pipe, &Endpoint::Pipe));
+        assert!(SplicePreset::Default
+            .endpoints()
+            .contains(&Endpoint::Memory));
         assert!(SplicePreset::Default.pairs().is_empty());
         assert_eq!(
             SplicePreset::Default.endpoints(),

@@ -9,7 +9,7 @@
 #define KG_NAME_LEN 64       /* MODULE_NAME_LEN is 56; aliases fit in 64 */
 #define KG_FAMILIES 64       /* AF_MAX is 46 on 6.12 */
 #define KG_ANY 0xffffffffu   /* socket rule wildcard for type or protocol */
-#define KG_SECTIONS 8  /* >= the number of hooks (the Rust Hook::ALL) */
+#define KG_SECTIONS 16  /* >= the number of hooks (the Rust Hook::ALL) */
 #define KG_VERDICTS 4
 
 /* Section modes. */
@@ -32,6 +32,11 @@
 #define KG_HOOK_MODULE_FILE 3   /* finit_module(2): kernel_read_file */
 #define KG_HOOK_MODULE_DATA 4   /* init_module(2): kernel_post_load_data */
 #define KG_HOOK_SPLICE 5        /* splice family: file_permission in splice context */
+/* 6, 7: the io_uring splice marks (no decisions) */
+#define KG_HOOK_VMSPLICE 8      /* fmod_ret/__x64_sys_vmsplice */
+#define KG_HOOK_TEE 9           /* fmod_ret/__x64_sys_tee */
+#define KG_HOOK_VMSPLICE32 10   /* fmod_ret/__ia32_sys_vmsplice */
+#define KG_HOOK_TEE32 11        /* fmod_ret/__ia32_sys_tee */
 
 /* Verdicts. */
 #define KG_ALLOW 0   /* allowed by a rule */
@@ -54,6 +59,7 @@
 #define KG_RULE_SPLICE_SOURCE 11     /* source endpoint not in splice.allow */
 #define KG_RULE_SPLICE_DEST 12       /* destination endpoint not in splice.allow */
 #define KG_RULE_SPLICE_PAIR 13       /* endpoints allowed, the pair is not in splice.pairs */
+#define KG_RULE_SPLICE_CALL 14       /* tee/vmsplice: their pipe/memory pairs are not all allowed */
 
 /* Splice endpoint kinds. */
 #define KG_EP_PIPE 1
@@ -61,16 +67,21 @@
 #define KG_EP_SOCKET 3   /* a = family, b = type, c = protocol */
 #define KG_EP_CHARDEV 4  /* a = major, b = minor */
 #define KG_EP_OTHER 5
+#define KG_EP_MEMORY 6   /* user memory: vmsplice's other end */
 #define KG_EP_ANYKIND 0xffffffffu  /* pair pattern "*" */
 
 /* splice_flags */
 #define KG_SPLICE_HAS_PAIRS 1
+#define KG_SPLICE_TEE_OK 2       /* pipe -> pipe allowed: tee(2) passes */
+#define KG_SPLICE_VMSPLICE_OK 4  /* memory -> pipe and pipe -> memory allowed */
 
 /* The call a splice event came from. */
 #define KG_SPLICE_CALL_SPLICE 1
 #define KG_SPLICE_CALL_SENDFILE 2
 #define KG_SPLICE_CALL_COPY_FILE_RANGE 3
 #define KG_SPLICE_CALL_IO_URING 4
+#define KG_SPLICE_CALL_VMSPLICE 5
+#define KG_SPLICE_CALL_TEE 6
 
 struct kg_config {
 	u32 modules_mode;

@@ -363,3 +363,92 @@ int BPF_PROG(kg_uring_splice_exit, struct io_kiocb *req, unsigned int issue_flag
 	bpf_map_delete_elem(&kg_uring_splice, &tid);
 	return 0;
 }
+
+/*
+ * tee(2) and vmsplice(2) reach no LSM hook. Where the kernel lets BPF fail
+ * a syscall (CONFIG_FUNCTION_ERROR_INJECTION: the syscall entry points are
+ * on the error-injection list), fmod_ret programs on their entry decide for
+ * unprivileged tasks, from two bits userspace computed from the registry:
+ * tee moves pipe -> pipe; vmsplice moves memory -> pipe or pipe -> memory,
+ * by which end of a pipe its fd is, which another thread sharing the fd
+ * table could change between this check and the kernel's own lookup, so
+ * vmsplice passes only when both directions are allowed. Nothing here
+ * reads the fds to decide. Pipe -> pipe splice(2) is not gated: telling it
+ * apart needs both fds, which such a thread could swap after the check.
+ * A denial returns -EINVAL without running the syscall.
+ */
+#define KG_FMODE_WRITE 0x2
+
+static __noinline int kg_syscall_gate(u32 hook, u32 call, u64 fd)
+{
+	u32 gen = 0;
+	struct kg_config *cfg = kg_current(&gen);
+	if (!cfg || cfg->splice_mode == KG_MODE_OFF)
+		return 0;
+	if (kg_uid() == 0) {
+		kg_count(hook, KG_PASS);
+		return 0;
+	}
+	u32 ok = call == KG_SPLICE_CALL_TEE ? KG_SPLICE_TEE_OK : KG_SPLICE_VMSPLICE_OK;
+	if (cfg->splice_flags & ok) {
+		kg_count(hook, KG_ALLOW);
+		return 0;
+	}
+	struct kg_splice_request req;
+	__builtin_memset(&req, 0, sizeof(req));
+	req.call = call;
+	req.src.kind = KG_EP_PIPE;
+	req.dst.kind = KG_EP_PIPE;
+	if (call == KG_SPLICE_CALL_VMSPLICE) {
+		/* For the event only: the direction the fd shows now. */
+		struct file *f = kg_fd_file(bpf_get_current_task_btf(), (u32)fd);
+		if (f && (BPF_CORE_READ(f, f_mode) & KG_FMODE_WRITE))
+			req.src.kind = KG_EP_MEMORY;
+		else
+			req.dst.kind = KG_EP_MEMORY;
+	}
+	char buf[KG_NAME_LEN];
+	__builtin_memset(buf, 0, sizeof(buf));
+	__builtin_memcpy(buf, &req, sizeof(req));
+	if (cfg->splice_mode == KG_MODE_ENFORCE) {
+		kg_count(hook, KG_DENY);
+		kg_emit(hook, KG_DENY, KG_RULE_SPLICE_CALL, buf, 0, 0, 0);
+		return 1;
+	}
+	kg_count(hook, KG_AUDIT);
+	kg_emit(hook, KG_AUDIT, KG_RULE_SPLICE_CALL, buf, 0, 0, 0);
+	return 0;
+}
+
+SEC("fmod_ret/__x64_sys_vmsplice")
+int BPF_PROG(kg_vmsplice, const struct pt_regs *regs, long ret)
+{
+	if (kg_syscall_gate(KG_HOOK_VMSPLICE, KG_SPLICE_CALL_VMSPLICE, regs->di))
+		return -EINVAL;
+	return 0;
+}
+
+SEC("fmod_ret/__x64_sys_tee")
+int BPF_PROG(kg_tee, const struct pt_regs *regs, long ret)
+{
+	if (kg_syscall_gate(KG_HOOK_TEE, KG_SPLICE_CALL_TEE, 0))
+		return -EINVAL;
+	return 0;
+}
+
+/* ia32 entries (IA32_EMULATION): the first argument is in bx. */
+SEC("fmod_ret/__ia32_sys_vmsplice")
+int BPF_PROG(kg_vmsplice32, const struct pt_regs *regs, long ret)
+{
+	if (kg_syscall_gate(KG_HOOK_VMSPLICE32, KG_SPLICE_CALL_VMSPLICE, regs->bx))
+		return -EINVAL;
+	return 0;
+}
+
+SEC("fmod_ret/__ia32_sys_tee")
+int BPF_PROG(kg_tee32, const struct pt_regs *regs, long ret)
+{
+	if (kg_syscall_gate(KG_HOOK_TEE32, KG_SPLICE_CALL_TEE, 0))
+		return -EINVAL;
+	return 0;
+}

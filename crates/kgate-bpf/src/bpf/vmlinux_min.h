@@ -85,6 +85,7 @@ struct inode {
 struct file {
 	struct path f_path;
 	struct inode *f_inode;
+	unsigned int f_mode;
 	void *private_data;
 } __attribute__((preserve_access_index));
 

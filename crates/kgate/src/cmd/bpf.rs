@@ -191,11 +191,23 @@ fn splice_state(s: Option<&kgate_bpf::Status>) -> Option<kgate_kernel::splice::A
     let s = s?;
     let attached = |hook| s.hooks.iter().any(|h| h.hook == hook && h.attached);
     let file = attached(kgate_bpf::Hook::SpliceFile);
+    // A syscall gate covers its call when the 64-bit entry is gated and the
+    // 32-bit one is too, or the kernel has none (no IA32_EMULATION).
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let has_symbol = |name: &str| kallsyms.lines().any(|l| l.ends_with(&format!(" {name}")));
+    let gate = |x64, ia32: kgate_bpf::Hook| {
+        attached(x64) && (attached(ia32) || !has_symbol(ia32.lsm_name()))
+    };
     Some(kgate_kernel::splice::AppliedSplice {
         enforce: file && s.splice_mode == kgate_bpf::SectionMode::Enforce,
         audit: file && s.splice_mode == kgate_bpf::SectionMode::Audit,
         io_uring: attached(kgate_bpf::Hook::UringSpliceEnter)
             && attached(kgate_bpf::Hook::UringSpliceExit),
+        tee: gate(kgate_bpf::Hook::TeeSyscall, kgate_bpf::Hook::TeeSyscall32),
+        vmsplice: gate(
+            kgate_bpf::Hook::VmspliceSyscall,
+            kgate_bpf::Hook::VmspliceSyscall32,
+        ),
     })
 }
 
