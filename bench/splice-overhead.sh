@@ -5,7 +5,9 @@
 # loopback TCP, and plain pipe and tmpfs file read()/write() (file_permission
 # fires on every read and write: the program's fast path), as nobody, in
 # blocks alternating without and with `kgate apply --backend bpf-lsm`
-# (Default preset endpoints, enforce), all in the same boot.
+# (Default preset endpoints, enforce), all in the same boot, and with only
+# an empty BPF-LSM program on file_permission (the floor of any program
+# there: the kernel's BPF trampoline).
 #
 #   bench/splice-overhead.sh [KERNELS]     (default cloud-6.12,cloud-6.1)
 #
@@ -31,8 +33,8 @@ done
 
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 size() { case $1 in 1) echo '1 B' ;; 4096) echo '4 KiB' ;; 65536) echo '64 KiB' ;; *) echo "$1 B" ;; esac; }
-echo '| date | kernel | operation | off ns/op | on ns/op | extra ns/op | throughput on/off | spread off / on | goal (≥ 0.98×) |'
-echo '|---|---|---|---|---|---|---|---|---|'
+echo '| date | kernel | operation | off ns/op | on ns/op | extra ns/op | throughput on/off | spread off / on | goal (≥ 0.98×) | floor: empty program, extra ns/op | floor throughput / off | kgate / floor |'
+echo '|---|---|---|---|---|---|---|---|---|---|---|---|'
 grep -E '^[a-z0-9.-]+ +bench_splice_[a-z0-9_]+_nobody ' "$out" | while read -r kernel name outcome detail; do
     op=${name#bench_splice_}
     op=${op%_nobody}
@@ -45,9 +47,10 @@ grep -E '^[a-z0-9.-]+ +bench_splice_[a-z0-9_]+_nobody ' "$out" | while read -r k
     readzero) op='read 1 B of /dev/zero' ;;
     esac
     d=" $detail"
-    printf '| %s | %s | %s | %s | %s | %s | **%s×** | %s / %s | %s |\n' \
+    printf '| %s | %s | %s | %s | %s | %s | **%s×** | %s / %s | %s | %s | %s× | %s× |\n' \
         "$(date -u +%Y-%m-%d)" "$kernel" "$op" "$(get off "$d" | tr -d ns)" "$(get on "$d" | tr -d ns)" \
-        "$(get extra_ns "$d")" "$(get throughput "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get goal "$d")"
+        "$(get extra_ns "$d")" "$(get throughput "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get goal "$d")" \
+        "$(get floor_extra_ns "$d")" "$(get floor_throughput "$d")" "$(get on_over_floor "$d")"
     [ "$outcome" = PASS ] || echo "splice-overhead: $kernel $name $outcome: $detail" >&2
 done
 echo

@@ -6,8 +6,11 @@
 # benchmark could not run (apply or revert did not take effect, a timed
 # call failed).
 #
-# In one boot, BLOCKS blocks alternate off/on/off/on...: "off" with nothing
-# attached, "on" after `kgate apply POLICY --backend bpf-lsm` ([splice]
+# In one boot, BLOCKS blocks cycle off/floor/on/off/floor/on...: "off"
+# with nothing attached; "floor" with only an empty BPF-LSM program on
+# file_permission (`probe lsm-floor`: return 0, attached as libbpf
+# attaches "lsm/file_permission"), the floor of any program there, i.e.
+# the kernel's BPF trampoline; "on" after `kgate apply POLICY --backend bpf-lsm` ([splice]
 # enforce with the Default preset's endpoints, so every timed transfer is
 # allowlisted and goes through the registry check; [sockets] enforce),
 # undone by `kgate revert` before the next "off" block. In each block,
@@ -30,8 +33,11 @@
 # on/off ratio of those medians (ns/op: below 1 is faster), throughput=
 # its inverse (the issue's goal: >= 0.98, i.e. ratio <= 1/0.98), the spread
 # (max/min - 1) of the block figures of each state (the noise level),
-# min_ratio: the ratio of the fastest round seen in each state, and
-# extra_ns: on - off.
+# min_ratio: the ratio of the fastest round seen in each state,
+# extra_ns: on - off, and the floor's figures: floor (median ns/op),
+# floor_throughput (off/floor: the best any file_permission program can
+# do), floor_extra_ns (floor - off: the trampoline), on_over_floor
+# (floor/on: what kgate's program costs beyond the floor).
 #
 # Then one more "on" pass with the sysctl kernel.bpf_stats_enabled=1: the
 # kernel's own run statistics of the splice program (`kgate status`:
@@ -68,6 +74,8 @@ for op in $OPS; do ALL="$ALL bench_splice_$(name $op)_nobody"; done
 for op in $PROG_OPS; do ALL="$ALL bench_splice_prog_$(name $op)"; done
 
 D=/tmp/bench-splice
+FLOOR_PIN=/sys/fs/bpf/kgate-bench-floor
+rm -f $FLOOR_PIN
 rm -rf $D
 mkdir -p $D
 
@@ -146,6 +154,10 @@ t_start=$(cut -d' ' -f1 /proc/uptime)
 b=1
 while [ $b -le $BLOCKS ]; do
 	measure off $b
+	out=$(probe lsm-floor file_permission $FLOOR_PIN 2>&1)
+	[ "${out%% *}" = ok ] || fail_all "block $b: cannot attach the empty file_permission program: $out"
+	measure floor $b
+	rm -f $FLOOR_PIN
 	out=$(kgate apply $D/policy.toml --backend bpf-lsm 2>&1) || fail_all "block $b: kgate apply failed: $out"
 	wait_splice denied || fail_all "block $b: applied, but splice(/dev/urandom -> pipe) still allowed: $out"
 	measure on $b
@@ -165,11 +177,12 @@ for op in $OPS; do
 	o=$(name $op)
 	eval "iters=\$ITERS_$o"
 	# shellcheck disable=SC2046
-	set -- $(stats "$D/$o-off") $(stats "$D/$o-on") $(stats "$D/$o-off.min") $(stats "$D/$o-on.min")
-	detail=$(awk -v om="$1" -v omin="$2" -v omax="$3" -v nm="$4" -v nmin="$5" -v nmax="$6" -v ob="$8" -v nb="${11}" -v goal=$GOAL 'BEGIN {
-		printf "ratio=%.3f throughput=%.3f goal=%s off=%.1fns on=%.1fns extra_ns=%.1f off_spread=%.1f%% on_spread=%.1f%% min_ratio=%.3f off_min=%.1fns on_min=%.1fns",
-			nm / om, om / nm, (om / nm >= goal ? "met" : "missed"), om, nm, nm - om, (omax / omin - 1) * 100, (nmax / nmin - 1) * 100, nb / ob, ob, nb }')
-	result "bench_splice_${o}_nobody" PASS "$detail blocks=$BLOCKS rounds=$ROUNDS iters=$iters off_blocks=$(tr '\n' ',' <"$D/$o-off") on_blocks=$(tr '\n' ',' <"$D/$o-on") seconds=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { print int(b - a) }')"
+	set -- $(stats "$D/$o-off") $(stats "$D/$o-on") $(stats "$D/$o-off.min") $(stats "$D/$o-on.min") $(stats "$D/$o-floor")
+	detail=$(awk -v om="$1" -v omin="$2" -v omax="$3" -v nm="$4" -v nmin="$5" -v nmax="$6" -v ob="$8" -v nb="${11}" -v fm="${13}" -v fmin="${14}" -v fmax="${15}" -v goal=$GOAL 'BEGIN {
+		printf "ratio=%.3f throughput=%.3f goal=%s off=%.1fns on=%.1fns extra_ns=%.1f off_spread=%.1f%% on_spread=%.1f%% min_ratio=%.3f off_min=%.1fns on_min=%.1fns floor=%.1fns floor_throughput=%.3f floor_extra_ns=%.1f floor_spread=%.1f%% on_over_floor=%.3f",
+			nm / om, om / nm, (om / nm >= goal ? "met" : "missed"), om, nm, nm - om, (omax / omin - 1) * 100, (nmax / nmin - 1) * 100, nb / ob, ob, nb,
+			fm, om / fm, fm - om, (fmax / fmin - 1) * 100, fm / nm }')
+	result "bench_splice_${o}_nobody" PASS "$detail blocks=$BLOCKS rounds=$ROUNDS iters=$iters off_blocks=$(tr '\n' ',' <"$D/$o-off") on_blocks=$(tr '\n' ',' <"$D/$o-on") floor_blocks=$(tr '\n' ',' <"$D/$o-floor") seconds=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { print int(b - a) }')"
 done
 
 # The program's own share, from the kernel's run statistics.
