@@ -24,6 +24,9 @@ const volatile u32 kr_mode = KR_MODE_TASKS;
 const volatile u32 kr_follow_children = 1;
 
 #define NR_SOCKET 41
+#define NR32_SOCKETCALL 102
+#define NR32_SOCKET 359
+#define SYS_SOCKET 1 /* socketcall(2)'s call number for socket() */
 #define KR_TS_COMPAT 0x0002
 
 /*
@@ -149,6 +152,28 @@ int BPF_PROG(kr_sys_enter, struct pt_regs *regs, long id)
 			/* SOCK_NONBLOCK and SOCK_CLOEXEC ride in the type. */
 			.type = (u32)BPF_CORE_READ(regs, si) & 0xf,
 			.protocol = (u32)BPF_CORE_READ(regs, dx),
+		};
+		count_key(&kr_sockets, &k, KR_STAT_LOST_SOCKETS);
+	} else if (ia32 && (id == NR32_SOCKET || id == NR32_SOCKETCALL)) {
+		/* ia32: socket(2) takes bx, cx, dx; socketcall(SYS_SOCKET, args)
+		 * takes them from three u32s at the user address in cx. */
+		u32 a[3] = {};
+		if (id == NR32_SOCKET) {
+			a[0] = (u32)BPF_CORE_READ(regs, bx);
+			a[1] = (u32)BPF_CORE_READ(regs, cx);
+			a[2] = (u32)BPF_CORE_READ(regs, dx);
+		} else {
+			if ((u32)BPF_CORE_READ(regs, bx) != SYS_SOCKET)
+				return 0;
+			u64 args = (u32)BPF_CORE_READ(regs, cx);
+			/* Unreadable: the call fails with EFAULT, no socket. */
+			if (bpf_probe_read_user(a, sizeof(a), (void *)args) != 0)
+				return 0;
+		}
+		struct kr_socket_key k = {
+			.family = a[0],
+			.type = a[1] & 0xf,
+			.protocol = a[2],
 		};
 		count_key(&kr_sockets, &k, KR_STAT_LOST_SOCKETS);
 	}

@@ -41,6 +41,8 @@ enum {
 };
 
 struct pt_regs {
+	unsigned long bx;
+	unsigned long cx;
 	unsigned long di;
 	unsigned long si;
 	unsigned long dx;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -85,6 +86,27 @@ int main(void)
 		for (int i = 0; i < NIA32; i++) {
 			long ret = 20; /* __NR_getpid in the ia32 table */
 			__asm__ volatile("int $0x80" : "+a"(ret) : : "memory");
+		}
+		/* ia32 socket(AF_INET6, SOCK_DGRAM, 0) (359), and
+		 * socketcall(SYS_SOCKET, {AF_INET, SOCK_STREAM, 0}) (102),
+		 * whose arguments must sit below 4 GiB. */
+		long ret = 359;
+		__asm__ volatile("int $0x80" : "+a"(ret) : "b"(10L), "c"(2L), "d"(0L) : "memory");
+		if (ret >= 0)
+			close((int)ret);
+		unsigned int *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		if (low != MAP_FAILED) {
+			low[0] = 2;
+			low[1] = 1;
+			low[2] = 0;
+			ret = 102;
+			__asm__ volatile("int $0x80"
+					 : "+a"(ret)
+					 : "b"(1L), "c"((long)(unsigned long)low)
+					 : "memory");
+			if (ret >= 0)
+				close((int)ret);
 		}
 		_exit(0);
 	}
