@@ -31,6 +31,9 @@ pub const SPLICE_HAS_PAIRS: u32 = 1;
 pub const SPLICE_TEE_OK: u32 = 2;
 /// `KG_SPLICE_VMSPLICE_OK`: `vmsplice(2)` (memory <-> pipe) is allowed.
 pub const SPLICE_VMSPLICE_OK: u32 = 4;
+/// `KG_SPLICE_PIPE_OK`: `pipe` is in `splice.allow` (the pipe end of a
+/// splice needs no lookup).
+pub const SPLICE_PIPE_OK: u32 = 8;
 /// Counter sections (`KG_SECTIONS`): at least one per hook.
 pub const SECTIONS: usize = 16;
 /// Size of `struct kg_splice_request` (a splice event's request bytes).

@@ -852,7 +852,7 @@ fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError
                 None,
             ))?;
     }
-    for ep in &policy.splice.endpoints {
+    for ep in &policy.splice.map_endpoints() {
         maps.splice_ep
             .update(&abi::splice_ep_key(next, *ep), &one, MapFlags::ANY)
             .map_err(bpf_err(

@@ -270,11 +270,39 @@ impl SpliceRules {
         self.allows(mem, pipe) && self.allows(pipe, mem)
     }
 
+    /// The keys written to the endpoint map: `endpoints`, plus, for socket
+    /// rules with a wildcard type, the same rule with each common type
+    /// spelled out (and for `unix`, protocol 0 too), so that the BPF
+    /// program's first lookup (the socket's exact family/type/protocol)
+    /// hits for the usual sockets instead of its third or fourth. They
+    /// match nothing the wildcard rule does not: same decisions.
+    pub fn map_endpoints(&self) -> BTreeSet<EndpointKey> {
+        const TYPES: [u32; 4] = [1, 2, 3, 5]; // STREAM, DGRAM, RAW, SEQPACKET
+        let mut out = self.endpoints.clone();
+        for &[kind, fam, ty, proto] in &self.endpoints {
+            if kind != EP_SOCKET || ty != abi::ANY {
+                continue;
+            }
+            let proto = match proto {
+                abi::ANY if fam == libc::AF_UNIX as u32 => 0,
+                abi::ANY => continue,
+                p => p,
+            };
+            for t in TYPES {
+                out.insert([kind, fam, t, proto]);
+            }
+        }
+        out
+    }
+
     /// `kg_config.splice_flags`.
     pub fn flags(&self) -> u32 {
         let mut f = 0;
         if self.has_pairs {
             f |= abi::SPLICE_HAS_PAIRS;
+        }
+        if self.endpoints.contains(&[EP_PIPE, 0, 0, 0]) {
+            f |= abi::SPLICE_PIPE_OK;
         }
         if self.tee_allowed() {
             f |= abi::SPLICE_TEE_OK;
@@ -380,7 +408,7 @@ impl BpfPolicy {
             }
         }
         for (what, n) in [
-            ("endpoints", self.splice.endpoints.len()),
+            ("endpoints", self.splice.map_endpoints().len()),
             ("pairs", self.splice.pairs.len()),
         ] {
             if n > abi::SPLICE_MAP_ENTRIES / 2 {
@@ -593,7 +621,11 @@ mod tests {
     /// Concrete endpoints as the kernel shows them: (policy endpoint,
     /// socket type).
     fn concrete() -> Vec<(Endpoint, u32)> {
-        let mut v = vec![(Endpoint::Pipe, 0), (Endpoint::Other, 0)];
+        let mut v = vec![
+            (Endpoint::Pipe, 0),
+            (Endpoint::Other, 0),
+            (Endpoint::Memory, 0),
+        ];
         for fs in ["ext4", "xfs", "tmpfs", "proc", "sysfs", "btrfs"] {
             v.push((Endpoint::parse(&format!("file:{fs}")).unwrap(), 0));
         }
@@ -640,16 +672,33 @@ mod tests {
             };
             let rules =
                 BpfPolicy::from_policy(&policy, &KernelTree::empty("/nonexistent".into())).splice;
+            // What the map holds: the type-expanded socket rules.
+            let written = SpliceRules {
+                endpoints: rules.map_endpoints(),
+                ..rules.clone()
+            };
+            assert!(written.endpoints.len() > rules.endpoints.len());
             let mut checked = 0;
             for (src, st) in concrete() {
                 for (dst, dt) in concrete() {
                     let want = section.allows(&src, &dst);
-                    let got = rules.allows(concrete_key(&src, st), concrete_key(&dst, dt));
-                    assert_eq!(got, want, "{src} -> {dst} under {section:?}");
+                    let (s, d) = (concrete_key(&src, st), concrete_key(&dst, dt));
+                    assert_eq!(rules.allows(s, d), want, "{src} -> {dst} under {section:?}");
+                    assert_eq!(written.allows(s, d), want, "written: {src} -> {dst}");
                     checked += 1;
                 }
             }
-            assert_eq!(checked, 19 * 19);
+            assert_eq!(checked, 20 * 20);
+            let pipe = [EP_PIPE, 0, 0, 0];
+            let mem = [EP_MEMORY, 0, 0, 0];
+            assert_eq!(
+                rules.tee_allowed(),
+                section.allows(&Endpoint::Pipe, &Endpoint::Pipe)
+            );
+            assert_eq!(
+                rules.vmsplice_allowed(),
+                rules.allows(mem, pipe) && rules.allows(pipe, mem)
+            );
         }
     }
 }

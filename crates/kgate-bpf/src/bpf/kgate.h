@@ -74,6 +74,7 @@
 #define KG_SPLICE_HAS_PAIRS 1
 #define KG_SPLICE_TEE_OK 2       /* pipe -> pipe allowed: tee(2) passes */
 #define KG_SPLICE_VMSPLICE_OK 4  /* memory -> pipe and pipe -> memory allowed */
+#define KG_SPLICE_PIPE_OK 8      /* pipe in splice.allow: no lookup for a pipe end */
 
 /* The call a splice event came from. */
 #define KG_SPLICE_CALL_SPLICE 1

@@ -13,13 +13,18 @@
  *   kernel checks only the other end (pipe -> pipe reaches no hook), with
  *   MAY_READ when it is the source and MAY_WRITE when it is the
  *   destination;
- * - sendfile(2) and copy_file_range(2): the kernel checks the source
- *   (MAY_READ) and then the destination (MAY_WRITE) once per call before
- *   any data moves, and then the source again for every chunk that the
- *   internal pipe carries (vfs_splice_read). kgate decides the pair at
- *   the destination's check, resolving the source from the syscall's fd
- *   argument, so the per-chunk source checks return at once (6.1 checks
- *   the destination a second time, in do_splice_direct).
+ * - sendfile(2) and copy_file_range(2): in every call the kernel checks
+ *   the source (MAY_READ) and then the destination (MAY_WRITE) before any
+ *   data moves, then the source again for every chunk the internal pipe
+ *   carries (vfs_splice_read), and 6.1 the destination once more
+ *   (do_splice_direct). kgate classifies the source at its checks, keeps
+ *   it in the thread's task storage, and decides the pair at the
+ *   destination's check from it; the first source check of a call always
+ *   comes before the destination's (do_sendfile, vfs_copy_file_range), and
+ *   the file behind an fd does not change within a call, so the kept
+ *   source is this call's. A repeated destination check that follows an
+ *   allow with no source check in between reuses the verdict. Without
+ *   task storage the source is resolved from the syscall's fd argument.
  *
  * Endpoints are identified by inode mode, superblock magic, device numbers
  * and socket family/type/protocol, never by kernel addresses. Unprivileged
@@ -68,6 +73,22 @@ struct {
 	__type(key, struct kg_splice_pair_key);
 	__type(value, u8);
 } kg_splice_pair SEC(".maps");
+
+/* sendfile/copy_file_range: the source kept between the checks of one
+ * call (see the top of this file). */
+struct kg_splice_stash {
+	struct kg_endpoint src;
+	u64 out;     /* the destination an allow was given for, or 0 */
+	u32 out_gen; /* the policy generation of that allow */
+	u32 valid;   /* src was set by a source check */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct kg_splice_stash);
+} kg_splice_stash SEC(".maps");
 
 /* Threads inside io_uring's io_splice(), by thread id. */
 struct {
@@ -235,13 +256,21 @@ static __always_inline int kg_pair_allowed(u32 gen, const struct kg_endpoint *sr
  */
 static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 {
-	/* sendfile and copy_file_range are decided at the destination's
-	 * check, which each call passes once (twice on 6.1) before any data
-	 * moves; the source's checks recur per chunk and are skipped. */
-	if ((call == KG_SPLICE_CALL_SENDFILE || call == KG_SPLICE_CALL_COPY_FILE_RANGE) &&
-	    !(mask & KG_MAY_WRITE))
-		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
+	struct kg_splice_stash *st = 0;
+	/* sendfile and copy_file_range are decided at the destination's
+	 * check; their source checks only keep the source. */
+	if (call == KG_SPLICE_CALL_SENDFILE || call == KG_SPLICE_CALL_COPY_FILE_RANGE) {
+		st = bpf_task_storage_get(&kg_splice_stash, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!(mask & KG_MAY_WRITE)) {
+			if (st) {
+				kg_classify_arg(file, &st->src);
+				st->valid = 1;
+				st->out = 0;
+			}
+			return 0;
+		}
+	}
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	int compat = (t->thread_info.status & KG_TS_COMPAT) != 0;
 	u32 gen = 0;
@@ -257,6 +286,9 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 		kg_count(KG_HOOK_SPLICE, KG_PASS);
 		return 0;
 	}
+	/* 6.1's second destination check of the same call. */
+	if (st && st->out == (u64)file && st->out_gen == gen)
+		return 0;
 
 	struct kg_splice_request req;
 	__builtin_memset(&req, 0, sizeof(req));
@@ -273,24 +305,33 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 	} else {
 		/* sendfile(out_fd, in_fd, ...), copy_file_range(fd_in, off_in,
 		 * fd_out, ...): the source from its fd argument. */
-		u64 in_fd;
-		if (call == KG_SPLICE_CALL_SENDFILE)
-			in_fd = compat ? regs->cx : regs->si;
-		else
-			in_fd = compat ? regs->bx : regs->di;
-		kg_classify(kg_fd_file(t, (u32)in_fd), &req.src);
+		if (st && st->valid) {
+			req.src = st->src;
+		} else {
+			u64 in_fd;
+			if (call == KG_SPLICE_CALL_SENDFILE)
+				in_fd = compat ? regs->cx : regs->si;
+			else
+				in_fd = compat ? regs->bx : regs->di;
+			kg_classify(kg_fd_file(t, (u32)in_fd), &req.src);
+		}
 		kg_classify_arg(file, &req.dst);
 	}
 
 	u32 rule = KG_RULE_SPLICE_LISTED;
-	if (!kg_ep_allowed(gen, &req.src))
+	int pipe_ok = (cfg->splice_flags & KG_SPLICE_PIPE_OK) != 0;
+	if (!(pipe_ok && req.src.kind == KG_EP_PIPE) && !kg_ep_allowed(gen, &req.src))
 		rule = KG_RULE_SPLICE_SOURCE;
-	else if (!kg_ep_allowed(gen, &req.dst))
+	else if (!(pipe_ok && req.dst.kind == KG_EP_PIPE) && !kg_ep_allowed(gen, &req.dst))
 		rule = KG_RULE_SPLICE_DEST;
 	else if ((cfg->splice_flags & KG_SPLICE_HAS_PAIRS) && !kg_pair_allowed(gen, &req.src, &req.dst))
 		rule = KG_RULE_SPLICE_PAIR;
 	if (rule == KG_RULE_SPLICE_LISTED) {
 		kg_count(KG_HOOK_SPLICE, KG_ALLOW);
+		if (st) {
+			st->out = (u64)file;
+			st->out_gen = gen;
+		}
 		return 0;
 	}
 	char buf[KG_NAME_LEN];
