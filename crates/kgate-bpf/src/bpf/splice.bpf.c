@@ -79,8 +79,9 @@ struct {
 struct kg_splice_stash {
 	struct kg_endpoint src;
 	u64 out;     /* the destination an allow was given for, or 0 */
-	u32 out_gen; /* the policy generation of that allow */
+	u64 out_gen; /* the policy generation of that allow */
 	u32 valid;   /* src was set by a source check */
+	u32 _pad;
 };
 
 struct {
@@ -270,6 +271,14 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 			}
 			return 0;
 		}
+		/* 6.1's second destination check of the same call, after an
+		 * allow under the same policy (kg_active unchanged). */
+		if (st && st->out == (u64)file) {
+			u32 g = 0;
+			struct kg_config *c = kg_current(&g);
+			if (c && c->generation == st->out_gen)
+				return 0;
+		}
 	}
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	int compat = (t->thread_info.status & KG_TS_COMPAT) != 0;
@@ -286,9 +295,6 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 		kg_count(KG_HOOK_SPLICE, KG_PASS);
 		return 0;
 	}
-	/* 6.1's second destination check of the same call. */
-	if (st && st->out == (u64)file && st->out_gen == gen)
-		return 0;
 
 	struct kg_splice_request req;
 	__builtin_memset(&req, 0, sizeof(req));
@@ -330,7 +336,7 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 		kg_count(KG_HOOK_SPLICE, KG_ALLOW);
 		if (st) {
 			st->out = (u64)file;
-			st->out_gen = gen;
+			st->out_gen = cfg->generation;
 		}
 		return 0;
 	}
