@@ -13,7 +13,9 @@ deps_install() {
         # systemd (systemd-analyze): kgate record/run/export tests (issue 6).
         # chromium + a font: kgate report's page is rendered headless in tests.
         # git: `kgate cve` reads bare vulns repositories with it (tests build some).
-        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git)
+        # libseccomp-dev: kgate-seccomp's tests and benchmark compare with
+        # libseccomp (a dev-dependency that links -lseccomp).
+        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git libseccomp-dev)
     fi
     local missing=()
     for pkg in "${want[@]}"; do
