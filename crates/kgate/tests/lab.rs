@@ -110,6 +110,9 @@ lab_results! {
         cloud_6_1 => kgate_lab::Flavour::Cloud61,
     ],
     results: [
+        kernel_bpf_lsm_active,
+        kernel_btf_vmlinux,
+        kernel_error_injection_syscalls,
         stock_autoload_vsock,
         stock_autoload_sctp,
         stock_autoload_af_alg_aead,
