@@ -30,8 +30,9 @@ ip link set lo up
 . /lab/config.sh
 
 # What the guest has loaded after boot, before any scenario: the state a
-# `kgate freeze` of a freshly booted host sees.
-cp /proc/modules /run/boot.modules
+# `kgate freeze` of a freshly booted host sees. (Empty on a kernel built
+# without CONFIG_MODULES, which has no /proc/modules.)
+cp /proc/modules /run/boot.modules 2>/dev/null || : >/run/boot.modules
 
 echo "KGATE-LAB-BOOTED kernel=$KGATE_LAB_KERNEL release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
@@ -40,7 +41,7 @@ for script in /lab/scenarios/*.sh; do
 	name=${script##*/}
 	name=${name%.sh}
 	echo "KGATE-LAB-BEGIN $name"
-	(cd /tmp && timeout -s KILL "$KGATE_LAB_SCENARIO_TIMEOUT" sh -c '. /lab/lib.sh; . "$1"' scenario "$script") </dev/null 2>&1
+	(cd /tmp && KGATE_LAB_SCENARIO=$script timeout -s KILL "$KGATE_LAB_SCENARIO_TIMEOUT" sh -c '. /lab/lib.sh; . "$1"' scenario "$script") </dev/null 2>&1
 	echo "KGATE-LAB-END $name rc=$? uptime=$(cut -d' ' -f1 /proc/uptime)"
 done
 

@@ -2,7 +2,9 @@
 #
 # Scenarios run as root in the guest; use as_nobody to act as an
 # unprivileged user. Report with `result NAME PASS|FAIL|SKIP "detail"`.
-# KGATE_LAB_KERNEL is cloud-6.12, generic-6.12 or cloud-6.1.
+# KGATE_LAB_KERNEL is cloud-6.12, generic-6.12, cloud-6.1 or fei-6.12 (the
+# lab's own build, which ships no modules); KGATE_LAB_SCENARIO is the
+# running scenario's path.
 
 # Debian's busybox-static runs its own applets before searching PATH
 # (FEATURE_SH_STANDALONE), so `modprobe` alone would be busybox's, which
@@ -26,6 +28,29 @@ result() {
 	shift 2
 	_detail=$(printf '%s' "$*" | tr '\n\r\t' '   ')
 	echo "KGATE-LAB-RESULT $_name $_outcome $_detail"
+}
+
+# has_modules: does this kernel ship loadable modules at all? (fei-6.12
+# has module support but every feature built in: /proc/modules and
+# modules.dep are empty, modprobe finds nothing.)
+has_modules() {
+	[ -s "/lib/modules/$(uname -r)/modules.dep" ]
+}
+NO_MODULES="$KGATE_LAB_KERNEL ships no loadable modules (the lab builds everything in)"
+
+# skip_scenario DETAIL: report every result the running scenario declares
+# (its `# results:` line, else its name) as SKIP, and end the scenario.
+skip_scenario() {
+	_names=$(sed -n 's/^# results://p' "$KGATE_LAB_SCENARIO")
+	if [ -z "$_names" ]; then
+		_names=${KGATE_LAB_SCENARIO##*/}
+		_names=${_names%.sh}
+		case $_names in [0-9]*-*) _names=${_names#*-} ;; esac
+	fi
+	for _r in $_names; do
+		result "$_r" SKIP "$*"
+	done
+	exit 0
 }
 
 # loaded MODULE: is MODULE (underscore spelling) in /proc/modules?
@@ -59,12 +84,17 @@ as_nobody() {
 
 # expect_autoload NAME "MOD1 MOD2..." CMD...: run CMD as nobody and check
 # that it makes the kernel load every listed module. SKIP when the kernel
-# does not ship one of them, FAIL when one is loaded already (the scenario
-# would prove nothing) or is still missing afterwards.
+# does not ship one of them (or ships no modules at all), FAIL when one is
+# loaded already (the scenario would prove nothing) or is still missing
+# afterwards.
 expect_autoload() {
 	_name=$1
 	_mods=$2
 	shift 2
+	if ! has_modules; then
+		result "$_name" SKIP "$NO_MODULES"
+		return 0
+	fi
 	for _m in $_mods; do
 		if ! available "$_m"; then
 			if builtin "$_m"; then

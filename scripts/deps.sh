@@ -3,6 +3,7 @@
 # but only those missing. Sourced by scripts/survey.sh and scripts/test.sh.
 #   deps_install build   # to build kgate
 #   deps_install test    # to build and run every test, the kernel lab included
+#   deps_install kernel  # to build the lab's own kernel (cargo xtask build-kernel)
 set -euo pipefail
 
 deps_install() {
@@ -16,6 +17,13 @@ deps_install() {
         # libseccomp-dev: kgate-seccomp's tests and benchmark compare with
         # libseccomp (a dev-dependency that links -lseccomp).
         want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git libseccomp-dev)
+    fi
+    if [[ ${1:-build} == kernel ]]; then
+        # The fei-6.12 lab kernel (cargo xtask build-kernel): Debian's
+        # linux-source-6.12 (a .tar.xz) built with make; flex, bison, bc for
+        # Kconfig and the build, libelf-dev for objtool, libssl-dev for the
+        # certificate tools, dwarves (pahole) for CONFIG_DEBUG_INFO_BTF.
+        want+=(flex bison bc libssl-dev dwarves)
     fi
     local missing=()
     for pkg in "${want[@]}"; do

@@ -3,6 +3,8 @@
 # sysctls follow it; then revert and check stock behaviour is back.
 # results: modprobe_freeze modprobe_dry_run_changes_nothing modprobe_apply_writes modprobe_apply_idempotent modprobe_blocked_module_fails modprobe_allowed_module_loads modprobe_unprivileged_autoload_blocked modprobe_survey_counts_blocked modprobe_bad_policy_rejected modprobe_revert modprobe_revert_restores_autoload
 
+has_modules || skip_scenario "$NO_MODULES: the modprobe.d backend has nothing to do"
+
 POLICY=/tmp/freeze.toml
 CONF=/etc/modprobe.d/kgate.conf
 SYSCTL_CONF=/etc/sysctl.d/90-kgate.conf

@@ -6,6 +6,9 @@
 ALL="bpf_probe bpf_freeze_policy bpf_apply bpf_unprivileged_sockets_denied bpf_allowed_families_work bpf_userns_denied bpf_userns_allow_exe bpf_root_modprobe_allowed bpf_events_logged bpf_status_counters bpf_events_drops_counted bpf_reapply_swaps bpf_unprivileged_autoload_denied bpf_allowed_autoload_works bpf_root_policy_autoload_denied bpf_root_policy_explicit_load bpf_audit_permits_and_logs bpf_survives_kill bpf_bad_policy_rejected bpf_revert_restores"
 PIN=/sys/fs/bpf/kgate
 
+# Every step below freezes, loads or blocks modules.
+has_modules || skip_scenario "$NO_MODULES: this scenario's policies are about module loading"
+
 # Unload every module not in use; a module whose last socket is still
 # being freed (RCU) has a use count for a moment, and a protocol module's
 # per-netns kernel sockets (sctp's control sockets) hold it until the

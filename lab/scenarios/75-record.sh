@@ -9,6 +9,8 @@
 ALL="record_module_request record_socket_shape record_nothing_lost"
 P=/tmp/record-profile.json
 
+has_modules || skip_scenario "$NO_MODULES: no module request to record"
+
 fail_all() {
 	for r in $ALL; do result "$r" FAIL "$*"; done
 	exit 0

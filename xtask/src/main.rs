@@ -5,6 +5,11 @@
 //! into `$KGATE_LAB_DIR` (default `~/.cache/kgate-lab`) and unpacks each into
 //! `kernels/<package>/`, the layout an unpacked `.deb` has: no modules.dep,
 //! no modules.alias. Tests find them at `$KGATE_LAB_DIR/kernels/<package>`.
+//!
+//! `cargo xtask build-kernel fei-6.12` builds the lab's own kernel from
+//! Debian's kernel source package (see `build_kernel.rs`).
+
+mod build_kernel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +39,24 @@ enum Cmd {
         /// Only these packages (default: all).
         packages: Vec<String>,
     },
+    /// Build a lab kernel from Debian's kernel source (fei-6.12: Debian's
+    /// linux-source-6.12 with lab/kernel/fei-6.12.config) into the lab
+    /// cache. Does nothing when the installed build matches the fragment
+    /// and the source package version.
+    BuildKernel {
+        /// The kernel to build.
+        #[arg(default_value = "fei-6.12")]
+        kernel: String,
+        /// Rebuild even when the installed build is current.
+        #[arg(long)]
+        force: bool,
+        /// Keep the source and object tree ($KGATE_LAB_DIR/build/KERNEL).
+        #[arg(long)]
+        keep_build: bool,
+        /// Parallel make jobs (default: the number of CPUs).
+        #[arg(long, short, value_name = "N")]
+        jobs: Option<usize>,
+    },
     /// Print the lab cache directory.
     Dir,
     /// Boot the kernels under qemu with kgate inside and run the lab
@@ -44,7 +67,9 @@ enum Cmd {
 
 #[derive(clap::Args)]
 struct LabArgs {
-    /// cloud-6.12, generic-6.12, cloud-6.1 or all.
+    /// cloud-6.12, generic-6.12, cloud-6.1, fei-6.12 (comma-separated), or
+    /// all: the three Debian kernels (fei-6.12 is built, not fetched: name
+    /// it).
     #[arg(long, default_value = "all")]
     kernel: String,
     /// Keep the initrd and console log under $KGATE_LAB_DIR/runs/.
@@ -94,6 +119,27 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::BuildKernel {
+            kernel,
+            force,
+            keep_build,
+            jobs,
+        } => {
+            let flavour: kgate_lab::Flavour = kernel.parse()?;
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let opts = build_kernel::Options {
+                force,
+                keep_build,
+                jobs,
+            };
+            let kernel = build_kernel::build(flavour, &opts)?;
+            println!("{flavour}: {}", kernel.root.display());
+            Ok(())
+        }
         Cmd::Dir => {
             println!("{}", lab_dir().display());
             Ok(())
@@ -107,7 +153,7 @@ fn lab(args: &LabArgs) -> Result<()> {
     use kgate_lab::{Flavour, Kernel, RunOptions};
 
     let flavours: Vec<Flavour> = if args.kernel == "all" {
-        Flavour::ALL.to_vec()
+        Flavour::DEBIAN.to_vec()
     } else {
         args.kernel
             .split(',')
@@ -140,6 +186,7 @@ fn lab(args: &LabArgs) -> Result<()> {
     let mut failed = 0;
     for flavour in flavours {
         let kernel = Kernel::find(flavour)?;
+        build_kernel::check_current(&kernel)?;
         eprintln!("lab: booting {flavour} ({}) ...", kernel.package);
         let run = kgate_lab::run(&kernel, &scenarios, &opts)?;
         eprintln!(
@@ -224,6 +271,68 @@ fn resolve(pattern: &str) -> Result<String> {
         .with_context(|| format!("no package matches {pattern}; run `apt-get update` first"))
 }
 
+/// The version of `package` apt would install (`apt-cache policy`'s
+/// candidate); `None` when apt does not know it.
+fn candidate(package: &str) -> Option<String> {
+    let out = Command::new("apt-cache")
+        .args(["policy", package])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate:"))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty() && v != "(none)")
+}
+
+/// The `.deb` of `package` in `$KGATE_LAB_DIR/debs`, downloaded with
+/// `apt-get download` unless already there. With a `version`, only that
+/// version will do (older cached ones are removed once it is downloaded);
+/// without, any cached version.
+fn download(package: &str, version: Option<String>) -> Result<PathBuf> {
+    let debs = lab_dir().join("debs");
+    std::fs::create_dir_all(&debs).with_context(|| format!("cannot create {}", debs.display()))?;
+    // Debian file names spell an epoch's ':' as "%3a".
+    let prefix = match &version {
+        Some(v) => format!("{package}_{}_", v.replace(':', "%3a")),
+        None => format!("{package}_"),
+    };
+    if let Some(deb) = find_deb(&debs, &prefix)? {
+        return Ok(deb);
+    }
+    let spec = match &version {
+        Some(v) => format!("{package}={v}"),
+        None => package.to_owned(),
+    };
+    let status = Command::new("apt-get")
+        .arg("download")
+        .arg(&spec)
+        .current_dir(&debs)
+        .status()
+        .context("failed to run apt-get download")?;
+    if !status.success() {
+        // Offline, or apt knows a version it cannot fetch: any cached one.
+        if let Some(deb) = find_deb(&debs, &format!("{package}_"))? {
+            eprintln!(
+                "apt-get download {spec} failed; using the cached {}",
+                deb.display()
+            );
+            return Ok(deb);
+        }
+        bail!("apt-get download {spec} failed; run `apt-get update` and check that the package exists");
+    }
+    let deb = find_deb(&debs, &prefix)?
+        .with_context(|| format!("apt-get download left no .deb for {spec}"))?;
+    // Older versions of the same package.
+    for e in std::fs::read_dir(&debs)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{package}_")) && name.ends_with(".deb") && e.path() != deb {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(deb)
+}
+
 /// Download (once) and unpack (once) one package; returns its root.
 fn fetch(package: &str) -> Result<PathBuf> {
     let lab = lab_dir();
@@ -231,24 +340,7 @@ fn fetch(package: &str) -> Result<PathBuf> {
     if dest.join("lib/modules").is_dir() {
         return Ok(dest);
     }
-    let debs = lab.join("debs");
-    std::fs::create_dir_all(&debs).with_context(|| format!("cannot create {}", debs.display()))?;
-    let deb = match find_deb(&debs, package)? {
-        Some(deb) => deb,
-        None => {
-            let status = Command::new("apt-get")
-                .arg("download")
-                .arg(package)
-                .current_dir(&debs)
-                .status()
-                .context("failed to run apt-get download")?;
-            if !status.success() {
-                bail!("apt-get download {package} failed; run `apt-get update` and check that the package exists");
-            }
-            find_deb(&debs, package)?
-                .with_context(|| format!("apt-get download left no .deb for {package}"))?
-        }
-    };
+    let deb = download(package, None)?;
     let tmp = lab.join("kernels").join(format!(".{package}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
@@ -265,11 +357,13 @@ fn fetch(package: &str) -> Result<PathBuf> {
     Ok(dest)
 }
 
-fn find_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>> {
+/// A `.deb` in `dir` whose name starts with `prefix` (`PACKAGE_` or
+/// `PACKAGE_VERSION_`).
+fn find_deb(dir: &Path, prefix: &str) -> Result<Option<PathBuf>> {
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&format!("{package}_")) && name.ends_with(".deb") {
+        if name.starts_with(prefix) && name.ends_with(".deb") {
             return Ok(Some(e.path()));
         }
     }

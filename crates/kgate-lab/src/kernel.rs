@@ -1,4 +1,7 @@
-//! The Debian kernels the lab boots, as unpacked by `cargo xtask fetch`.
+//! The kernels the lab boots: Debian's, as unpacked by `cargo xtask fetch`,
+//! and the lab's own build of Debian's kernel source, installed by
+//! `cargo xtask build-kernel` in the same layout (`boot/vmlinuz-<release>`,
+//! `lib/modules/<release>/kernel/`, empty when the kernel has no modules).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,30 +27,82 @@ pub enum Flavour {
     Generic612,
     /// The newest `linux-image-6.1.0-N-cloud-amd64-unsigned`.
     Cloud61,
+    /// Debian's `linux-source-6.12` built by the lab with
+    /// `lab/kernel/fei-6.12.config` ("function error injection": BPF
+    /// `fmod_ret` on syscalls works); ships no modules (all built in).
+    Fei612,
 }
 
 impl Flavour {
     /// Every flavour, in the order the lab boots them.
-    pub const ALL: [Flavour; 3] = [Flavour::Cloud612, Flavour::Generic612, Flavour::Cloud61];
+    pub const ALL: [Flavour; 4] = [
+        Flavour::Cloud612,
+        Flavour::Generic612,
+        Flavour::Cloud61,
+        Flavour::Fei612,
+    ];
 
-    /// `cloud-6.12`, `generic-6.12` or `cloud-6.1`.
+    /// Debian's own kernels: what `cargo xtask fetch` provides, `--kernel
+    /// all` boots and the cargo lab tests run on.
+    pub const DEBIAN: [Flavour; 3] = [Flavour::Cloud612, Flavour::Generic612, Flavour::Cloud61];
+
+    /// `cloud-6.12`, `generic-6.12`, `cloud-6.1` or `fei-6.12`.
     pub fn name(self) -> &'static str {
         match self {
             Flavour::Cloud612 => "cloud-6.12",
             Flavour::Generic612 => "generic-6.12",
             Flavour::Cloud61 => "cloud-6.1",
+            Flavour::Fei612 => "fei-6.12",
         }
     }
 
-    /// The package name, with `*` where the ABI number varies.
+    /// The directory below `<lab>/kernels`: the package name, with `*`
+    /// where the ABI number varies, or `kgate-<name>` for a built kernel.
     pub fn package_pattern(self) -> &'static str {
         match self {
             Flavour::Cloud612 => "linux-image-6.12.113+deb12-cloud-amd64-unsigned",
             Flavour::Generic612 => "linux-image-6.12.113+deb12-amd64-unsigned",
             Flavour::Cloud61 => "linux-image-6.1.0-*-cloud-amd64-unsigned",
+            Flavour::Fei612 => "kgate-fei-6.12",
+        }
+    }
+
+    /// How to build a flavour the lab compiles itself: `None` for Debian's
+    /// packaged kernels.
+    pub fn build(self) -> Option<KernelBuild> {
+        match self {
+            Flavour::Fei612 => Some(KernelBuild {
+                source_package: "linux-source-6.12",
+                tarball: "usr/src/linux-source-6.12.tar.xz",
+                fragment: "lab/kernel/fei-6.12.config",
+            }),
+            _ => None,
+        }
+    }
+
+    /// The command that puts this kernel into the lab cache.
+    pub fn provide_command(self) -> String {
+        match self.build() {
+            Some(_) => format!("cargo xtask build-kernel {self}"),
+            None => "cargo xtask fetch".to_owned(),
         }
     }
 }
+
+/// A kernel the lab builds from a Debian kernel source package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelBuild {
+    /// The Debian package holding the source tarball.
+    pub source_package: &'static str,
+    /// The tarball inside that package (no leading `/`).
+    pub tarball: &'static str,
+    /// The config fragment, relative to the repository root.
+    pub fragment: &'static str,
+}
+
+/// The stamp `cargo xtask build-kernel` writes into a built kernel's root:
+/// `key=value` lines (`key`, `source`, `fragment_sha256`, ...).
+pub const BUILD_STAMP: &str = "kgate-build";
 
 impl fmt::Display for Flavour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,7 +118,9 @@ impl FromStr for Flavour {
             .into_iter()
             .find(|f| f.name() == s)
             .with_context(|| {
-                format!("unknown kernel {s:?}; expected cloud-6.12, generic-6.12 or cloud-6.1")
+                format!(
+                    "unknown kernel {s:?}; expected cloud-6.12, generic-6.12, cloud-6.1 or fei-6.12"
+                )
             })
     }
 }
@@ -73,9 +130,10 @@ impl FromStr for Flavour {
 pub struct Kernel {
     /// Which kernel.
     pub flavour: Flavour,
-    /// The package name, e.g. `linux-image-6.1.0-56-cloud-amd64-unsigned`.
+    /// The package name, e.g. `linux-image-6.1.0-56-cloud-amd64-unsigned`
+    /// (`kgate-fei-6.12` for a built kernel).
     pub package: String,
-    /// The unpacked package: `<lab>/kernels/<package>`.
+    /// The unpacked package (or installed build): `<lab>/kernels/<package>`.
     pub root: PathBuf,
     /// `uname -r`, e.g. `6.12.113+deb12-cloud-amd64`.
     pub release: String,
@@ -83,6 +141,8 @@ pub struct Kernel {
     pub vmlinuz: PathBuf,
     /// `<root>/lib/modules/<release>`.
     pub modules: PathBuf,
+    /// A built kernel's stamp ([`BUILD_STAMP`]): `key=value` pairs.
+    pub build_stamp: Option<Vec<(String, String)>>,
 }
 
 impl Kernel {
@@ -112,8 +172,9 @@ impl Kernel {
                 match found.pop() {
                     Some((_, name)) => name,
                     None => bail!(
-                        "kernel {flavour} ({pattern}) is not in {}: run `cargo xtask fetch`",
-                        kernels.display()
+                        "kernel {flavour} ({pattern}) is not in {}: run `{}`",
+                        kernels.display(),
+                        flavour.provide_command()
                     ),
                 }
             }
@@ -121,14 +182,22 @@ impl Kernel {
         let root = kernels.join(&package);
         let release = only_release(&root).with_context(|| {
             format!(
-                "kernel {flavour} ({package}) is missing or incomplete: run `cargo xtask fetch`"
+                "kernel {flavour} ({package}) is missing or incomplete: run `{}`",
+                flavour.provide_command()
             )
         })?;
         let vmlinuz = root.join("boot").join(format!("vmlinuz-{release}"));
         if !vmlinuz.is_file() {
-            bail!("{} is missing: run `cargo xtask fetch`", vmlinuz.display());
+            bail!(
+                "{} is missing: run `{}`",
+                vmlinuz.display(),
+                flavour.provide_command()
+            );
         }
         let modules = root.join("lib/modules").join(&release);
+        let build_stamp = std::fs::read_to_string(root.join(BUILD_STAMP))
+            .ok()
+            .map(|text| parse_stamp(&text));
         Ok(Kernel {
             flavour,
             package,
@@ -136,8 +205,26 @@ impl Kernel {
             release,
             vmlinuz,
             modules,
+            build_stamp,
         })
     }
+
+    /// One value of a built kernel's stamp.
+    pub fn stamp(&self, key: &str) -> Option<&str> {
+        self.build_stamp
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `key=value` lines; others are ignored.
+pub fn parse_stamp(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
 }
 
 /// The single release below `root/lib/modules`.

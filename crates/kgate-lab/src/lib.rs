@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-pub use kernel::{lab_dir, Flavour, Kernel};
+pub use kernel::{lab_dir, parse_stamp, Flavour, Kernel, KernelBuild, BUILD_STAMP};
 pub use scenario::Scenario;
 
 /// Marker of a result line on the guest console.

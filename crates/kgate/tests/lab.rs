@@ -20,7 +20,10 @@ use kgate_lab::{Flavour, Kernel, LabRun, RunOptions};
 /// One boot at a time.
 static BOOT: Mutex<()> = Mutex::new(());
 
-/// The run of each kernel: `None` when skipped, `Err` when the lab failed.
+/// The run of each Debian kernel: `None` when skipped, `Err` when the lab
+/// failed. (fei-6.12, the lab's own build, is not among the cargo tests:
+/// `cargo xtask fetch` does not provide it; `cargo xtask lab --kernel
+/// fei-6.12` boots it.)
 type Slot = OnceLock<Option<Result<LabRun, String>>>;
 static RUNS: [Slot; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
 
@@ -64,7 +67,7 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
 
 /// Assert that `result` passed (or was skipped by its scenario) on `flavour`.
 fn check(flavour: Flavour, result: &str) {
-    let slot = &RUNS[Flavour::ALL.iter().position(|f| *f == flavour).unwrap()];
+    let slot = &RUNS[Flavour::DEBIAN.iter().position(|f| *f == flavour).unwrap()];
     match slot.get_or_init(|| boot(flavour)) {
         None => eprintln!("SKIPPED: {flavour} {result}: kernel not available"),
         Some(Err(e)) => panic!("the kernel lab could not run {flavour}: {e}"),
@@ -107,6 +110,9 @@ lab_results! {
         cloud_6_1 => kgate_lab::Flavour::Cloud61,
     ],
     results: [
+        kernel_bpf_lsm_active,
+        kernel_btf_vmlinux,
+        kernel_error_injection_syscalls,
         stock_autoload_vsock,
         stock_autoload_sctp,
         stock_autoload_af_alg_aead,
