@@ -35,7 +35,7 @@ pub const SPLICE_VMSPLICE_OK: u32 = 4;
 /// splice needs no lookup).
 pub const SPLICE_PIPE_OK: u32 = 8;
 /// Counter sections (`KG_SECTIONS`): at least one per hook.
-pub const SECTIONS: usize = 16;
+pub const SECTIONS: usize = 24;
 /// Size of `struct kg_splice_request` (a splice event's request bytes).
 pub const SPLICE_REQUEST_SIZE: usize = 4 + 16 + 16;
 
@@ -108,13 +108,17 @@ pub fn socket_key(gen: u32, family: u32, sock_type: u32, protocol: u32) -> Vec<u
         .collect()
 }
 
-/// `struct kg_exe_key`: device in the kernel's encoding (major << 20 | minor).
-pub fn exe_key(gen: u32, dev: u32, ino: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(16);
-    v.extend_from_slice(&gen.to_ne_bytes());
-    v.extend_from_slice(&dev.to_ne_bytes());
-    v.extend_from_slice(&ino.to_ne_bytes());
-    v
+/// `struct kg_exe_key`: device in the kernel's encoding (major << 20 |
+/// minor), inode, and the inode's change time.
+pub fn exe_key(gen: u32, dev: u32, ino: u64, ctime_sec: i64, ctime_nsec: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
+    k.extend_from_slice(&gen.to_ne_bytes());
+    k.extend_from_slice(&dev.to_ne_bytes());
+    k.extend_from_slice(&ino.to_ne_bytes());
+    k.extend_from_slice(&ctime_sec.to_ne_bytes());
+    k.extend_from_slice(&ctime_nsec.to_ne_bytes());
+    k.extend_from_slice(&0u32.to_ne_bytes());
+    k
 }
 
 /// `struct kg_splice_ep_key`.
@@ -178,7 +182,7 @@ mod tests {
         );
         assert_eq!(
             std::mem::size_of::<types::kg_exe_key>(),
-            exe_key(0, 0, 0).len()
+            exe_key(0, 0, 0, 0, 0).len()
         );
         assert_eq!(
             std::mem::size_of::<types::kg_splice_ep_key>(),

@@ -72,6 +72,7 @@ mod abi;
 mod loader;
 mod policy;
 pub mod record;
+pub mod selftest;
 
 #[allow(
     missing_docs,
@@ -153,6 +154,16 @@ pub enum BpfError {
     NotApplied {
         /// The pin directory.
         pin_dir: PathBuf,
+    },
+    /// A hook is attached but does not enforce (the self-test).
+    #[error("the BPF-LSM self-test failed, so the policy is not enforced by BPF-LSM{}: {}. Check `cat /sys/kernel/security/lsm` (it must list bpf; add `lsm=...,bpf` to the kernel command line), or use `--backend modprobe`",
+        if *detached { " (kgate detached what it had attached)" } else { " (the programs stay attached from before; the new policy is in their maps)" },
+        broken.join("; "))]
+    SelfTest {
+        /// What is broken, per hook.
+        broken: Vec<String>,
+        /// Whether kgate detached the programs it had just attached.
+        detached: bool,
     },
     /// The pinned state is partial or from another kgate version.
     #[error("the pinned state under {} is not usable: {what}. Run `kgate revert` and apply again", pin_dir.display())]

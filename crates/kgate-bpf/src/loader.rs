@@ -28,8 +28,8 @@ pub enum Hook {
     SocketCreate,
     /// `lsm/userns_create`: user namespace creation (6.1+).
     UsernsCreate,
-    /// `lsm/kernel_read_file` (reading a module): `finit_module(2)`, an
-    /// explicit load of a module file.
+    /// `lsm/kernel_post_read_file` (a module file's bytes):
+    /// `finit_module(2)`, an explicit load of a module file.
     ModuleLoadFile,
     /// `lsm/kernel_post_load_data` (a module image): `init_module(2)`, an
     /// explicit load from memory (kmod before 31 for compressed modules).
@@ -50,11 +50,25 @@ pub enum Hook {
     VmspliceSyscall32,
     /// `fmod_ret/__ia32_sys_tee`: 32-bit `tee(2)`.
     TeeSyscall32,
+    /// `lsm/capable` inside `setns(2)`: entering another user namespace.
+    SetnsEnter,
+    /// `lsm/ptrace_access_check` (attach mode): taking over a task in
+    /// another user namespace, or an `allow_exe` task.
+    PtraceAttach,
+    /// `lsm/mmap_file` (`PROT_EXEC`): user-writable code mapped into an
+    /// `allow_exe` process (`LD_PRELOAD`).
+    MmapExec,
+    /// `fentry/crypto_probing_notify`: remembers who looked up a crypto
+    /// algorithm the crypto manager will build (no decision).
+    CryptoNotify,
+    /// `fentry/cryptomgr_probe`: the crypto manager thread acts for that
+    /// task (no decision).
+    CryptoProbe,
 }
 
 impl Hook {
     /// Every hook, in counter order.
-    pub const ALL: [Hook; 12] = [
+    pub const ALL: [Hook; 17] = [
         Hook::ModuleRequest,
         Hook::SocketCreate,
         Hook::UsernsCreate,
@@ -67,6 +81,11 @@ impl Hook {
         Hook::TeeSyscall,
         Hook::VmspliceSyscall32,
         Hook::TeeSyscall32,
+        Hook::SetnsEnter,
+        Hook::PtraceAttach,
+        Hook::MmapExec,
+        Hook::CryptoNotify,
+        Hook::CryptoProbe,
     ];
 
     /// The program's attach point (`lsm/...`, `fentry/...`,
@@ -75,16 +94,39 @@ impl Hook {
         match self {
             Hook::UringSpliceEnter => "fentry/io_splice".into(),
             Hook::UringSpliceExit => "fexit/io_splice".into(),
+            Hook::CryptoNotify => "fentry/crypto_probing_notify".into(),
+            Hook::CryptoProbe => "fentry/cryptomgr_probe".into(),
             h if h.is_fmod_ret() => format!("fmod_ret/{}", h.lsm_name()),
             h => format!("lsm/{}", h.lsm_name()),
         }
     }
 
     /// A hook whose absence weakens enforcement but must not stop it: the
-    /// io_uring splice marks (fentry needs BTF trampolines and io_uring)
-    /// and the syscall gates (fmod_ret needs error injection).
+    /// io_uring splice marks and the crypto attribution (fentry needs BTF
+    /// trampolines) and the syscall gates (fmod_ret needs error
+    /// injection). `status` reports what is missing and what it means.
     pub fn optional(self) -> bool {
-        matches!(self, Hook::UringSpliceEnter | Hook::UringSpliceExit) || self.is_fmod_ret()
+        self.is_fentry() || self.is_fmod_ret()
+    }
+
+    /// An `fentry`/`fexit` program.
+    pub fn is_fentry(self) -> bool {
+        matches!(
+            self,
+            Hook::UringSpliceEnter | Hook::UringSpliceExit | Hook::CryptoNotify | Hook::CryptoProbe
+        )
+    }
+
+    /// The hooks that only work together (a mark set and cleared): attached
+    /// all or none.
+    pub fn group(self) -> &'static [Hook] {
+        match self {
+            Hook::UringSpliceEnter | Hook::UringSpliceExit => {
+                &[Hook::UringSpliceEnter, Hook::UringSpliceExit]
+            }
+            Hook::CryptoNotify | Hook::CryptoProbe => &[Hook::CryptoNotify, Hook::CryptoProbe],
+            _ => &[],
+        }
     }
 
     /// An `fmod_ret` program on a syscall entry point.
@@ -97,7 +139,7 @@ impl Hook {
 
     /// Does the hook make decisions (and so have counters)?
     pub fn decides(self) -> bool {
-        !matches!(self, Hook::UringSpliceEnter | Hook::UringSpliceExit)
+        !self.is_fentry()
     }
 
     /// Part of the splice registry: attached only when `[splice]` is on.
@@ -115,7 +157,7 @@ impl Hook {
             Hook::ModuleRequest => "kernel_module_request",
             Hook::SocketCreate => "socket_create",
             Hook::UsernsCreate => "userns_create",
-            Hook::ModuleLoadFile => "kernel_read_file",
+            Hook::ModuleLoadFile => "kernel_post_read_file",
             Hook::ModuleLoadData => "kernel_post_load_data",
             Hook::SpliceFile => "file_permission",
             Hook::UringSpliceEnter | Hook::UringSpliceExit => "io_splice",
@@ -123,6 +165,11 @@ impl Hook {
             Hook::TeeSyscall => "__x64_sys_tee",
             Hook::VmspliceSyscall32 => "__ia32_sys_vmsplice",
             Hook::TeeSyscall32 => "__ia32_sys_tee",
+            Hook::SetnsEnter => "capable",
+            Hook::PtraceAttach => "ptrace_access_check",
+            Hook::MmapExec => "mmap_file",
+            Hook::CryptoNotify => "crypto_probing_notify",
+            Hook::CryptoProbe => "cryptomgr_probe",
         }
     }
 
@@ -140,6 +187,31 @@ impl Hook {
             Hook::TeeSyscall => "tee",
             Hook::VmspliceSyscall32 => "vmsplice32",
             Hook::TeeSyscall32 => "tee32",
+            Hook::SetnsEnter => "setns",
+            Hook::PtraceAttach => "ptrace",
+            Hook::MmapExec => "mmap_exec",
+            Hook::CryptoNotify => "crypto_notify",
+            Hook::CryptoProbe => "crypto_probe",
+        }
+    }
+
+    /// The hook's number: its counters' section and `KG_HOOK_*`.
+    pub fn index(self) -> u32 {
+        Hook::ALL.iter().position(|h| *h == self).unwrap_or(0) as u32
+    }
+
+    /// Does `policy` turn on the section this hook enforces?
+    pub fn section_enabled(self, policy: &BpfPolicy) -> bool {
+        match self {
+            Hook::ModuleRequest | Hook::ModuleLoadFile | Hook::ModuleLoadData => {
+                policy.modules.mode != SectionMode::Off
+            }
+            Hook::CryptoNotify | Hook::CryptoProbe => policy.modules.mode != SectionMode::Off,
+            Hook::SocketCreate => policy.sockets.mode != SectionMode::Off,
+            Hook::UsernsCreate | Hook::SetnsEnter | Hook::PtraceAttach | Hook::MmapExec => {
+                policy.userns.mode != UsernsMode::Allow
+            }
+            h => h.is_splice() && policy.splice.mode != SectionMode::Off,
         }
     }
 
@@ -210,6 +282,17 @@ pub enum Rule {
     /// `tee(2)` or `vmsplice(2)`: not every pipe/memory combination the
     /// call can make is allowed by `splice.allow` and `splice.pairs`.
     SpliceCallNotAllowed,
+    /// `setns(2)` into a user namespace, not from an `allow_exe` executable.
+    UsernsEnter,
+    /// Taking over (ptrace attach, `/proc/PID/mem`, `process_vm_writev`) a
+    /// task in another user namespace or an `allow_exe` task.
+    UsernsPtrace,
+    /// User-writable code mapped executable into an `allow_exe` process.
+    UsernsInject,
+    /// `sendfile(2)` from a shared descriptor table to a non-pipe: another
+    /// thread could make the destination a pipe after the check, and
+    /// source -> pipe is not allowed.
+    SpliceSharedFdTable,
     /// Unknown rule number (a newer BPF object).
     Other(u32),
 }
@@ -231,6 +314,10 @@ impl Rule {
             12 => Rule::SpliceDestinationNotListed,
             13 => Rule::SplicePairNotListed,
             14 => Rule::SpliceCallNotAllowed,
+            15 => Rule::UsernsEnter,
+            16 => Rule::UsernsPtrace,
+            17 => Rule::UsernsInject,
+            18 => Rule::SpliceSharedFdTable,
             n => Rule::Other(n),
         }
     }
@@ -253,6 +340,16 @@ impl Rule {
             Rule::SplicePairNotListed => "pair not in splice.pairs".into(),
             Rule::SpliceCallNotAllowed => {
                 "tee needs pipe -> pipe, vmsplice memory -> pipe and pipe -> memory, in splice.allow/pairs".into()
+            }
+            Rule::UsernsEnter => "userns.unprivileged (entering a user namespace)".into(),
+            Rule::UsernsPtrace => {
+                "userns.unprivileged (attaching to a namespaced or allow_exe task)".into()
+            }
+            Rule::UsernsInject => {
+                "userns.allow_exe (user-writable code in an allow_exe process)".into()
+            }
+            Rule::SpliceSharedFdTable => {
+                "source -> pipe not allowed, and the fd table is shared (the destination could become a pipe)".into()
             }
             Rule::Other(n) => format!("rule {n}"),
         }
@@ -381,7 +478,10 @@ impl Event {
                 sock_type: abi::u32_at(b, 44),
                 protocol: abi::u32_at(b, 48),
             },
-            Hook::UsernsCreate => Request::Userns,
+            Hook::UsernsCreate | Hook::SetnsEnter | Hook::PtraceAttach | Hook::MmapExec => {
+                Request::Userns
+            }
+            Hook::CryptoNotify | Hook::CryptoProbe => return None,
             Hook::ModuleLoadFile | Hook::ModuleLoadData => Request::ModuleLoad {
                 module: abi::cstr(&b[72..136]),
             },
@@ -464,6 +564,9 @@ pub struct ApplyReport {
     /// `allow_exe` paths that could not be stat()ed, with the error: they
     /// match nothing.
     pub skipped_exe: Vec<(PathBuf, String)>,
+    /// The self-test of each attached hook of an enabled section
+    /// ([`crate::selftest`]).
+    pub selftest: Vec<crate::selftest::HookCheck>,
 }
 
 /// One hook in [`Status`].
@@ -548,20 +651,28 @@ pub struct EventsSummary {
 }
 
 /// Pinned maps; the first [`POLICY_MAPS`] hold the policy.
-const MAPS: [&str; 12] = [
-    "kg_active",
-    "kg_config",
-    "kg_module_allow",
-    "kg_socket_allow",
-    "kg_socket_family",
-    "kg_userns_exe",
-    "kg_splice_ep",
-    "kg_splice_pair",
-    "kg_uring_splice",
-    "kg_events",
-    "kg_drops",
-    "kg_counters",
-];
+/// Every map of the object, in pin order, given to `$f!` as a list of
+/// identifiers: the one definition of what is pinned.
+macro_rules! with_maps {
+    ($f:ident!($($args:tt)*)) => {
+        $f!($($args)*; kg_active, kg_config, kg_module_allow, kg_socket_allow,
+            kg_socket_family, kg_userns_exe, kg_splice_ep, kg_splice_pair,
+            kg_uring_splice, kg_uring_unmarked, kg_events, kg_drops, kg_counters,
+            kg_selftest, kg_selftest_hits, kg_crypto_larval, kg_task_attr)
+    };
+}
+
+macro_rules! map_names {
+    (; $($m:ident),*) => { [$(stringify!($m)),*] };
+}
+
+macro_rules! map_refs {
+    ($maps:expr, $ty:ty; $($m:ident),*) => {
+        [$((stringify!($m), &mut $maps.$m as &mut $ty)),*]
+    };
+}
+
+const MAPS: [&str; 17] = with_maps!(map_names!());
 
 fn link_pin(dir: &Path, h: Hook) -> PathBuf {
     dir.join(format!("link_{}", h.pin_name()))
@@ -610,7 +721,7 @@ fn available_hooks() -> Vec<Hook> {
             .flatten()
             .map(|(c, _)| c.is_builtin("FUNCTION_ERROR_INJECTION"))
     });
-    Hook::ALL
+    let hooks = Hook::ALL
         .into_iter()
         .filter(|h| {
             if h.is_fmod_ret() {
@@ -630,6 +741,16 @@ fn available_hooks() -> Vec<Hook> {
             };
             k.windows(sym.len()).any(|w| w == sym.as_bytes())
         })
+        .collect::<Vec<_>>();
+    complete_groups(hooks)
+}
+
+/// Drop the hooks whose [`Hook::group`] is not all there.
+fn complete_groups(hooks: Vec<Hook>) -> Vec<Hook> {
+    hooks
+        .iter()
+        .copied()
+        .filter(|h| h.group().iter().all(|g| hooks.contains(g)))
         .collect()
 }
 
@@ -661,6 +782,11 @@ macro_rules! hook_prog {
             Hook::TeeSyscall => $($borrow)* $progs.kg_tee,
             Hook::VmspliceSyscall32 => $($borrow)* $progs.kg_vmsplice32,
             Hook::TeeSyscall32 => $($borrow)* $progs.kg_tee32,
+            Hook::SetnsEnter => $($borrow)* $progs.kg_setns,
+            Hook::PtraceAttach => $($borrow)* $progs.kg_ptrace,
+            Hook::MmapExec => $($borrow)* $progs.kg_mmap_exec,
+            Hook::CryptoNotify => $($borrow)* $progs.kg_crypto_notify,
+            Hook::CryptoProbe => $($borrow)* $progs.kg_crypto_probe,
         }
     };
 }
@@ -735,10 +861,25 @@ fn nix_is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// An `allow_exe` file as the kernel identifies it: device (kernel
+/// encoding), inode, change time.
+pub type ExeKey = (u32, u64, i64, u32);
+
+/// The key of the file at `p` now (following symlinks, as `exec` does).
+pub fn exe_key_of(p: &Path) -> std::io::Result<ExeKey> {
+    let m = std::fs::metadata(p)?;
+    Ok((
+        abi::kernel_dev(m.dev()),
+        m.ino(),
+        m.ctime(),
+        m.ctime_nsec() as u32,
+    ))
+}
+
 /// The policy's userns executables, resolved before anything is touched.
 struct Prepared<'a> {
     policy: &'a BpfPolicy,
-    exes: Vec<(u32, u64)>,
+    exes: Vec<ExeKey>,
     skipped: Vec<(PathBuf, String)>,
 }
 
@@ -747,8 +888,8 @@ fn prepare(policy: &BpfPolicy) -> Result<Prepared<'_>, BpfError> {
     let mut exes = Vec::new();
     let mut skipped = Vec::new();
     for p in &policy.userns.allow_exe {
-        match std::fs::metadata(p) {
-            Ok(m) => exes.push((abi::kernel_dev(m.dev()), m.ino())),
+        match exe_key_of(p) {
+            Ok(k) => exes.push(k),
             Err(e) => skipped.push((p.clone(), e.to_string())),
         }
     }
@@ -844,9 +985,13 @@ fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError
             .update(&idx.to_ne_bytes(), &[*listed], MapFlags::ANY)
             .map_err(bpf_err("writing kg_socket_family", None))?;
     }
-    for &(dev, ino) in &p.exes {
+    for &(dev, ino, sec, nsec) in &p.exes {
         maps.userns_exe
-            .update(&abi::exe_key(next, dev, ino), &one, MapFlags::ANY)
+            .update(
+                &abi::exe_key(next, dev, ino, sec, nsec),
+                &one,
+                MapFlags::ANY,
+            )
             .map_err(bpf_err(
                 "adding an allow_exe executable to kg_userns_exe",
                 None,
@@ -950,15 +1095,38 @@ fn check_bpffs(pin_dir: &Path) -> Result<(), BpfError> {
 /// the active generation is not switched.
 pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError> {
     let prepared = prepare(policy)?;
-    let report = |attached_now, hooks, generation| ApplyReport {
-        attached_now,
-        hooks,
-        generation,
-        hash: policy.hash.clone(),
-        module_requests: policy.modules.allowed_requests.len(),
-        socket_patterns: policy.sockets.allow.len(),
-        userns_exe: prepared.exes.len(),
-        skipped_exe: prepared.skipped.clone(),
+    let report = |attached_now, hooks: Vec<Hook>, generation| -> Result<ApplyReport, BpfError> {
+        let tested: Vec<Hook> = hooks
+            .iter()
+            .copied()
+            .filter(|h| h.section_enabled(policy))
+            .collect();
+        let selftest = crate::selftest::run(pin_dir, &tested)?;
+        let broken: Vec<String> = selftest
+            .iter()
+            .filter_map(|c| match &c.state {
+                crate::selftest::CheckState::Broken(why) => Some(why.clone()),
+                _ => None,
+            })
+            .collect();
+        if !broken.is_empty() {
+            let detached = attached_now;
+            if detached {
+                let _ = revert(pin_dir);
+            }
+            return Err(BpfError::SelfTest { broken, detached });
+        }
+        Ok(ApplyReport {
+            selftest,
+            attached_now,
+            hooks,
+            generation,
+            hash: policy.hash.clone(),
+            module_requests: policy.modules.allowed_requests.len(),
+            socket_patterns: policy.sockets.allow.len(),
+            userns_exe: prepared.exes.len(),
+            skipped_exe: prepared.skipped.clone(),
+        })
     };
 
     if is_applied(pin_dir) {
@@ -1003,7 +1171,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             .into_iter()
             .filter(|h| link_pin(pin_dir, *h).exists())
             .collect();
-        return Ok(report(false, hooks, generation));
+        return report(false, hooks, generation);
     }
 
     check_bpffs(pin_dir)?;
@@ -1089,22 +1257,9 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             links.push(link);
             attached.push(*h);
         }
-        let hooks = attached;
+        let (mut links, hooks) = whole_groups(links, attached);
         let m = &mut skel.maps;
-        let maps: [(&str, &mut libbpf_rs::MapMut<'_>); 12] = [
-            ("kg_active", &mut m.kg_active),
-            ("kg_config", &mut m.kg_config),
-            ("kg_module_allow", &mut m.kg_module_allow),
-            ("kg_socket_allow", &mut m.kg_socket_allow),
-            ("kg_socket_family", &mut m.kg_socket_family),
-            ("kg_userns_exe", &mut m.kg_userns_exe),
-            ("kg_splice_ep", &mut m.kg_splice_ep),
-            ("kg_splice_pair", &mut m.kg_splice_pair),
-            ("kg_uring_splice", &mut m.kg_uring_splice),
-            ("kg_events", &mut m.kg_events),
-            ("kg_drops", &mut m.kg_drops),
-            ("kg_counters", &mut m.kg_counters),
-        ];
+        let maps = with_maps!(map_refs!(m, libbpf_rs::MapMut<'_>));
         for (name, map) in maps {
             let path = map_pin(pin_dir, name);
             map.pin(&path)
@@ -1119,6 +1274,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             pinned.push(path);
         }
         for (h, link) in hooks.iter().zip(links.iter_mut()) {
+            // (links and hooks stay parallel: whole_groups filters both.)
             let path = link_pin(pin_dir, *h);
             link.pin(&path)
                 .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;
@@ -1127,7 +1283,12 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
         Ok((links, hooks))
     })();
     match result {
-        Ok((_links, hooks)) => Ok(report(true, hooks, 1)),
+        Ok((links, hooks)) => {
+            // The links are pinned: dropping them keeps the programs
+            // attached. The self-test runs against the pins.
+            drop(links);
+            report(true, hooks, 1)
+        }
         Err(e) => {
             for p in pinned.iter().rev() {
                 let _ = std::fs::remove_file(p);
@@ -1138,6 +1299,26 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             Err(e)
         }
     }
+}
+
+/// Keep only the hooks whose whole [`Hook::group`] is attached (an
+/// io_uring mark set but never cleared would decide every io_uring read as
+/// a splice; cleared but never set, it would let splices through). The
+/// dropped links detach when they are dropped here.
+fn whole_groups(links: Vec<Link>, hooks: Vec<Hook>) -> (Vec<Link>, Vec<Hook>) {
+    let keep: Vec<bool> = hooks
+        .iter()
+        .map(|h| h.group().iter().all(|g| hooks.contains(g)))
+        .collect();
+    let mut kept_links = Vec::new();
+    let mut kept = Vec::new();
+    for ((link, h), k) in links.into_iter().zip(hooks).zip(keep) {
+        if k {
+            kept_links.push(link);
+            kept.push(h);
+        }
+    }
+    (kept_links, kept)
 }
 
 /// The hooks a policy needs: all, except the splice programs when
@@ -1164,20 +1345,7 @@ fn attach_more(pin_dir: &Path, hooks: &[Hook]) -> Result<(), BpfError> {
     }
     {
         let m = &mut open.maps;
-        let maps: [(&str, &mut libbpf_rs::OpenMapMut<'_>); 12] = [
-            ("kg_active", &mut m.kg_active),
-            ("kg_config", &mut m.kg_config),
-            ("kg_module_allow", &mut m.kg_module_allow),
-            ("kg_socket_allow", &mut m.kg_socket_allow),
-            ("kg_socket_family", &mut m.kg_socket_family),
-            ("kg_userns_exe", &mut m.kg_userns_exe),
-            ("kg_splice_ep", &mut m.kg_splice_ep),
-            ("kg_splice_pair", &mut m.kg_splice_pair),
-            ("kg_uring_splice", &mut m.kg_uring_splice),
-            ("kg_events", &mut m.kg_events),
-            ("kg_drops", &mut m.kg_drops),
-            ("kg_counters", &mut m.kg_counters),
-        ];
+        let maps = with_maps!(map_refs!(m, libbpf_rs::OpenMapMut<'_>));
         for (name, map) in maps {
             map.reuse_pinned_map(map_pin(pin_dir, name))
                 .map_err(bpf_err(format!("reusing the pinned map {name}"), None))?;
@@ -1188,10 +1356,11 @@ fn attach_more(pin_dir: &Path, hooks: &[Hook]) -> Result<(), BpfError> {
         .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?;
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| -> Result<Vec<Link>, BpfError> {
-        let mut links = Vec::new();
+        let mut attached_links = Vec::new();
+        let mut attached = Vec::new();
         for h in hooks {
             let prog = hook_prog!([&] skel.progs, *h);
-            let mut link = if h.optional() {
+            let link = if h.optional() {
                 match prog.attach() {
                     Ok(link) => link,
                     Err(_) => continue,
@@ -1200,6 +1369,12 @@ fn attach_more(pin_dir: &Path, hooks: &[Hook]) -> Result<(), BpfError> {
                 prog.attach_lsm()
                     .map_err(bpf_err(format!("attaching to {}", h.attach_point()), None))?
             };
+            attached_links.push(link);
+            attached.push(*h);
+        }
+        let (attached_links, attached) = whole_groups(attached_links, attached);
+        let mut links = Vec::new();
+        for (h, mut link) in attached.iter().zip(attached_links) {
             let path = link_pin(pin_dir, *h);
             link.pin(&path)
                 .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;

@@ -20,6 +20,9 @@
 #define EAFNOSUPPORT 97
 #define EPROTONOSUPPORT 93
 
+/* thread_info.status: the task is in an ia32 syscall. */
+#define KG_TS_COMPAT 0x2
+
 char LICENSE[] SEC("license") = "GPL";
 
 /* The active generation (0 or 1). */
@@ -116,10 +119,84 @@ static __always_inline struct kg_config *kg_current(u32 *gen)
 	return bpf_map_lookup_elem(&kg_config, &g);
 }
 
+/* The self-test's target: which process, which hook (see kgate.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct kg_selftest);
+} kg_selftest SEC(".maps");
+
+/* Self-test requests each hook saw, by hook. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KG_SECTIONS);
+	__type(key, u32);
+	__type(value, u64);
+} kg_selftest_hits SEC(".maps");
+
 /* Global (init user namespace) uid of the current task. */
 static __always_inline u32 kg_uid(void)
 {
 	return (u32)bpf_get_current_uid_gid();
+}
+
+/*
+ * Privilege is a capability in the initial user namespace, never a uid:
+ * root in a default container (uid 0, no CAP_SYS_MODULE, CAP_NET_ADMIN or
+ * CAP_SYS_ADMIN) is unprivileged here, and so is root inside a user
+ * namespace. Effective capabilities of the subjective credentials, as the
+ * kernel's own capable() checks them.
+ */
+static __always_inline int kg_cred_capable(const struct cred *c, u32 cap)
+{
+	if (!c)
+		return 0;
+	if (BPF_CORE_READ(c, user_ns, level) != 0)
+		return 0;
+	u64 caps = 0;
+	if (bpf_probe_read_kernel(&caps, sizeof(caps), __builtin_preserve_access_index(&c->cap_effective)) < 0)
+		return 0;
+	return (caps >> (cap & 63)) & 1;
+}
+
+static __always_inline int kg_privileged(u32 cap)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	return kg_cred_capable(BPF_CORE_READ(t, cred), cap);
+}
+
+/* Is the current process the self-test's target for `hook`? Counts it. */
+static __always_inline int kg_selftest_hit(u32 hook)
+{
+	u32 zero = 0;
+	struct kg_selftest *s = bpf_map_lookup_elem(&kg_selftest, &zero);
+	if (!s || !s->tgid || s->hook != hook)
+		return 0;
+	if (s->tgid != (u32)(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	u64 *n = bpf_map_lookup_elem(&kg_selftest_hits, &hook);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return 1;
+}
+
+/* The inode's change time, whichever field this kernel keeps it in. */
+static __always_inline void kg_inode_ctime(struct inode *inode, s64 *sec, u32 *nsec)
+{
+	struct inode___v611 *i611 = (void *)inode;
+	struct inode___v66 *i66 = (void *)inode;
+	struct inode___v61 *i61 = (void *)inode;
+	if (bpf_core_field_exists(i611->i_ctime_sec)) {
+		*sec = BPF_CORE_READ(i611, i_ctime_sec);
+		*nsec = BPF_CORE_READ(i611, i_ctime_nsec);
+	} else if (bpf_core_field_exists(i66->__i_ctime)) {
+		*sec = BPF_CORE_READ(i66, __i_ctime.tv_sec);
+		*nsec = (u32)BPF_CORE_READ(i66, __i_ctime.tv_nsec);
+	} else {
+		*sec = BPF_CORE_READ(i61, i_ctime.tv_sec);
+		*nsec = (u32)BPF_CORE_READ(i61, i_ctime.tv_nsec);
+	}
 }
 
 static __always_inline void kg_count(u32 hook, u32 verdict)
@@ -134,8 +211,8 @@ static __always_inline void kg_count(u32 hook, u32 verdict)
  * One event. `request` is a KG_NAME_LEN buffer on the BPF stack, or 0.
  * A full ring buffer is counted in kg_drops, never silent.
  */
-static __always_inline void kg_emit(u32 hook, u32 verdict, u32 rule, const char *request,
-				    u32 family, u32 type, u32 protocol)
+static __always_inline void kg_emit_as(u32 uid, u32 hook, u32 verdict, u32 rule, const char *request,
+				       u32 family, u32 type, u32 protocol)
 {
 	struct kg_event *e = bpf_ringbuf_reserve(&kg_events, sizeof(*e), 0);
 	if (!e) {
@@ -150,7 +227,7 @@ static __always_inline void kg_emit(u32 hook, u32 verdict, u32 rule, const char 
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->pid = (u32)pid_tgid;
 	e->tgid = pid_tgid >> 32;
-	e->uid = kg_uid();
+	e->uid = uid;
 	e->hook = hook;
 	e->verdict = verdict;
 	e->rule = rule;
@@ -170,6 +247,27 @@ static __always_inline void kg_emit(u32 hook, u32 verdict, u32 rule, const char 
 	if (!name || bpf_probe_read_kernel_str(e->exe, KG_NAME_LEN, name) < 0)
 		e->exe[0] = 0;
 	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void kg_emit(u32 hook, u32 verdict, u32 rule, const char *request,
+				    u32 family, u32 type, u32 protocol)
+{
+	kg_emit_as(kg_uid(), hook, verdict, rule, request, family, type, protocol);
+}
+
+/* Is task t's executable in kg_userns_exe for generation gen? */
+static __always_inline int kg_exe_allowed(struct task_struct *t, u32 gen)
+{
+	struct inode *inode = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	if (!inode)
+		return 0;
+	struct kg_exe_key k;
+	__builtin_memset(&k, 0, sizeof(k));
+	k.gen = gen;
+	k.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	k.ino = BPF_CORE_READ(inode, i_ino);
+	kg_inode_ctime(inode, &k.ctime_sec, &k.ctime_nsec);
+	return bpf_map_lookup_elem(&kg_userns_exe, &k) != 0;
 }
 
 #include "modules.bpf.c"

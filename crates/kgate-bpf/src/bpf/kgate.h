@@ -9,7 +9,7 @@
 #define KG_NAME_LEN 64       /* MODULE_NAME_LEN is 56; aliases fit in 64 */
 #define KG_FAMILIES 64       /* AF_MAX is 46 on 6.12 */
 #define KG_ANY 0xffffffffu   /* socket rule wildcard for type or protocol */
-#define KG_SECTIONS 16  /* >= the number of hooks (the Rust Hook::ALL) */
+#define KG_SECTIONS 24  /* >= the number of hooks (the Rust Hook::ALL) */
 #define KG_VERDICTS 4
 
 /* Section modes. */
@@ -37,6 +37,16 @@
 #define KG_HOOK_TEE 9           /* fmod_ret/__x64_sys_tee */
 #define KG_HOOK_VMSPLICE32 10   /* fmod_ret/__ia32_sys_vmsplice */
 #define KG_HOOK_TEE32 11        /* fmod_ret/__ia32_sys_tee */
+#define KG_HOOK_SETNS 12        /* lsm/capable inside setns(2): entering a user namespace */
+#define KG_HOOK_PTRACE 13       /* lsm/ptrace_access_check: attaching to a namespaced or allow_exe task */
+#define KG_HOOK_MMAP_EXEC 14    /* lsm/mmap_file: code a user could write, mapped into an allow_exe process */
+/* 15, 16: crypto request attribution (fentry, no decisions) */
+
+/* Capabilities (include/uapi/linux/capability.h) that make a task
+ * privileged, per section, when held in the initial user namespace. */
+#define KG_CAP_NET_ADMIN 12
+#define KG_CAP_SYS_MODULE 16
+#define KG_CAP_SYS_ADMIN 21
 
 /* Verdicts. */
 #define KG_ALLOW 0   /* allowed by a rule */
@@ -60,6 +70,10 @@
 #define KG_RULE_SPLICE_DEST 12       /* destination endpoint not in splice.allow */
 #define KG_RULE_SPLICE_PAIR 13       /* endpoints allowed, the pair is not in splice.pairs */
 #define KG_RULE_SPLICE_CALL 14       /* tee/vmsplice: their pipe/memory pairs are not all allowed */
+#define KG_RULE_USERNS_ENTER 15      /* setns(2) into a user namespace, not from an allow_exe executable */
+#define KG_RULE_USERNS_PTRACE 16     /* ptrace/process_vm_writev//proc/PID/mem of a namespaced or allow_exe task */
+#define KG_RULE_USERNS_INJECT 17     /* executable mapping of a user-writable file in an allow_exe process */
+#define KG_RULE_SPLICE_SHARED 18     /* sendfile source from a shared fd table: its destination could become a pipe */
 
 /* Splice endpoint kinds. */
 #define KG_EP_PIPE 1
@@ -107,10 +121,33 @@ struct kg_socket_key {
 	u32 protocol;
 };
 
+/* An executable: (device, inode) and the inode's change time, which a
+ * rewrite, chmod, rename or link of the file moves, so that a replaced
+ * file, or another file that later gets the same inode number, does not
+ * match. */
 struct kg_exe_key {
 	u32 gen;
 	u32 dev;
 	u64 ino;
+	s64 ctime_sec;
+	u32 ctime_nsec;
+	u32 _pad;
+};
+
+/* The self-test (src/selftest.rs): while `tgid` is set, the hook `hook`
+ * denies that process's requests and counts them in kg_selftest_hits. */
+struct kg_selftest {
+	u32 tgid;
+	u32 hook;
+};
+
+/* Who a module request is for: the requesting task, or for a crypto
+ * manager kernel thread the task whose algorithm lookup started it. */
+struct kg_attr {
+	u32 uid;
+	u32 privileged;
+	u32 set;
+	u32 _pad;
 };
 
 /* One splice endpoint, or (in pairs) a pattern: a, b, c may be KG_ANY. */

@@ -2,7 +2,9 @@
 /*
  * Socket families: lsm/socket_create runs in __sock_create before the
  * net-pf-N autoload, so a denied family loads nothing. Unprivileged tasks
- * only (global uid != 0); kernel-internal sockets (kern != 0) are never
+ * only: privileged is CAP_NET_ADMIN in the initial user namespace (what
+ * configuring a network family takes, and what container runtimes drop
+ * by default), never uid 0; kernel-internal sockets (kern != 0) are never
  * touched. Denial: EAFNOSUPPORT when no rule names the family,
  * EPROTONOSUPPORT when the family is listed but not this type/protocol,
  * what the kernel itself returns for a family/protocol it lacks.
@@ -31,11 +33,13 @@ int BPF_PROG(kg_socket_create, int family, int type, int protocol, int kern)
 {
 	if (kern)
 		return 0;
+	if (kg_selftest_hit(KG_HOOK_SOCKET))
+		KG_RETURN_ERR(EPERM);
 	u32 gen = 0;
 	struct kg_config *cfg = kg_current(&gen);
 	if (!cfg || cfg->sockets_mode == KG_MODE_OFF)
 		return 0;
-	if (kg_uid() == 0) {
+	if (kg_privileged(KG_CAP_NET_ADMIN)) {
 		kg_count(KG_HOOK_SOCKET, KG_PASS);
 		return 0;
 	}

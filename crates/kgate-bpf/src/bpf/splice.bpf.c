@@ -5,8 +5,8 @@
  * file_permission runs on every read and write (rw_verify_area), so the
  * first branch asks whether the task is inside a splice-family syscall, by
  * the syscall number the task entered with (bpf_task_pt_regs()->orig_ax,
- * ia32 numbers when the task is in a compat syscall), or is an io_uring
- * task that fentry/io_splice marked; everything else returns at once.
+ * without the x32 bit, ia32 numbers when the task is in a compat
+ * syscall), or is an io_uring task; everything else returns at once.
  *
  * Which file is which end:
  * - splice(2) and io_uring's IORING_OP_SPLICE: one end is a pipe, and the
@@ -25,10 +25,23 @@
  *   source is this call's. A repeated destination check that follows an
  *   allow with no source check in between reuses the verdict. Without
  *   task storage the source is resolved from the syscall's fd argument.
+ *   Except: sendfile to a pipe checks nothing after the source
+ *   (do_sendfile goes straight to splice_file_to_pipe), so the source
+ *   check reads out_fd itself and decides source -> pipe there when it is
+ *   a pipe, and also when the fd table is shared (another thread could
+ *   make out_fd a pipe between this check and the kernel's lookup; such a
+ *   sendfile gets EINVAL unless source -> pipe is allowed, and callers
+ *   fall back to read/write).
+ * - io_uring: a splice runs in io_splice(), inline in io_uring_enter or in
+ *   an io-wq worker; fentry/fexit on it mark the thread in task storage.
+ *   A thread that could not be marked (no memory for its storage) is
+ *   counted in kg_uring_unmarked, and while that count is not zero every
+ *   io_uring read or write is decided as a splice (fail closed).
  *
  * Endpoints are identified by inode mode, superblock magic, device numbers
  * and socket family/type/protocol, never by kernel addresses. Unprivileged
- * tasks only (global uid != 0). A denial returns -EINVAL, which splice
+ * tasks only: privileged is CAP_SYS_ADMIN in the initial user namespace
+ * (root in a default container is unprivileged). A denial returns -EINVAL, which splice
  * callers already handle by falling back to read/write.
  *
  * vmsplice(2), tee(2) and pipe -> pipe splice never call file_permission:
@@ -40,7 +53,7 @@
 #define KG_MAY_WRITE 0x2
 #define KG_MAY_READ 0x4
 #define KG_PF_IO_WORKER 0x10
-#define KG_TS_COMPAT 0x2
+#define KG_X32_BIT 0x40000000
 
 #define KG_S_IFMT 0170000
 #define KG_S_IFSOCK 0140000
@@ -91,13 +104,21 @@ struct {
 	__type(value, struct kg_splice_stash);
 } kg_splice_stash SEC(".maps");
 
-/* Threads inside io_uring's io_splice(), by thread id. */
+/* Threads inside io_uring's io_splice(): their nesting depth. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
-	__type(value, u8);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, u32);
 } kg_uring_splice SEC(".maps");
+
+/* Threads inside io_splice() that could not be marked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} kg_uring_unmarked SEC(".maps");
 
 static __always_inline void kg_classify(struct file *f, struct kg_endpoint *ep)
 {
@@ -258,10 +279,36 @@ static __always_inline int kg_pair_allowed(u32 gen, const struct kg_endpoint *sr
 static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
+	u32 gen = 0;
+	struct kg_config *cfg = kg_current(&gen);
+	if (!cfg || cfg->splice_mode == KG_MODE_OFF)
+		return 0;
+	if (call == KG_SPLICE_CALL_IO_URING) {
+		u32 *depth = bpf_task_storage_get(&kg_uring_splice, t, 0, 0);
+		if (!depth || !*depth) {
+			u32 zero = 0;
+			u64 *unmarked = bpf_map_lookup_elem(&kg_uring_unmarked, &zero);
+			if (!unmarked || !*unmarked)
+				return 0; /* an io_uring read or write, not a splice */
+		}
+	}
+	if (kg_selftest_hit(KG_HOOK_SPLICE))
+		return 1;
+	if (kg_privileged(KG_CAP_SYS_ADMIN)) {
+		kg_count(KG_HOOK_SPLICE, KG_PASS);
+		return 0;
+	}
+
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	int compat = (t->thread_info.status & KG_TS_COMPAT) != 0;
 	struct kg_splice_stash *st = 0;
-	/* sendfile and copy_file_range are decided at the destination's
-	 * check; their source checks only keep the source. */
+	struct kg_splice_request req;
+	__builtin_memset(&req, 0, sizeof(req));
+	req.call = call;
+	int source_check = 0, shared = 0;
 	if (call == KG_SPLICE_CALL_SENDFILE || call == KG_SPLICE_CALL_COPY_FILE_RANGE) {
+		/* Decided at the destination's check; the source checks keep
+		 * the source, except sendfile's towards a pipe (see the top). */
 		st = bpf_task_storage_get(&kg_splice_stash, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!(mask & KG_MAY_WRITE)) {
 			if (st) {
@@ -269,37 +316,42 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 				st->valid = 1;
 				st->out = 0;
 			}
-			return 0;
-		}
-		/* 6.1's second destination check of the same call, after an
-		 * allow under the same policy (kg_active unchanged). */
-		if (st && st->out == (u64)file) {
-			u32 g = 0;
-			struct kg_config *c = kg_current(&g);
-			if (c && c->generation == st->out_gen)
+			if (call != KG_SPLICE_CALL_SENDFILE)
 				return 0;
+			u64 out_fd = compat ? regs->bx : regs->di;
+			kg_classify(kg_fd_file(t, (u32)out_fd), &req.dst);
+			shared = BPF_CORE_READ(t, files, count.counter) > 1;
+			if (req.dst.kind != KG_EP_PIPE && !shared)
+				return 0;
+			source_check = 1;
+			shared = req.dst.kind != KG_EP_PIPE; /* not a pipe yet */
+			kg_classify_arg(file, &req.src);
+			req.dst.kind = KG_EP_PIPE;
+			req.dst.a = 0;
+			req.dst.b = 0;
+			req.dst.c = 0;
+		} else {
+			/* 6.1's second destination check of the same call, after
+			 * an allow under the same policy. */
+			if (st && st->out == (u64)file && cfg->generation == st->out_gen)
+				return 0;
+			if (st && st->valid) {
+				req.src = st->src;
+			} else {
+				/* sendfile(out_fd, in_fd, ...), copy_file_range(fd_in,
+				 * off_in, fd_out, ...): the source from its fd. */
+				u64 in_fd;
+				if (call == KG_SPLICE_CALL_SENDFILE)
+					in_fd = compat ? regs->cx : regs->si;
+				else
+					in_fd = compat ? regs->bx : regs->di;
+				kg_classify(kg_fd_file(t, (u32)in_fd), &req.src);
+			}
+			kg_classify_arg(file, &req.dst);
 		}
-	}
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-	int compat = (t->thread_info.status & KG_TS_COMPAT) != 0;
-	u32 gen = 0;
-	struct kg_config *cfg = kg_current(&gen);
-	if (!cfg || cfg->splice_mode == KG_MODE_OFF)
-		return 0;
-	if (call == KG_SPLICE_CALL_IO_URING) {
-		u32 tid = (u32)bpf_get_current_pid_tgid();
-		if (!bpf_map_lookup_elem(&kg_uring_splice, &tid))
-			return 0; /* an io_uring read or write, not a splice */
-	}
-	if (kg_uid() == 0) {
-		kg_count(KG_HOOK_SPLICE, KG_PASS);
-		return 0;
-	}
-
-	struct kg_splice_request req;
-	__builtin_memset(&req, 0, sizeof(req));
-	req.call = call;
-	if (call == KG_SPLICE_CALL_SPLICE || call == KG_SPLICE_CALL_IO_URING) {
+	} else {
+		/* splice(2) and io_uring: one end is a pipe, the kernel checks
+		 * the other. */
 		struct kg_endpoint pipe = { .kind = KG_EP_PIPE };
 		if (mask & KG_MAY_WRITE) {
 			req.src = pipe;
@@ -308,20 +360,6 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 			kg_classify_arg(file, &req.src);
 			req.dst = pipe;
 		}
-	} else {
-		/* sendfile(out_fd, in_fd, ...), copy_file_range(fd_in, off_in,
-		 * fd_out, ...): the source from its fd argument. */
-		if (st && st->valid) {
-			req.src = st->src;
-		} else {
-			u64 in_fd;
-			if (call == KG_SPLICE_CALL_SENDFILE)
-				in_fd = compat ? regs->cx : regs->si;
-			else
-				in_fd = compat ? regs->bx : regs->di;
-			kg_classify(kg_fd_file(t, (u32)in_fd), &req.src);
-		}
-		kg_classify_arg(file, &req.dst);
 	}
 
 	u32 rule = KG_RULE_SPLICE_LISTED;
@@ -334,12 +372,14 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 		rule = KG_RULE_SPLICE_PAIR;
 	if (rule == KG_RULE_SPLICE_LISTED) {
 		kg_count(KG_HOOK_SPLICE, KG_ALLOW);
-		if (st) {
+		if (st && !source_check) {
 			st->out = (u64)file;
 			st->out_gen = cfg->generation;
 		}
 		return 0;
 	}
+	if (source_check && shared)
+		rule = KG_RULE_SPLICE_SHARED;
 	char buf[KG_NAME_LEN];
 	__builtin_memset(buf, 0, sizeof(buf));
 	__builtin_memcpy(buf, &req, sizeof(req));
@@ -353,16 +393,16 @@ static __noinline int kg_splice_decide(struct file *file, int mask, u32 call)
 	return 0;
 }
 
-
 SEC("lsm/file_permission")
 int BPF_PROG(kg_splice_file, struct file *file, int mask)
 {
 	/* First branch: not in a splice-family call -> done. Every read and
-	 * write pays this: two helper calls, a load and two compares for
-	 * ordinary syscall numbers (all below sendfile's 40 or above
-	 * io_uring_enter's 426 on x86_64 and ia32 alike). */
+	 * write pays this: two helper calls, a load, a mask and two compares
+	 * for ordinary syscall numbers (all below sendfile's 40 or above
+	 * io_uring_enter's 426 on x86_64 and ia32 alike; x32 numbers are the
+	 * x86_64 ones with bit 30 set, which the mask clears). */
 	struct task_struct *t = bpf_get_current_task_btf();
-	long nr = ((struct pt_regs *)bpf_task_pt_regs(t))->orig_ax;
+	long nr = ((struct pt_regs *)bpf_task_pt_regs(t))->orig_ax & ~KG_X32_BIT;
 	u32 call = 0;
 	if (nr >= KG_NR_sendfile && nr <= KG_NR_io_uring_enter) {
 		int compat = (t->thread_info.status & KG_TS_COMPAT) != 0;
@@ -397,17 +437,32 @@ int BPF_PROG(kg_splice_file, struct file *file, int mask)
 SEC("fentry/io_splice")
 int BPF_PROG(kg_uring_splice_enter, struct io_kiocb *req, unsigned int issue_flags)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u8 one = 1;
-	bpf_map_update_elem(&kg_uring_splice, &tid, &one, BPF_ANY);
+	struct task_struct *t = bpf_get_current_task_btf();
+	u32 *depth = bpf_task_storage_get(&kg_uring_splice, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (depth) {
+		*depth += 1;
+		return 0;
+	}
+	u32 zero = 0;
+	u64 *unmarked = bpf_map_lookup_elem(&kg_uring_unmarked, &zero);
+	if (unmarked)
+		__sync_fetch_and_add(unmarked, 1);
 	return 0;
 }
 
 SEC("fexit/io_splice")
 int BPF_PROG(kg_uring_splice_exit, struct io_kiocb *req, unsigned int issue_flags, int ret)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&kg_uring_splice, &tid);
+	struct task_struct *t = bpf_get_current_task_btf();
+	u32 *depth = bpf_task_storage_get(&kg_uring_splice, t, 0, 0);
+	if (depth && *depth) {
+		*depth -= 1;
+		return 0;
+	}
+	u32 zero = 0;
+	u64 *unmarked = bpf_map_lookup_elem(&kg_uring_unmarked, &zero);
+	if (unmarked && *unmarked)
+		__sync_fetch_and_sub(unmarked, 1);
 	return 0;
 }
 
@@ -430,9 +485,11 @@ static __noinline int kg_syscall_gate(u32 hook, u32 call, u64 fd)
 {
 	u32 gen = 0;
 	struct kg_config *cfg = kg_current(&gen);
+	if (kg_selftest_hit(hook))
+		return 1;
 	if (!cfg || cfg->splice_mode == KG_MODE_OFF)
 		return 0;
-	if (kg_uid() == 0) {
+	if (kg_privileged(KG_CAP_SYS_ADMIN)) {
 		kg_count(hook, KG_PASS);
 		return 0;
 	}

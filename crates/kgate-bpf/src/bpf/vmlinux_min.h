@@ -37,6 +37,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,
 };
@@ -79,11 +80,37 @@ struct super_block {
 	unsigned long s_magic;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	u32 val;
+} kuid_t;
+
+struct timespec64 {
+	s64 tv_sec;
+	long tv_nsec;
+};
+
 struct inode {
 	umode_t i_mode;
+	kuid_t i_uid;
 	unsigned long i_ino;
 	dev_t i_rdev;
 	struct super_block *i_sb;
+} __attribute__((preserve_access_index));
+
+/* The inode's change time moved twice: 6.1 `i_ctime`, 6.6 `__i_ctime`,
+ * 6.11 `i_ctime_sec` + `i_ctime_nsec`. libbpf drops the `___flavor`
+ * suffix and matches these against `struct inode`. */
+struct inode___v611 {
+	s64 i_ctime_sec;
+	u32 i_ctime_nsec;
+} __attribute__((preserve_access_index));
+
+struct inode___v66 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___v61 {
+	struct timespec64 i_ctime;
 } __attribute__((preserve_access_index));
 
 struct file {
@@ -102,7 +129,12 @@ struct fdtable {
 	struct file **fd;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	int counter;
+} atomic_t;
+
 struct files_struct {
+	atomic_t count;
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
@@ -110,11 +142,31 @@ struct thread_info {
 	u32 status;
 } __attribute__((preserve_access_index));
 
+struct user_namespace {
+	int level;
+} __attribute__((preserve_access_index));
+
+/* kernel_cap_t is `struct { u64 val; }` since 6.3 and `struct { u32
+ * cap[2]; }` before: both are 8 bytes, capability N is bit N of them read
+ * as one little-endian u64. kgate reads it that way, by offset. */
+typedef struct {
+	u64 val;
+} kernel_cap_t;
+
+struct cred {
+	kuid_t uid;
+	kernel_cap_t cap_effective;
+	struct user_namespace *user_ns;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct thread_info thread_info;
 	unsigned int flags;
+	unsigned int ptrace;
 	struct mm_struct *mm;
 	struct files_struct *files;
+	const struct cred *cred;
+	char comm[16];
 } __attribute__((preserve_access_index));
 
 /* x86-64 user registers at syscall entry (arch/x86/include/asm/ptrace.h). */
@@ -144,7 +196,13 @@ struct socket {
 
 struct io_kiocb;
 
-struct cred;
+/* crypto/algboss.c: what the cryptomgr_probe kernel thread is started
+ * with (a type local to that file, present in the kernel's BTF). */
+struct crypto_larval;
+
+struct cryptomgr_param {
+	struct crypto_larval *larval;
+} __attribute__((preserve_access_index));
 
 /* Why the kernel reads a file or a buffer (include/linux/kernel_read_file.h,
  * linux/security.h); CO-RE relocates the values we compare with. */
