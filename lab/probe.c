@@ -48,7 +48,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -116,6 +119,14 @@ static void usage(void)
 	      "       probe vmsplice-read | vmsplice32 | tee32\n"
 	      "       probe splice-pipe\n"
 	      "       probe errno-name N\n"
+	      "       probe drop-caps -- CMD...   (uid 0, no capabilities, empty bounding set)\n"
+	      "       probe sendfile-pipe FILE\n"
+	      "       probe sendfile-race FILE N\n"
+	      "       probe x32-splice FILE\n"
+	      "       probe userns-hold GOFILE OUTFILE\n"
+	      "       probe setns-user PID\n"
+	      "       probe ptrace-attach PID\n"
+	      "       probe mmap-exec FILE\n"
 	      "       probe bench OP ITERATIONS [ROUNDS [SIZE]]\n"
 	      "         OP: socket getpid readzero splice-tcp sendfile-tcp pipe-rw\n"
 	      "             file-read file-write\n"
@@ -1613,6 +1624,224 @@ static int cmd_lsm_floor(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Root in a default container, only harder: stay uid 0, drop every
+ * capability from the bounding set (so exec gains none back), clear the
+ * ambient, inheritable, permitted and effective sets, set no_new_privs,
+ * then exec CMD.
+ */
+static int cmd_drop_caps(int argc, char **argv)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
+	struct { uint32_t eff, perm, inh; } data[2];
+
+	if (argc < 2 || strcmp(argv[0], "--") != 0)
+		usage();
+	for (int c = 0; c < 64; c++)
+		prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) < 0) {
+		perror("probe: capset");
+		return 1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		perror("probe: no_new_privs");
+		return 1;
+	}
+	execvp(argv[1], &argv[1]);
+	fprintf(stderr, "probe: exec %s: %s\n", argv[1], strerror(errno));
+	return 127;
+}
+
+/* sendfile(pipe, FILE): file -> pipe with no write-side check. */
+static int cmd_sendfile_pipe(int argc, char **argv)
+{
+	int p[2], fd;
+	ssize_t n;
+
+	if (argc != 1)
+		usage();
+	fd = open(argv[0], O_RDONLY);
+	if (fd < 0 || pipe(p) < 0)
+		return report(-1, "setup-");
+	n = sendfile(p[1], fd, NULL, 4096);
+	if (n < 0)
+		return report(-1, "");
+	printf("ok bytes=%zd\n", n);
+	return 0;
+}
+
+static volatile int race_stop, race_started;
+static int race_fd, race_pipe, race_sock;
+
+static void *race_swap(void *arg)
+{
+	(void)arg;
+	race_started = 1;
+	while (!race_stop) {
+		dup2(race_pipe, race_fd);
+		for (volatile int i = 0; i < 2000; i++)
+			;
+		dup2(race_sock, race_fd);
+		for (volatile int i = 0; i < 2000; i++)
+			;
+	}
+	return NULL;
+}
+
+/*
+ * sendfile(out, FILE) N times while another thread (sharing the fd table)
+ * flips `out` between a unix socket and a pipe: the pipe case is the one
+ * the kernel checks nothing for after the source. Prints how many bytes
+ * reached the pipe.
+ */
+static int cmd_sendfile_race(int argc, char **argv)
+{
+	int p[2], sv[2], fd, n;
+	long pipe_bytes = 0, ok = 0, fails = 0;
+	pthread_t th;
+	char buf[65536];
+	int last_errno = 0;
+
+	if (argc != 2)
+		usage();
+	n = num(argv[1]);
+	fd = open(argv[0], O_RDONLY);
+	if (fd < 0 || pipe2(p, O_NONBLOCK) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return report(-1, "setup-");
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	race_pipe = p[1];
+	race_sock = sv[0];
+	race_fd = dup(sv[0]);
+	if (pthread_create(&th, NULL, race_swap, NULL) != 0)
+		return report(-1, "thread-");
+	while (!race_started)
+		usleep(1000);
+	for (int i = 0; i < n; i++) {
+		off_t off = 0;
+		ssize_t r = sendfile(race_fd, fd, &off, 512);
+		if (r >= 0)
+			ok++;
+		else {
+			fails++;
+			last_errno = errno;
+		}
+		ssize_t m;
+		while ((m = read(p[0], buf, sizeof(buf))) > 0)
+			pipe_bytes += m;
+		while (read(sv[1], buf, sizeof(buf)) > 0)
+			;
+	}
+	race_stop = 1;
+	pthread_join(th, NULL);
+	printf("pipe_bytes=%ld ok=%ld failed=%ld errno=%s\n", pipe_bytes, ok, fails,
+	       last_errno ? errno_name(last_errno) : "none");
+	return 0;
+}
+
+/* splice(FILE -> pipe) through the x32 syscall table (nr | 0x40000000). */
+static int cmd_x32_splice(int argc, char **argv)
+{
+	int p[2], fd;
+	long n;
+
+	if (argc != 1)
+		usage();
+	fd = open(argv[0], O_RDONLY);
+	if (fd < 0 || pipe(p) < 0)
+		return report(-1, "setup-");
+	n = syscall(0x40000000 | 275, fd, NULL, p[1], NULL, 4096L, 0);
+	if (n < 0)
+		return report(-1, "");
+	printf("ok bytes=%ld\n", n);
+	return 0;
+}
+
+/*
+ * A process that lives in a user namespace made before kgate applied:
+ * unshare(CLONE_NEWUSER), print "ready PID", wait until GOFILE exists, then
+ * unshare(CLONE_NEWNET) and write the result to OUTFILE.
+ */
+static int cmd_userns_hold(int argc, char **argv)
+{
+	FILE *out;
+	int rc;
+
+	if (argc != 2)
+		usage();
+	if (unshare(CLONE_NEWUSER) < 0)
+		return report(-1, "unshare-user-");
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	for (int i = 0; i < 6000 && access(argv[0], F_OK) != 0; i++)
+		usleep(100000);
+	rc = unshare(CLONE_NEWNET);
+	out = fopen(argv[1], "w");
+	if (!out)
+		return 1;
+	if (rc < 0)
+		fprintf(out, "errno=%s\n", errno_name(errno));
+	else
+		fprintf(out, "ok\n");
+	fclose(out);
+	return 0;
+}
+
+/* setns() into PID's user namespace, then unshare(CLONE_NEWNET). */
+static int cmd_setns_user(int argc, char **argv)
+{
+	char path[64];
+	int fd;
+
+	if (argc != 1)
+		usage();
+	snprintf(path, sizeof(path), "/proc/%ld/ns/user", num(argv[0]));
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return report(-1, "open-");
+	if (setns(fd, CLONE_NEWUSER) < 0)
+		return report(-1, "");
+	if (unshare(CLONE_NEWNET) < 0)
+		return report(-1, "netns-");
+	printf("ok netns\n");
+	return 0;
+}
+
+/* ptrace(PTRACE_ATTACH, PID), detaching again when it worked. */
+static int cmd_ptrace_attach(int argc, char **argv)
+{
+	long pid;
+
+	if (argc != 1)
+		usage();
+	pid = num(argv[0]);
+	if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) < 0)
+		return report(-1, "");
+	waitpid(pid, NULL, 0);
+	ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	printf("ok\n");
+	return 0;
+}
+
+/* mmap(FILE, PROT_READ|PROT_EXEC): what ld.so does for LD_PRELOAD. */
+static int cmd_mmap_exec(int argc, char **argv)
+{
+	int fd;
+	void *m;
+
+	if (argc != 1)
+		usage();
+	fd = open(argv[0], O_RDONLY);
+	if (fd < 0)
+		return report(-1, "open-");
+	m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		return report(-1, "");
+	printf("ok\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1642,6 +1871,14 @@ int main(int argc, char **argv)
 		{ "tee32", cmd_tee32 },
 		{ "splice-pipe", cmd_splice_pipe },
 		{ "errno-name", cmd_errno_name },
+		{ "drop-caps", cmd_drop_caps },
+		{ "sendfile-pipe", cmd_sendfile_pipe },
+		{ "sendfile-race", cmd_sendfile_race },
+		{ "x32-splice", cmd_x32_splice },
+		{ "userns-hold", cmd_userns_hold },
+		{ "setns-user", cmd_setns_user },
+		{ "ptrace-attach", cmd_ptrace_attach },
+		{ "mmap-exec", cmd_mmap_exec },
 		{ "bench", cmd_bench },
 		{ "flood", cmd_flood },
 		{ "lsm-floor", cmd_lsm_floor },

@@ -87,8 +87,8 @@ mod skel {
 use std::path::PathBuf;
 
 pub use loader::{
-    apply, events, probe, revert, status, ApplyReport, Counters, Event, EventsSummary, Hook,
-    HookStatus, Request, Rule, RunStats, Status, Support, Verdict,
+    apply, events, exe_key_of, probe, revert, status, ApplyReport, Counters, Event, EventsSummary,
+    Hook, HookStatus, Request, Rule, RunStats, Status, Support, Verdict,
 };
 pub use policy::{
     concrete_key, endpoint_key, BpfPolicy, EndpointKey, ModulesRules, RootMode, SectionMode,

@@ -212,7 +212,11 @@ pub fn run(kernel: &Kernel, scenarios: &[Scenario], opts: &RunOptions) -> Result
         .with_context(|| format!("failed to build the initramfs for {}", kernel.flavour))?;
 
     let qemu = initramfs::find_tool("qemu-system-x86_64")?;
-    let mut cmdline = String::from("console=ttyS0 panic=-1 quiet");
+    // syscall.x32=y: Debian builds the x32 ABI into its generic kernels but
+    // leaves it off unless booted with this; the lab turns it on so that
+    // the x32 entry points are tested where they exist (a kernel without
+    // x32 ignores the parameter).
+    let mut cmdline = String::from("console=ttyS0 panic=-1 quiet syscall.x32=y");
     if !opts.extra_cmdline.is_empty() {
         cmdline.push(' ');
         cmdline.push_str(&opts.extra_cmdline);

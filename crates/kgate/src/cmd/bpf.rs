@@ -60,6 +60,15 @@ pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) ->
         r.socket_patterns,
         r.userns_exe
     )?;
+    for c in &r.selftest {
+        let state = match &c.state {
+            kgate_bpf::selftest::CheckState::Works => "works (denied a test request)".to_owned(),
+            kgate_bpf::selftest::CheckState::Broken(why) => format!("BROKEN: {why}"),
+            kgate_bpf::selftest::CheckState::NotTested(why) => format!("not tested: {why}"),
+        };
+        writeln!(out, "self-test {}: {state}", c.hook.attach_point())?;
+    }
+    record_allow_exe(&policy.userns.allow_exe);
     for (path, why) in &r.skipped_exe {
         writeln!(
             out,
@@ -73,6 +82,66 @@ pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) ->
         pin_dir().display()
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where apply records the `allow_exe` files as the kernel identifies them
+/// (device, inode, change time), so that `status` can tell when one was
+/// replaced or changed: /run, which goes with the pins at reboot.
+const ALLOW_EXE_RECORD: &str = "run/kgate/bpf-allow-exe";
+
+fn record_allow_exe<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) {
+    let mut text = String::new();
+    for p in paths {
+        if let Ok((dev, ino, sec, nsec)) = kgate_bpf::exe_key_of(p) {
+            text.push_str(&format!("{dev} {ino} {sec} {nsec} {}\n", p.display()));
+        }
+    }
+    if let Err(e) =
+        kgate_apply::atomic::write(Path::new("/"), Path::new(ALLOW_EXE_RECORD), text.as_bytes())
+    {
+        eprintln!("warning: cannot record the allow_exe keys for `kgate status` ({e})");
+    }
+}
+
+/// The `allow_exe` paths whose file is no longer the one applied.
+fn stale_allow_exe() -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(Path::new("/").join(ALLOW_EXE_RECORD)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(5, ' ');
+            let key: Vec<&str> = it.by_ref().take(4).collect();
+            let path = it.next()?;
+            let now = kgate_bpf::exe_key_of(Path::new(path)).ok();
+            let was = key.join(" ");
+            let is = now.map(|(d, i, s, n)| format!("{d} {i} {s} {n}"));
+            (is.as_deref() != Some(was.as_str())).then(|| path.to_owned())
+        })
+        .collect()
+}
+
+/// Processes in a user namespace other than the initial one: their
+/// members keep their namespace capabilities whatever kgate decides now.
+pub fn namespaced_processes() -> Vec<u32> {
+    let Ok(init) = std::fs::read_link("/proc/1/ns/user") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Ok(ns) = std::fs::read_link(e.path().join("ns/user")) {
+                if ns != init {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    pids.sort_unstable();
+    pids
 }
 
 /// Show what kgate enforces on this host.
@@ -153,6 +222,21 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
                             h.counters.deny,
                             h.counters.audit,
                             h.counters.pass
+                        )?;
+                    }
+                    for p in stale_allow_exe() {
+                        writeln!(
+                            out,
+                            "warning: userns.allow_exe {p} is stale: the file was replaced or changed since apply, so it matches nothing (re-run `kgate apply` if the new file is trusted)"
+                        )?;
+                    }
+                    let ns = namespaced_processes();
+                    if !ns.is_empty() {
+                        writeln!(
+                            out,
+                            "note: {} processes live in user namespaces created before or outside kgate's checks (pids {}): they keep their namespace capabilities (docs/policy.md, \"What kgate does not stop\")",
+                            ns.len(),
+                            ns.iter().take(10).map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
                         )?;
                     }
                     if s.dropped_events > 0 {
@@ -399,6 +483,7 @@ pub fn revert(dry_run: bool, out: &mut dyn Write) -> Result<bool> {
         return Ok(true);
     }
     let removed = kgate_bpf::revert(&pin_dir())?;
+    let _ = kgate_apply::atomic::remove(Path::new("/"), Path::new(ALLOW_EXE_RECORD));
     writeln!(out, "reverted: {} pins removed", removed.len())?;
     Ok(true)
 }

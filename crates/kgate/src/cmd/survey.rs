@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -84,6 +84,102 @@ pub struct Survey {
     pub splice_paths: Vec<kgate_kernel::splice::SplicePath>,
     /// Every module, loadable and builtin.
     pub modules: Vec<ModuleReport>,
+    /// Paths kgate does not stop that apply to this host
+    /// (docs/policy.md, "What kgate does not stop").
+    pub not_stopped: NotStopped,
+}
+
+/// What kgate's enforcement leaves open on this host.
+#[derive(Debug, Serialize)]
+pub struct NotStopped {
+    /// Installed root daemons that request modules on users' behalf: their
+    /// requests pass as privileged.
+    pub root_daemons: Vec<RootDaemon>,
+    /// Processes in a user namespace other than the initial one (live
+    /// only): they keep their namespace capabilities.
+    pub namespaced_processes: usize,
+}
+
+/// A root daemon that acts for users.
+#[derive(Debug, Serialize)]
+pub struct RootDaemon {
+    /// Package-style name.
+    pub name: &'static str,
+    /// The executable found.
+    pub path: PathBuf,
+    /// What it loads for users.
+    pub requests: &'static str,
+}
+
+/// Root daemons known to make the kernel load modules for unprivileged
+/// users: (name, executables, what they request).
+const ROOT_DAEMONS: &[(&str, &[&str], &str)] = &[
+    (
+        "udisks2",
+        &["usr/libexec/udisks2/udisksd", "usr/lib/udisks2/udisksd"],
+        "fs-* when it loop-mounts a user's image or a removable disk",
+    ),
+    (
+        "NetworkManager",
+        &["usr/sbin/NetworkManager"],
+        "rtnl-link-*, ppp, VPN and Wi-Fi modules for user-configured connections",
+    ),
+    (
+        "ModemManager",
+        &["usr/sbin/ModemManager"],
+        "tty and USB serial modules",
+    ),
+    (
+        "bluetoothd",
+        &[
+            "usr/libexec/bluetooth/bluetoothd",
+            "usr/lib/bluetooth/bluetoothd",
+        ],
+        "bt-proto-* and profile modules for paired devices",
+    ),
+    (
+        "cupsd",
+        &["usr/sbin/cupsd"],
+        "usblp and parport modules for printers",
+    ),
+    (
+        "libvirtd",
+        &["usr/sbin/libvirtd"],
+        "tun, bridge, vhost and netfilter modules for users' virtual machines",
+    ),
+    (
+        "systemd-machined",
+        &[
+            "usr/lib/systemd/systemd-machined",
+            "lib/systemd/systemd-machined",
+        ],
+        "loop and filesystem modules for user-started machine images",
+    ),
+];
+
+fn not_stopped(root: &Path, live: bool) -> NotStopped {
+    let root_daemons = ROOT_DAEMONS
+        .iter()
+        .filter_map(|(name, paths, requests)| {
+            paths
+                .iter()
+                .map(|p| root.join(p))
+                .find(|p| p.is_file())
+                .map(|path| RootDaemon {
+                    name,
+                    path,
+                    requests,
+                })
+        })
+        .collect();
+    NotStopped {
+        root_daemons,
+        namespaced_processes: if live {
+            super::bpf::namespaced_processes().len()
+        } else {
+            0
+        },
+    }
 }
 
 /// The kernel surveyed.
@@ -249,6 +345,7 @@ pub fn collect(args: &Args) -> Result<Survey> {
         problems: t.tree.problems.clone(),
         splice_paths,
         modules,
+        not_stopped: not_stopped(t.root.as_deref().unwrap_or(Path::new("/")), t.live),
     })
 }
 
@@ -520,6 +617,48 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
             k.release
         )?;
     }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "What kgate does not stop here (docs/policy.md, \"What kgate does not stop\")"
+    )?;
+    row(
+        out,
+        "privileged",
+        "tasks with CAP_SYS_MODULE / CAP_NET_ADMIN / CAP_SYS_ADMIN in the initial user namespace (uid 0 alone is not privileged)",
+    )?;
+    for d in &s.not_stopped.root_daemons {
+        row(
+            out,
+            "root daemon",
+            &format!(
+                "{} ({}): {}; its requests pass as root's",
+                d.name,
+                d.path.display(),
+                d.requests
+            ),
+        )?;
+    }
+    if s.not_stopped.namespaced_processes > 0 {
+        row(
+            out,
+            "user namespaces",
+            &format!(
+                "{} processes live in user namespaces created before or outside kgate's checks: they keep their namespace capabilities",
+                s.not_stopped.namespaced_processes
+            ),
+        )?;
+    }
+    row(
+        out,
+        "splice",
+        "tee, vmsplice and pipe -> pipe splice reach no LSM hook without CONFIG_FUNCTION_ERROR_INJECTION (see Splice paths)",
+    )?;
+    row(
+        out,
+        "io_uring",
+        "IORING_OP_SOCKET/SPLICE/TEE skip per-workload seccomp filters",
+    )?;
     if !s.problems.is_empty() {
         writeln!(out)?;
         writeln!(
