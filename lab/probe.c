@@ -7,6 +7,7 @@
  * a non-zero exit means the probe was misused or could not run at all.
  *
  *   probe socket FAMILY TYPE PROTO        -> ok | errno=NAME
+ *   probe socketpair FAMILY TYPE PROTO    -> ok | errno=NAME
  *   probe as-user UID GID -- CMD ARGS...  (drop to UID/GID, no groups, exec)
  *   probe alg-bind TYPE NAME              -> ok | socket-errno=NAME | errno=NAME
  *   probe unshare-user                    -> ok | errno=NAME
@@ -99,6 +100,7 @@ static const char *errno_name(int e)
 static void usage(void)
 {
 	fputs("usage: probe socket FAMILY TYPE PROTO\n"
+	      "       probe socketpair FAMILY TYPE PROTO\n"
 	      "       probe as-user UID GID -- CMD [ARGS...]\n"
 	      "       probe alg-bind TYPE NAME\n"
 	      "       probe unshare-user\n"
@@ -172,6 +174,24 @@ static int cmd_socket(int argc, char **argv)
 	report(fd, "");
 	if (fd >= 0)
 		close(fd);
+	return 0;
+}
+
+/* socketpair(FAMILY, TYPE, PROTO): creates the family's sockets, and so
+ * autoloads its module, before the family can refuse a pair. */
+static int cmd_socketpair(int argc, char **argv)
+{
+	int sv[2];
+	int rc;
+
+	if (argc != 3)
+		usage();
+	rc = socketpair(num(argv[0]), num(argv[1]), num(argv[2]), sv);
+	report(rc, "");
+	if (rc == 0) {
+		close(sv[0]);
+		close(sv[1]);
+	}
 	return 0;
 }
 
@@ -1849,6 +1869,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{ "socket", cmd_socket },
+		{ "socketpair", cmd_socketpair },
 		{ "as-user", cmd_as_user },
 		{ "alg-bind", cmd_alg_bind },
 		{ "unshare-user", cmd_unshare_user },

@@ -482,7 +482,8 @@ pub struct SeccompSection {
     pub mode: Mode,
     /// Allowed syscalls by x86_64 name, sorted.
     pub allow: Vec<Entry<String>>,
-    /// Families `socket(2)` may create when `socket` is allowed, sorted.
+    /// Families `socket(2)` and `socketpair(2)` may create when they are
+    /// allowed, sorted.
     pub sockets: Vec<Entry<SocketFamily>>,
     /// What a denied syscall returns.
     pub on_deny: SeccompErrno,
@@ -492,6 +493,59 @@ impl SeccompSection {
     /// Is `name` in `allow`?
     pub fn allows(&self, name: &str) -> bool {
         self.allow.iter().any(|e| e.value == name)
+    }
+
+    /// The io_uring operations that would escape what this section
+    /// restricts, when it lets the workload use io_uring (`io_uring_setup`
+    /// or `io_uring_enter` allowed); empty otherwise.
+    ///
+    /// io_uring runs its operations in the kernel, from a submission ring
+    /// in shared memory: seccomp sees `io_uring_enter`, never the socket,
+    /// splice or tee they perform. So `IORING_OP_SOCKET` (5.19+) creates
+    /// sockets of any family whatever `sockets` says (or when `socket` is
+    /// not allowed at all), and `IORING_OP_SPLICE` and `IORING_OP_TEE` move
+    /// data when `splice` or `tee` is denied.
+    pub fn io_uring_bypass(&self) -> Vec<&'static str> {
+        if !crate::profile::IO_URING_SUBMIT
+            .iter()
+            .any(|n| self.allows(n))
+        {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let sockets_restricted = self.socket_families().is_some() || !self.allows("socket");
+        if sockets_restricted {
+            out.push("IORING_OP_SOCKET");
+        }
+        if !self.allows("splice") {
+            out.push("IORING_OP_SPLICE");
+        }
+        if !self.allows("tee") {
+            out.push("IORING_OP_TEE");
+        }
+        out
+    }
+
+    /// The warning for [`SeccompSection::io_uring_bypass`], or `None`
+    /// when nothing escapes. `kgate policy generate`, `kgate run` and
+    /// `kgate export` print it.
+    pub fn io_uring_warning(&self) -> Option<String> {
+        let ops = self.io_uring_bypass();
+        if ops.is_empty() {
+            return None;
+        }
+        let mut what = Vec::new();
+        if ops.contains(&"IORING_OP_SOCKET") {
+            what.push("can create sockets of families the filter denies (neither socket/socketpair nor [seccomp] sockets is checked)");
+        }
+        if ops.contains(&"IORING_OP_SPLICE") || ops.contains(&"IORING_OP_TEE") {
+            what.push("can move data with splice/tee although the filter denies those syscalls");
+        }
+        Some(format!(
+            "io_uring is allowed (io_uring_setup/io_uring_enter), and io_uring's {} skip seccomp entirely: through io_uring the workload {}. Remove io_uring_setup, io_uring_enter and io_uring_register from [seccomp] allow if it can do without io_uring, or rely on the host-wide sections ([sockets] is enforced by BPF-LSM for io_uring sockets too; kernel.io_uring_disabled = 2 turns io_uring off)",
+            ops.join(", "),
+            what.join(" and ")
+        ))
     }
 
     /// The families `socket(2)` may create: `None` when any may (`*`).

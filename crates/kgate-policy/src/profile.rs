@@ -18,6 +18,21 @@ pub const PROFILE_SCHEMA: &str = "kgate.profile/1";
 /// or `tee`: a generated policy allows them only when a profile used them.
 pub const SPLICE_FAMILY: &[&str] = &["splice", "vmsplice", "tee"];
 
+/// Syscalls that create sockets and are checked by their family argument
+/// (argument 0 of both) against `[seccomp] sockets`. `socketpair(2)`
+/// creates the family's sockets, autoloading its module, before the
+/// family can refuse a pair, so it is checked like `socket(2)`.
+pub const FAMILY_CHECKED: &[&str] = &["socket", "socketpair"];
+
+/// io_uring's syscalls. A generated policy allows them only when a profile
+/// used them: io_uring's operations (`IORING_OP_SOCKET`, `IORING_OP_SPLICE`,
+/// `IORING_OP_TEE`, ...) run without a syscall seccomp could check.
+pub const IO_URING: &[&str] = &["io_uring_setup", "io_uring_enter", "io_uring_register"];
+
+/// The io_uring syscalls that let a process submit operations: a ring of
+/// its own (`io_uring_setup`) or one it was given (`io_uring_enter`).
+pub const IO_URING_SUBMIT: &[&str] = &["io_uring_setup", "io_uring_enter"];
+
 /// Syscalls every generated policy allows: `kgate run` calls `execve`
 /// after installing the filter, and a process must always be able to exit
 /// and return from a signal handler.
@@ -58,7 +73,7 @@ pub struct SyscallCount {
     pub count: u64,
 }
 
-/// One `socket(2)` call shape.
+/// One `socket(2)` or `socketpair(2)` call shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SocketTuple {
     /// The address family's name (`inet`), or its number as text.
@@ -141,7 +156,8 @@ pub struct Profile {
     /// policy cannot serve as recorded. Absent in older profiles: empty.
     #[serde(default)]
     pub ia32_syscalls: Vec<SyscallCount>,
-    /// `socket(2)` shapes, sorted.
+    /// `socket(2)` and `socketpair(2)` shapes, sorted (one list: both are
+    /// checked against the same `[seccomp] sockets`).
     pub sockets: Vec<SocketTuple>,
     /// Module requests.
     pub module_requests: ModuleRequests,
@@ -242,6 +258,12 @@ pub struct GenerateReport {
     pub module_requests_observable: bool,
     /// Syscall numbers recorded that have no x86_64 name (not allowed).
     pub unknown_syscalls: Vec<u32>,
+    /// The io_uring syscalls recorded (and so allowed); never added
+    /// otherwise.
+    pub io_uring: Vec<String>,
+    /// The io_uring operations that skip this policy's restrictions
+    /// ([`SeccompSection::io_uring_bypass`]); empty when io_uring is denied.
+    pub io_uring_bypass: Vec<&'static str>,
     /// Problems to tell the user (incomplete profiles, ...).
     pub warnings: Vec<String>,
 }
@@ -332,6 +354,11 @@ pub fn generate(profiles: &[(PathBuf, Profile)], name: Option<String>) -> (Polic
         }
     }
     let families: BTreeSet<u32> = sockets.keys().map(|k| k.0).collect();
+    if counts.contains_key("socketpair") && families.is_empty() {
+        report.warnings.push(
+            "socketpair was recorded but no socket shape: kgate record before issue 13 did not record socketpair's family, and this policy allows no family, so socketpair fails with EAFNOSUPPORT under it; record again, or add the family (usually \"unix\") to [seccomp] sockets".to_owned(),
+        );
+    }
     let mut policy = Policy::default();
     policy.meta.name = name;
     policy.meta.kernel = (kernels.len() == 1)
@@ -366,6 +393,18 @@ pub fn generate(profiles: &[(PathBuf, Profile)], name: Option<String>) -> (Polic
         .into_iter()
         .map(|(name, count)| NameCount { name, count })
         .collect();
+    report.io_uring = IO_URING
+        .iter()
+        .filter(|n| counts.contains_key(**n))
+        .map(|n| (*n).to_owned())
+        .collect();
+    report.io_uring_bypass = policy.seccomp.io_uring_bypass();
+    if let Some(w) = policy.seccomp.io_uring_warning() {
+        report.warnings.push(format!(
+            "the workload used io_uring ({} recorded): {w}",
+            report.io_uring.join(", ")
+        ));
+    }
     report.unknown_syscalls = unknown.into_iter().collect();
     if !report.unknown_syscalls.is_empty() {
         report.warnings.push(format!(
@@ -484,6 +523,84 @@ mod tests {
             "{msgs:?}"
         );
         assert!(msgs[2].starts_with("6:"), "{msgs:?}");
+    }
+
+    /// Issue 13, item 6: io_uring's SOCKET, SPLICE and TEE operations skip
+    /// seccomp, so io_uring is allowed only when recorded, and then the
+    /// report says what escapes.
+    #[test]
+    fn io_uring_only_when_recorded_and_then_warned() {
+        let plain = profile_of(&["read", "write", "socket", "socketpair"], &[1]);
+        let (policy, report) = generate(&[(PathBuf::from("plain.json"), plain)], None);
+        for n in IO_URING {
+            assert!(!policy.seccomp.allows(n), "{n} allowed implicitly");
+        }
+        assert!(report.io_uring.is_empty() && report.io_uring_bypass.is_empty());
+        assert!(
+            !report.warnings.iter().any(|w| w.contains("io_uring")),
+            "{:?}",
+            report.warnings
+        );
+
+        let uring = profile_of(&["read", "io_uring_setup", "io_uring_enter"], &[1]);
+        let (policy, report) = generate(&[(PathBuf::from("uring.json"), uring)], None);
+        assert!(policy.seccomp.allows("io_uring_setup"));
+        assert!(!policy.seccomp.allows("io_uring_register"));
+        assert_eq!(report.io_uring, ["io_uring_setup", "io_uring_enter"]);
+        assert_eq!(
+            report.io_uring_bypass,
+            ["IORING_OP_SOCKET", "IORING_OP_SPLICE", "IORING_OP_TEE"]
+        );
+        let w = report
+            .warnings
+            .iter()
+            .find(|w| w.contains("io_uring_setup, io_uring_enter recorded"))
+            .unwrap_or_else(|| panic!("no io_uring warning: {:?}", report.warnings));
+        for op in ["IORING_OP_SOCKET", "IORING_OP_SPLICE", "IORING_OP_TEE"] {
+            assert!(w.contains(op), "{w}");
+        }
+        // The JSON report carries both.
+        let j = serde_json::to_value(&report).unwrap();
+        assert_eq!(j["io_uring_bypass"][2], "IORING_OP_TEE");
+    }
+
+    #[test]
+    fn io_uring_bypass_names_only_what_is_restricted() {
+        let text = |allow: &str, sockets: &str| {
+            format!("version = 1\n[seccomp]\nmode = \"enforce\"\nallow = [{allow}]\nsockets = [{sockets}]\n")
+        };
+        let sec = |allow: &str, sockets: &str| {
+            Policy::parse(&text(allow, sockets), "p.toml")
+                .unwrap()
+                .policy
+                .seccomp
+        };
+        // No io_uring: nothing escapes.
+        assert!(sec("\"socket\"", "\"unix\"").io_uring_bypass().is_empty());
+        assert!(sec("\"socket\"", "\"unix\"").io_uring_warning().is_none());
+        // Everything io_uring could do is allowed anyway.
+        assert!(sec(
+            "\"socket\", \"splice\", \"tee\", \"io_uring_setup\"",
+            "\"*\""
+        )
+        .io_uring_bypass()
+        .is_empty());
+        // Families restricted, splice allowed: SOCKET and TEE escape.
+        assert_eq!(
+            sec(
+                "\"socket\", \"splice\", \"io_uring_enter\"",
+                "\"unix\", \"inet\""
+            )
+            .io_uring_bypass(),
+            ["IORING_OP_SOCKET", "IORING_OP_TEE"]
+        );
+        // socket(2) denied altogether: IORING_OP_SOCKET still creates sockets.
+        let s = sec("\"io_uring_setup\", \"splice\", \"tee\"", "\"*\"");
+        assert_eq!(s.io_uring_bypass(), ["IORING_OP_SOCKET"]);
+        assert!(s
+            .io_uring_warning()
+            .unwrap()
+            .contains("IORING_OP_SOCKET skip seccomp"));
     }
 
     #[test]

@@ -11,15 +11,21 @@
 //!   `SeccompProfile` manifest (`security-profiles-operator.x-k8s.io/v1beta1`).
 //!
 //! All of them allow the same syscalls as `kgate run`, including
-//! `socket(2)` only for the allowed families (one rule per family with an
-//! `SCMP_CMP_EQ` on argument 0), and a denied family fails with
-//! `EAFNOSUPPORT`, as under `kgate run`, so programs that probe for a
-//! family fall back as they would on a kernel without it. libseccomp
+//! `socket(2)` and `socketpair(2)` only for the allowed families (one rule
+//! per family with an `SCMP_CMP_EQ` on argument 0), and a denied family
+//! fails with `EAFNOSUPPORT`, as under `kgate run`, so programs that probe
+//! for a family fall back as they would on a kernel without it. libseccomp
 //! cannot say "any other value" in one rule, so the denied values are
 //! covered by [`denied_family_blocks`]: aligned power-of-two blocks
 //! (`SCMP_CMP_MASKED_EQ`) below the highest allowed family, and
 //! `SCMP_CMP_GE` above it. systemd has its own family setting,
-//! `RestrictAddressFamilies=`, whose denials are `EAFNOSUPPORT` too.
+//! `RestrictAddressFamilies=`, whose denials are `EAFNOSUPPORT` too, but
+//! it applies to `socket(2)` only: [`warnings`] says so when the policy
+//! allows `socketpair`.
+//!
+//! [`warnings`] also names the io_uring operations that skip any seccomp
+//! profile when io_uring is allowed
+//! ([`kgate_policy::SeccompSection::io_uring_bypass`]).
 
 use std::fmt::Write;
 
@@ -57,7 +63,9 @@ pub enum ExportError {
 struct Plan {
     names: Vec<String>,
     families: Option<Vec<u32>>,
-    socket: bool,
+    /// The allowed syscalls that create sockets (`socket`, `socketpair`):
+    /// checked by family when `families` is set, and then not in `names`.
+    checked: Vec<&'static str>,
     audit: bool,
     errno: SeccompErrno,
 }
@@ -74,21 +82,26 @@ fn plan(p: &Policy, audit: bool) -> Result<Plan, ExportError> {
         }
     }
     names.sort();
-    let socket = names.iter().any(|n| n == "socket");
+    let checked: Vec<&'static str> = kgate_policy::profile::FAMILY_CHECKED
+        .iter()
+        .copied()
+        .filter(|c| names.iter().any(|n| n == c))
+        .collect();
     let families = s.socket_families();
-    if socket && families.is_some() {
-        names.retain(|n| n != "socket");
+    if families.is_some() {
+        names.retain(|n| !checked.contains(&n.as_str()));
     }
     Ok(Plan {
         names,
         families,
-        socket,
+        checked,
         audit: audit || s.mode == Mode::Audit,
         errno: s.on_deny,
     })
 }
 
-/// One comparison on `socket(2)`'s argument 0 (the family).
+/// One comparison on argument 0 (the family) of `socket(2)` and
+/// `socketpair(2)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FamilyCmp {
     /// `arg & mask == value`: the aligned block of families starting at
@@ -160,11 +173,11 @@ fn seccomp_json(pl: &Plan) -> Value {
         "names": pl.names,
         "action": "SCMP_ACT_ALLOW",
     })];
-    if pl.socket {
+    if !pl.checked.is_empty() {
         if let Some(f) = &pl.families {
             for fam in f {
                 syscalls.push(json!({
-                    "names": ["socket"],
+                    "names": pl.checked,
                     "action": "SCMP_ACT_ALLOW",
                     "args": [{ "index": 0, "value": fam, "valueTwo": 0, "op": "SCMP_CMP_EQ" }],
                 }));
@@ -172,7 +185,7 @@ fn seccomp_json(pl: &Plan) -> Value {
             if !pl.audit {
                 for c in denied_family_blocks(f) {
                     syscalls.push(json!({
-                        "names": ["socket"],
+                        "names": pl.checked,
                         "action": "SCMP_ACT_ERRNO",
                         "errnoRet": crate::filter::EAFNOSUPPORT,
                         "args": [family_cmp_json(c)],
@@ -190,6 +203,22 @@ fn seccomp_json(pl: &Plan) -> Value {
         obj["defaultErrnoRet"] = json!(pl.errno.errno());
     }
     obj
+}
+
+/// What an export of `policy` in `format` does not enforce, for the user
+/// to read (`kgate export` prints them on standard error): the io_uring
+/// operations that skip seccomp when io_uring is allowed, and, for systemd,
+/// `socketpair(2)` outside `RestrictAddressFamilies=`.
+pub fn warnings(policy: &Policy, format: Format) -> Vec<String> {
+    let s = &policy.seccomp;
+    let mut out = Vec::new();
+    if let Some(w) = s.io_uring_warning() {
+        out.push(w);
+    }
+    if format == Format::Systemd && s.allows("socketpair") && s.socket_families().is_some() {
+        out.push("systemd's RestrictAddressFamilies= checks socket(2) only: socketpair(2) stays allowed for every family, and a pair of a family outside the policy's sockets still autoloads its module. Use --format oci/docker/podman/spo or kgate run, which check socketpair's family, or remove socketpair from [seccomp] allow".to_owned());
+    }
+    out
 }
 
 /// Render `policy` in `format`. `audit` exports audit mode (log, allow)
@@ -225,10 +254,14 @@ fn systemd(pl: &Plan, policy: &Policy) -> String {
     o.push_str("NoNewPrivileges=yes\n");
     o.push_str("SystemCallArchitectures=native\n");
     let mut names = pl.names.clone();
-    if pl.socket && pl.families.is_some() {
-        // systemd filters families with RestrictAddressFamilies= instead.
-        names.push("socket".into());
+    if pl.families.is_some() {
+        // systemd filters families with RestrictAddressFamilies= instead
+        // (socket(2) only: see `warnings`).
+        names.extend(pl.checked.iter().map(|n| (*n).to_owned()));
         names.sort();
+        if pl.checked.contains(&"socketpair") && !pl.audit {
+            o.push_str("# socketpair(2) is allowed for every family: RestrictAddressFamilies= checks socket(2) only.\n");
+        }
     }
     if pl.audit {
         // Log what enforce mode would deny; deny nothing.
@@ -243,7 +276,7 @@ fn systemd(pl: &Plan, policy: &Policy) -> String {
                 _ => "EPERM",
             }
         );
-        if pl.socket {
+        if pl.checked.contains(&"socket") {
             match &pl.families {
                 None => {}
                 Some(f) if f.is_empty() => o.push_str("RestrictAddressFamilies=none\n"),
@@ -314,10 +347,14 @@ fn spo(pl: &Plan, name: &str) -> Result<String, ExportError> {
     for n in &pl.names {
         let _ = writeln!(o, "    - {n}");
     }
-    if pl.socket {
+    if !pl.checked.is_empty() {
+        let names: String = pl.checked.iter().map(|n| format!("    - {n}\n")).collect();
         if let Some(f) = &pl.families {
             for fam in f {
-                o.push_str("  - action: SCMP_ACT_ALLOW\n    names:\n    - socket\n    args:\n");
+                let _ = write!(
+                    o,
+                    "  - action: SCMP_ACT_ALLOW\n    names:\n{names}    args:\n"
+                );
                 let _ = writeln!(
                     o,
                     "    - index: 0\n      value: {fam}\n      op: SCMP_CMP_EQ"
@@ -327,7 +364,7 @@ fn spo(pl: &Plan, name: &str) -> Result<String, ExportError> {
                 for c in denied_family_blocks(f) {
                     let _ = writeln!(
                         o,
-                        "  - action: SCMP_ACT_ERRNO\n    errnoRet: {}\n    names:\n    - socket\n    args:",
+                        "  - action: SCMP_ACT_ERRNO\n    errnoRet: {}\n    names:\n{names}    args:",
                         crate::filter::EAFNOSUPPORT
                     );
                     let _ = match c {

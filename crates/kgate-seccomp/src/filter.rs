@@ -9,14 +9,22 @@
 //! ld  [nr]
 //! <binary search over the syscall-number intervals, JGE only>
 //!   leaf: ret ALLOW | ret DENY | socket block
-//! socket block (inline at socket's leaf):
+//! socket block (inline at the leaf of socket and of socketpair):
 //!   ld [args[0] low word]; jeq AF_a, ->allow; jeq AF_b, ->allow; ...; ret DENY_FAMILY; ret ALLOW
 //! ```
 //!
+//! `socketpair(2)` is family-checked exactly like `socket(2)`: the kernel
+//! creates both sockets of the pair, autoloading the family's module,
+//! before a family without pairs (vsock, inet) refuses with EOPNOTSUPP.
+//! Only the x86_64 ABI reaches either check: other `arch` values (i386,
+//! whose `socketcall(2)` hides the family behind a pointer) are denied at
+//! the top, and x32 numbers (`0x40000000 | nr`, same `arch`) are never in
+//! the allowlist, so they get the default deny.
+//!
 //! Only `ld` of `nr`/`arch`, `jge`/`jeq` against constants, `ja` and `ret`
 //! are on every path to an argument-free leaf, so the kernel's
-//! `seccomp_cache_prepare` proves every allowed syscall but `socket`
-//! constant-ALLOW (see [`crate::emulate`]). Adjacent syscall numbers with
+//! `seccomp_cache_prepare` proves every allowed syscall but `socket` and
+//! `socketpair` constant-ALLOW (see [`crate::emulate`]). Adjacent syscall numbers with
 //! the same action are merged into one interval first, so the tree has one
 //! leaf per run, not per syscall.
 
@@ -90,6 +98,12 @@ pub mod data {
 
 /// x86_64 `socket`.
 pub const NR_SOCKET: u32 = 41;
+/// x86_64 `socketpair`.
+pub const NR_SOCKETPAIR: u32 = 53;
+/// The x86_64 syscalls checked by their family argument (argument 0).
+pub const FAMILY_CHECKED: [u32; 2] = [NR_SOCKET, NR_SOCKETPAIR];
+/// The bit x32 syscall numbers carry (`__X32_SYSCALL_BIT`).
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// What a denied call gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +124,8 @@ impl Deny {
         }
     }
 
-    /// The return value for `socket(2)` of a denied family.
+    /// The return value for `socket(2)` or `socketpair(2)` of a denied
+    /// family.
     pub fn ret_family(self) -> u32 {
         match self {
             Deny::Errno(_) => RET_ERRNO | EAFNOSUPPORT,
@@ -120,12 +135,14 @@ impl Deny {
 }
 
 /// What to build: allowed x86_64 syscall numbers, the socket families
-/// `socket(2)` may create, and what everything else gets.
+/// `socket(2)` and `socketpair(2)` may create, and what everything else
+/// gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterSpec {
     /// Allowed syscall numbers (x86_64).
     pub allow: BTreeSet<u32>,
-    /// When `socket` is allowed: the families it may create; `None` = any.
+    /// When `socket` or `socketpair` is allowed: the families they may
+    /// create; `None` = any.
     pub socket_families: Option<BTreeSet<u32>>,
     /// What denied calls get.
     pub deny: Deny,
@@ -200,7 +217,7 @@ impl FilterSpec {
     fn leaf_of(&self, nr: u32) -> Leaf {
         if !self.allow.contains(&nr) {
             Leaf::Deny
-        } else if nr == NR_SOCKET && self.socket_families.is_some() {
+        } else if FAMILY_CHECKED.contains(&nr) && self.socket_families.is_some() {
             Leaf::Socket
         } else {
             Leaf::Allow

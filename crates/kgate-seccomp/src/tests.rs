@@ -46,7 +46,7 @@ fn assert_cache_exact(s: &FilterSpec) {
     let cached = cache_bitmap(&prog, n, AUDIT_ARCH_X86_64);
     for nr in 0..n {
         let argument_free =
-            s.allow.contains(&nr) && !(nr == NR_SOCKET && s.socket_families.is_some());
+            s.allow.contains(&nr) && !(FAMILY_CHECKED.contains(&nr) && s.socket_families.is_some());
         assert_eq!(
             cached[nr as usize],
             argument_free,
@@ -120,6 +120,84 @@ fn socket_families_by_argument() {
     );
     let any = spec(&["socket"], None);
     assert_eq!(call(&any.build().unwrap(), NR_SOCKET, 40), RET_ALLOW);
+}
+
+/// Issue 13, item 6: socketpair(2) creates the family's sockets (and
+/// autoloads its module) before a family without pairs refuses, so it is
+/// checked by family exactly like socket(2).
+#[test]
+fn regression_issue13_socketpair_is_family_checked() {
+    let s = spec(&["socket", "socketpair", "read"], Some(&[1, 2]));
+    let prog = s.build().unwrap();
+    for nr in FAMILY_CHECKED {
+        assert_eq!(call(&prog, nr, 1), RET_ALLOW, "nr {nr} unix");
+        assert_eq!(call(&prog, nr, 2), RET_ALLOW, "nr {nr} inet");
+        assert_eq!(
+            call(&prog, nr, 40),
+            RET_ERRNO | EAFNOSUPPORT,
+            "nr {nr} vsock"
+        );
+        assert_eq!(
+            call(&prog, nr, 10),
+            RET_ERRNO | EAFNOSUPPORT,
+            "nr {nr} inet6"
+        );
+        assert_eq!(
+            call(&prog, nr, (7u64 << 32) | 1),
+            RET_ALLOW,
+            "nr {nr} high word"
+        );
+    }
+    assert_eq!(NR_SOCKETPAIR, number("socketpair").unwrap());
+    // socketpair alone (socket denied) is still family-checked.
+    let only = spec(&["socketpair"], Some(&[1])).build().unwrap();
+    assert_eq!(call(&only, NR_SOCKETPAIR, 1), RET_ALLOW);
+    assert_eq!(call(&only, NR_SOCKETPAIR, 40), RET_ERRNO | EAFNOSUPPORT);
+    assert_eq!(call(&only, NR_SOCKET, 1), RET_ERRNO | 1);
+    // Any family (`*`): argument-free, cached.
+    let any = spec(&["socketpair"], None).build().unwrap();
+    assert_eq!(call(&any, NR_SOCKETPAIR, 40), RET_ALLOW);
+    assert!(crate::emulate::const_allow(
+        &any,
+        NR_SOCKETPAIR,
+        AUDIT_ARCH_X86_64
+    ));
+    assert!(!crate::emulate::const_allow(
+        &prog,
+        NR_SOCKETPAIR,
+        AUDIT_ARCH_X86_64
+    ));
+    assert_cache_exact(&s);
+}
+
+/// The other ABIs never reach a family check: i386 (socketcall, socket,
+/// socketpair: numbers 102, 359, 360) is denied by `arch`, x32
+/// (`0x40000000 | nr`, the x86_64 `arch`) by the default deny, for any
+/// family, whatever the policy allows.
+#[test]
+fn other_abis_cannot_create_sockets() {
+    let all: Vec<&str> = X86_64.iter().map(|(_, n)| *n).collect();
+    for fams in [Some(&[1u32, 2][..]), None] {
+        let prog = spec(&all, fams).build().unwrap();
+        for fam in [1u64, 2, 40] {
+            for nr in [102u32, 359, 360, NR_SOCKET, NR_SOCKETPAIR] {
+                let d = SeccompData {
+                    nr,
+                    arch: AUDIT_ARCH_I386,
+                    args: [fam, 1, 0, 0, 0, 0],
+                    ..SeccompData::default()
+                };
+                assert_eq!(run(&prog, &d).unwrap().0, RET_ERRNO | 1, "i386 nr {nr}");
+            }
+            for nr in FAMILY_CHECKED {
+                assert_eq!(
+                    call(&prog, X32_SYSCALL_BIT | nr, fam),
+                    RET_ERRNO | 1,
+                    "x32 nr {nr} family {fam}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -250,6 +328,71 @@ fn installed_filter_enforces() {
     );
 }
 
+/// Issue 13, item 6, on the running kernel: under a filter allowing the
+/// families unix and inet, socketpair(AF_UNIX) works and socketpair of a
+/// denied family fails with EAFNOSUPPORT, the error socket(2) gets, where
+/// without the check the kernel would create the sockets first and answer
+/// EOPNOTSUPP (inet has no pairs) or load the family's module.
+#[test]
+fn installed_filter_checks_socketpair_family() {
+    let s = spec(
+        &["exit_group", "exit", "socket", "socketpair", "close"],
+        Some(&[libc::AF_UNIX as u32, libc::AF_INET as u32]),
+    );
+    let prog = s.build().unwrap();
+    // SAFETY: the child only makes raw syscalls and exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let code = (|| {
+            if crate::exec::install(&prog).is_err() {
+                return 10;
+            }
+            let mut sv = [-1i32; 2];
+            // SAFETY: raw syscalls; sv is a valid int[2] for the call.
+            unsafe {
+                let pair = |fam: i32, sv: &mut [i32; 2]| {
+                    libc::syscall(
+                        libc::SYS_socketpair,
+                        fam,
+                        libc::SOCK_STREAM,
+                        0,
+                        sv.as_mut_ptr(),
+                    )
+                };
+                if pair(libc::AF_UNIX, &mut sv) != 0 {
+                    return 11;
+                }
+                libc::syscall(libc::SYS_close, sv[0]);
+                libc::syscall(libc::SYS_close, sv[1]);
+                // Allowed family, no pairs: the kernel's own answer.
+                if pair(libc::AF_INET, &mut sv) != -1
+                    || *libc::__errno_location() != libc::EOPNOTSUPP
+                {
+                    return 12;
+                }
+                for fam in [libc::AF_VSOCK, libc::AF_INET6, libc::AF_NETLINK, 0xffff] {
+                    if pair(fam, &mut sv) != -1 || *libc::__errno_location() != libc::EAFNOSUPPORT {
+                        return 13;
+                    }
+                }
+            }
+            0
+        })();
+        // SAFETY: leave the forked child without running the harness.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "child died: {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "child check failed (see codes in the test)"
+    );
+}
+
 /// The export's deny blocks match exactly the families not allowed, for
 /// any 64-bit argument value.
 #[test]
@@ -290,4 +433,150 @@ fn denied_family_blocks_cover_exactly_the_rest() {
     }
     // unix, inet, inet6, netlink: a handful of rules, not one per family.
     assert!(denied_family_blocks(&[1, 2, 10, 16]).len() <= 8);
+}
+
+/// Compile an exported OCI/Docker profile with libseccomp, as runc, crun
+/// and Docker do, and return the program.
+fn compile_profile(profile: &serde_json::Value) -> Vec<SockFilter> {
+    use libseccomp::{
+        ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+    };
+    let action = |r: &serde_json::Value, errno_key: &str| match r["action"].as_str().unwrap() {
+        "SCMP_ACT_ALLOW" => ScmpAction::Allow,
+        "SCMP_ACT_ERRNO" => ScmpAction::Errno(r[errno_key].as_i64().unwrap() as i32),
+        a => panic!("unexpected action {a}"),
+    };
+    let default = match profile["defaultAction"].as_str().unwrap() {
+        "SCMP_ACT_ERRNO" => ScmpAction::Errno(profile["defaultErrnoRet"].as_i64().unwrap() as i32),
+        a => panic!("unexpected default {a}"),
+    };
+    let mut ctx = ScmpFilterContext::new_filter(default).unwrap();
+    ctx.remove_arch(ScmpArch::Native).ok();
+    ctx.add_arch(ScmpArch::X8664).unwrap();
+    for rule in profile["syscalls"].as_array().unwrap() {
+        let act = action(rule, "errnoRet");
+        let cmps: Vec<ScmpArgCompare> = rule["args"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        let v = c["value"].as_u64().unwrap();
+                        let v2 = c["valueTwo"].as_u64().unwrap_or(0);
+                        let i = c["index"].as_u64().unwrap() as u32;
+                        match c["op"].as_str().unwrap() {
+                            "SCMP_CMP_EQ" => ScmpArgCompare::new(i, ScmpCompareOp::Equal, v),
+                            "SCMP_CMP_GE" => ScmpArgCompare::new(i, ScmpCompareOp::GreaterEqual, v),
+                            "SCMP_CMP_MASKED_EQ" => {
+                                ScmpArgCompare::new(i, ScmpCompareOp::MaskedEqual(v), v2)
+                            }
+                            o => panic!("unexpected op {o}"),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for n in rule["names"].as_array().unwrap() {
+            let sc = ScmpSyscall::from_name_by_arch(n.as_str().unwrap(), ScmpArch::X8664).unwrap();
+            if cmps.is_empty() {
+                ctx.add_rule(act, sc).unwrap();
+            } else {
+                ctx.add_rule_conditional(act, sc, &cmps).unwrap();
+            }
+        }
+    }
+    from_bytes(&export(&ctx))
+}
+
+fn policy(text: &str) -> kgate_policy::Policy {
+    kgate_policy::Policy::parse(text, "p.toml").unwrap().policy
+}
+
+/// Issue 13, item 6, in the exports: the OCI/Docker profile, compiled by
+/// libseccomp, checks socketpair's family exactly like socket's, with
+/// EAFNOSUPPORT for the others; the SPO manifest carries the same rules.
+#[test]
+fn regression_issue13_exports_check_socketpair_family() {
+    use crate::export::{export as render, Format};
+    let p = policy(
+        "version = 1\n[seccomp]\nmode = \"enforce\"\nallow = [\"read\", \"socket\", \"socketpair\"]\nsockets = [\"unix\", \"inet\"]\n",
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&p, Format::Docker, false, "x").unwrap()).unwrap();
+    // Neither is in the unconditional rule.
+    let first: Vec<&str> = json["syscalls"][0]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        !first.contains(&"socket") && !first.contains(&"socketpair"),
+        "{first:?}"
+    );
+    let prog = compile_profile(&json);
+    for nr in FAMILY_CHECKED {
+        assert_eq!(call(&prog, nr, 1), RET_ALLOW, "nr {nr} unix");
+        assert_eq!(call(&prog, nr, 2), RET_ALLOW, "nr {nr} inet");
+        for fam in [0u64, 10, 16, 40, 45, 1 << 20, u64::from(u32::MAX)] {
+            assert_eq!(
+                call(&prog, nr, fam),
+                RET_ERRNO | EAFNOSUPPORT,
+                "nr {nr} family {fam}"
+            );
+        }
+    }
+    assert_eq!(call(&prog, 0, 0), RET_ALLOW);
+    assert_eq!(call(&prog, 39, 0), RET_ERRNO | 1);
+
+    // socketpair alone: checked too, socket stays denied.
+    let p = policy(
+        "version = 1\n[seccomp]\nmode = \"enforce\"\nallow = [\"socketpair\"]\nsockets = [\"unix\"]\n",
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&p, Format::Oci, false, "x").unwrap()).unwrap();
+    let prog = compile_profile(&json);
+    assert_eq!(call(&prog, NR_SOCKETPAIR, 1), RET_ALLOW);
+    assert_eq!(call(&prog, NR_SOCKETPAIR, 40), RET_ERRNO | EAFNOSUPPORT);
+    assert_eq!(call(&prog, NR_SOCKET, 1), RET_ERRNO | 1);
+
+    let spo = render(&p, Format::Spo, false, "x").unwrap();
+    assert!(
+        spo.contains("    names:\n    - socketpair\n    args:"),
+        "{spo}"
+    );
+    assert!(!spo.contains("- socket\n"), "{spo}");
+}
+
+/// The exports warn about what they cannot enforce: io_uring's bypass,
+/// and socketpair outside systemd's RestrictAddressFamilies=.
+#[test]
+fn export_warnings() {
+    use crate::export::{warnings, Format};
+    let plain = policy(
+        "version = 1\n[seccomp]\nmode = \"enforce\"\nallow = [\"socket\", \"socketpair\"]\nsockets = [\"unix\"]\n",
+    );
+    assert!(warnings(&plain, Format::Oci).is_empty());
+    let w = warnings(&plain, Format::Systemd);
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].contains("RestrictAddressFamilies= checks socket(2) only"),
+        "{w:?}"
+    );
+    let uring = policy(
+        "version = 1\n[seccomp]\nmode = \"enforce\"\nallow = [\"socket\", \"io_uring_setup\", \"io_uring_enter\"]\nsockets = [\"unix\"]\n",
+    );
+    for f in [
+        Format::Oci,
+        Format::Docker,
+        Format::Podman,
+        Format::Systemd,
+        Format::Spo,
+    ] {
+        let w = warnings(&uring, f);
+        assert!(
+            w.iter()
+                .any(|w| w.contains("IORING_OP_SOCKET, IORING_OP_SPLICE, IORING_OP_TEE")),
+            "{f:?}: {w:?}"
+        );
+    }
 }

@@ -194,6 +194,8 @@ lab_results! {
         record_module_request,
         record_socket_shape,
         record_nothing_lost,
+        security_seccomp_socketpair,
+        security_seccomp_io_uring,
         kgate_survey_runs,
     ]
 }

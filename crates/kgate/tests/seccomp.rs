@@ -126,6 +126,118 @@ fn run_enforces_a_generated_policy() {
     assert_eq!(results(&ok(&out))["getppid"], (-1, EPERM));
 }
 
+/// Issue 13, item 6: socketpair(2) creates its sockets (autoloading the
+/// family's module) before a family refuses a pair, so `kgate run` checks
+/// its family like socket(2)'s; and `kgate record` records its shape, so
+/// a policy generated from a workload that only calls socketpair(AF_UNIX)
+/// lets it work.
+#[test]
+fn regression_issue13_socketpair_recorded_and_family_checked() {
+    if !need_root() {
+        return;
+    }
+    let dir = TempDir::new("seccomp-pair");
+    let (probe, policy) = recorded_policy(dir.path(), "pair");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(
+        text.contains("\"socketpair\"") && text.contains("\"unix\""),
+        "{text}"
+    );
+    // Unfiltered, inet answers for itself (no pairs).
+    let out = Command::new(&probe).arg("pair-full").output().unwrap();
+    assert_eq!(
+        results(&ok(&out))["socketpair_inet"],
+        (-1, 95),
+        "EOPNOTSUPP"
+    );
+    let r = results(&ok(&run(&[], &policy, &probe, "pair-full")));
+    assert_eq!(r["socketpair_unix"].0, 0, "{r:?}");
+    assert_eq!(r["socketpair_inet"], (-1, EAFNOSUPPORT), "{r:?}");
+    assert_eq!(r["socketpair_vsock"], (-1, EAFNOSUPPORT), "{r:?}");
+}
+
+/// Issue 13, item 6: `kgate policy generate` allows io_uring only when a
+/// profile recorded it, and then warns (text and JSON) that io_uring's
+/// SOCKET, SPLICE and TEE operations skip seccomp; `kgate run` warns the
+/// same for a hand-written policy.
+#[test]
+fn regression_issue13_generate_warns_about_io_uring() {
+    let dir = TempDir::new("seccomp-uring");
+    let profile = |name: &str, syscalls: &[(&str, u32)]| {
+        let p = dir.path().join(name);
+        let sc: Vec<serde_json::Value> = syscalls
+            .iter()
+            .map(|(n, nr)| serde_json::json!({ "name": n, "nr": nr, "count": 1 }))
+            .collect();
+        let v = serde_json::json!({
+            "schema": "kgate.profile/1", "arch": "x86_64", "kernel": null,
+            "target": { "kind": "pid", "pid": 1, "follow_children": false },
+            "duration_ms": 1, "exit_code": null, "processes": 1, "threads": 0,
+            "syscalls": sc,
+            "sockets": [{ "family": "unix", "family_nr": 1, "sock_type": 1, "protocol": 0, "count": 1 }],
+            "module_requests": { "observable": false, "requests": [] },
+            "execs": [],
+            "lost": { "tasks": 0, "sockets": 0, "execs": 0, "module_requests": 0 }
+        });
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    let generate = |p: &Path, format: &str| {
+        kgate()
+            .args(["policy", "generate", "--format", format, "--from"])
+            .arg(p)
+            .output()
+            .unwrap()
+    };
+    let plain = profile("plain.json", &[("read", 0), ("socket", 41)]);
+    let out = generate(&plain, "json");
+    let j: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(!j["policy"].as_str().unwrap().contains("io_uring"), "{j}");
+    assert_eq!(j["report"]["io_uring_bypass"], serde_json::json!([]));
+
+    let uring = profile(
+        "uring.json",
+        &[
+            ("read", 0),
+            ("socket", 41),
+            ("io_uring_setup", 425),
+            ("io_uring_enter", 426),
+        ],
+    );
+    let out = generate(&uring, "json");
+    let j: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let toml = j["policy"].as_str().unwrap();
+    assert!(
+        toml.contains("\"io_uring_setup\"") && !toml.contains("io_uring_register"),
+        "{toml}"
+    );
+    let warnings = j["report"]["warnings"].to_string();
+    for op in ["IORING_OP_SOCKET", "IORING_OP_SPLICE", "IORING_OP_TEE"] {
+        assert!(warnings.contains(op), "{warnings}");
+    }
+    let out = generate(&uring, "text");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("kgate: warning: ") && l.contains("IORING_OP_SPLICE")),
+        "{err}"
+    );
+
+    let policy = dir.path().join("uring.toml");
+    std::fs::write(&policy, toml).unwrap();
+    let out = kgate()
+        .args(["run", "--dry-run", "--policy"])
+        .arg(&policy)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("IORING_OP_SOCKET"),
+        "{out:?}"
+    );
+}
+
 /// Audit mode is SECCOMP_RET_LOG: the kernel logs the call (audit type
 /// 1326 with the syscall number) and lets it through.
 #[test]

@@ -2,7 +2,8 @@
 /*
  * kgate record: what a process tree asks of the kernel, aggregated in the
  * kernel. Every syscall entry of a followed task bumps a per-CPU counter
- * indexed by syscall number; socket(2) shapes, exec'd paths and module
+ * indexed by syscall number; socket(2) and socketpair(2) shapes (one map:
+ * kgate run checks both by the same family list), exec'd paths and module
  * requests go to hash maps of counters. Nothing is streamed, so nothing
  * can be lost to a full buffer: the only loss is a full hash map, which
  * is counted (kr_stats) and reported.
@@ -24,9 +25,12 @@ const volatile u32 kr_mode = KR_MODE_TASKS;
 const volatile u32 kr_follow_children = 1;
 
 #define NR_SOCKET 41
+#define NR_SOCKETPAIR 53
 #define NR32_SOCKETCALL 102
 #define NR32_SOCKET 359
-#define SYS_SOCKET 1 /* socketcall(2)'s call number for socket() */
+#define NR32_SOCKETPAIR 360
+#define SYS_SOCKET 1 /* socketcall(2)'s call numbers for socket() */
+#define SYS_SOCKETPAIR 8 /* and socketpair() */
 #define KR_TS_COMPAT 0x0002
 
 /*
@@ -146,7 +150,7 @@ int BPF_PROG(kr_sys_enter, struct pt_regs *regs, long id)
 	u64 *v = bpf_map_lookup_elem(&kr_syscalls, &idx);
 	if (v)
 		*v += 1; /* per-CPU: no other writer */
-	if (id == NR_SOCKET && !ia32) {
+	if ((id == NR_SOCKET || id == NR_SOCKETPAIR) && !ia32) {
 		struct kr_socket_key k = {
 			.family = (u32)BPF_CORE_READ(regs, di),
 			/* SOCK_NONBLOCK and SOCK_CLOEXEC ride in the type. */
@@ -154,16 +158,19 @@ int BPF_PROG(kr_sys_enter, struct pt_regs *regs, long id)
 			.protocol = (u32)BPF_CORE_READ(regs, dx),
 		};
 		count_key(&kr_sockets, &k, KR_STAT_LOST_SOCKETS);
-	} else if (ia32 && (id == NR32_SOCKET || id == NR32_SOCKETCALL)) {
-		/* ia32: socket(2) takes bx, cx, dx; socketcall(SYS_SOCKET, args)
-		 * takes them from three u32s at the user address in cx. */
+	} else if (ia32 && (id == NR32_SOCKET || id == NR32_SOCKETPAIR ||
+			    id == NR32_SOCKETCALL)) {
+		/* ia32: socket(2) and socketpair(2) take bx, cx, dx;
+		 * socketcall(SYS_SOCKET or SYS_SOCKETPAIR, args) takes them from
+		 * the first three u32s at the user address in cx. */
 		u32 a[3] = {};
-		if (id == NR32_SOCKET) {
+		if (id != NR32_SOCKETCALL) {
 			a[0] = (u32)BPF_CORE_READ(regs, bx);
 			a[1] = (u32)BPF_CORE_READ(regs, cx);
 			a[2] = (u32)BPF_CORE_READ(regs, dx);
 		} else {
-			if ((u32)BPF_CORE_READ(regs, bx) != SYS_SOCKET)
+			u32 call = (u32)BPF_CORE_READ(regs, bx);
+			if (call != SYS_SOCKET && call != SYS_SOCKETPAIR)
 				return 0;
 			u64 args = (u32)BPF_CORE_READ(regs, cx);
 			/* Unreadable: the call fails with EFAULT, no socket. */

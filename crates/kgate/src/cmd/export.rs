@@ -21,11 +21,17 @@ use kgate_seccomp::export::{export, Format as ExportFormat};
 ///            RestrictAddressFamilies=, ProtectKernelModules= and related settings
 ///   spo      a Security Profiles Operator SeccompProfile manifest (kubectl apply)
 ///
-/// All allow the same syscalls as `kgate run`, socket(2) only for the
-/// allowed families; another family fails with EAFNOSUPPORT, as under
-/// `kgate run` (oci/docker/podman/spo: a few SCMP_CMP_MASKED_EQ rules
-/// cover the denied values; systemd: RestrictAddressFamilies=). Non-x86_64
-/// ABIs are refused by the runtime's own rules.
+/// All allow the same syscalls as `kgate run`, socket(2) and socketpair(2)
+/// only for the allowed families; another family fails with EAFNOSUPPORT,
+/// as under `kgate run` (oci/docker/podman/spo: a few SCMP_CMP_MASKED_EQ
+/// rules cover the denied values; systemd: RestrictAddressFamilies=, which
+/// checks socket(2) only, so socketpair(2) is not family-checked there:
+/// kgate warns). Non-x86_64 ABIs are refused by the runtime's own rules.
+///
+/// io_uring: a profile that allows io_uring_setup or io_uring_enter lets
+/// io_uring's IORING_OP_SOCKET, IORING_OP_SPLICE and IORING_OP_TEE skip
+/// seccomp entirely (sockets of denied families, splice and tee although
+/// denied); kgate warns on standard error when the policy allows that.
 ///
 /// Examples:
 ///
@@ -94,6 +100,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         Format::Spo => ExportFormat::Spo,
     };
     let text = export(&policy, format, args.audit, &name)?;
+    for w in kgate_seccomp::export::warnings(&policy, format) {
+        eprintln!("kgate: warning: {w}");
+    }
     match args.output.as_deref() {
         Some(p) if p != Path::new("-") => super::record::write_output(p, text.as_bytes())?,
         _ => std::io::stdout().write_all(text.as_bytes())?,

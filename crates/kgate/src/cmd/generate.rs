@@ -17,9 +17,16 @@ use crate::output::Format;
 ///
 /// Merges profiles written by `kgate record` into a policy with a `[seccomp]`
 /// section (mode enforce, EPERM): the union of the syscalls they entered,
-/// the socket families they created, and splice, vmsplice and tee only if
-/// some profile used them. execve, exit, exit_group and rt_sigreturn are
-/// always allowed. Use it with `kgate run --policy` or `kgate export`.
+/// the socket families they created (with socket or socketpair), and
+/// splice, vmsplice and tee, and io_uring_setup, io_uring_enter and
+/// io_uring_register, only if some profile used them. execve, exit,
+/// exit_group and rt_sigreturn are always allowed. Use it with `kgate run
+/// --policy` or `kgate export`.
+///
+/// When a profile used io_uring the report warns: io_uring's
+/// IORING_OP_SOCKET, IORING_OP_SPLICE and IORING_OP_TEE skip seccomp
+/// entirely, so the policy's socket families and its splice/tee denial do
+/// not hold for operations submitted through io_uring.
 ///
 /// The report (standard error, or standard output with --format json)
 /// lists what the workload needs (splice family, socket shapes, exec'd
@@ -129,6 +136,19 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
                 .collect();
             writeln!(
                 e,
+                "  io_uring: {}",
+                if report.io_uring.is_empty() {
+                    "not used (denied)".to_owned()
+                } else {
+                    format!(
+                        "used: {}; {} skip this policy (see the warning)",
+                        report.io_uring.join(", "),
+                        report.io_uring_bypass.join(", ")
+                    )
+                }
+            )?;
+            writeln!(
+                e,
                 "  splice/vmsplice/tee: {}",
                 if needed.is_empty() {
                     "not needed (denied)".to_owned()
@@ -139,7 +159,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
             for s in &report.sockets {
                 writeln!(
                     e,
-                    "  socket({}, type {}, protocol {}): {} calls",
+                    "  socket/socketpair({}, type {}, protocol {}): {} calls",
                     s.family, s.sock_type, s.protocol, s.count
                 )?;
             }

@@ -17,9 +17,11 @@ use kgate_seccomp::FilterSpec;
 /// kgate builds a seccomp filter, sets no_new_privs, installs the filter on
 /// itself and execs CMD, which keeps it for life, with its children.
 /// Syscalls outside the allowlist fail with EPERM (or ENOSYS with --errno
-/// enosys, which makes programs fall back to older calls); socket(2) is
-/// checked by its family argument and fails with EAFNOSUPPORT for other
-/// families; splice, vmsplice and tee are denied unless listed. execve,
+/// enosys, which makes programs fall back to older calls); socket(2) and
+/// socketpair(2) are checked by their family argument and fail with
+/// EAFNOSUPPORT for other families (a socketpair creates its sockets, and
+/// autoloads the family's module, before the family can refuse a pair);
+/// splice, vmsplice and tee are denied unless listed. execve,
 /// exit, exit_group and rt_sigreturn are always allowed. Syscalls allowed
 /// without an argument check are served from the kernel's seccomp action
 /// cache (Linux 5.11+): they cost nothing extra.
@@ -28,6 +30,13 @@ use kgate_seccomp::FilterSpec;
 /// logged by the kernel (SECCOMP_RET_LOG, "type=1326" audit records in
 /// the kernel log or audit.log) and allowed. Use it to try a policy on a
 /// live service.
+///
+/// io_uring: when the policy allows io_uring_setup or io_uring_enter,
+/// io_uring's IORING_OP_SOCKET, IORING_OP_SPLICE and IORING_OP_TEE run in
+/// the kernel without a syscall the filter sees, so they create sockets
+/// of denied families and splice or tee although those are denied. kgate
+/// warns on standard error when that undoes the policy; allow io_uring
+/// only for workloads that need it.
 ///
 /// Examples:
 ///
@@ -98,6 +107,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     let spec = FilterSpec::from_section(&policy.seccomp, args.audit, errno)?;
     let prog = spec.build()?;
+    if let Some(w) = policy.seccomp.io_uring_warning() {
+        eprintln!("kgate: warning: {w}");
+    }
     if args.dry_run {
         println!(
             "would run {} with {} allowed syscalls, socket families {}, {} ({} BPF instructions), no_new_privs",
