@@ -8,8 +8,9 @@ PIN=/sys/fs/bpf/kgate
 has_modules || skip_scenario "$NO_MODULES: these attacks are about module loading"
 D=/tmp/sec
 rm -rf $D
-mkdir -p $D/sb
+mkdir -p $D/sb $D/w
 chmod 755 $D
+chmod 1777 $D/w
 cp "$(command -v probe)" $D/sb/sandbox
 head -c 65536 /dev/urandom >$D/data
 chmod 644 $D/data
@@ -22,7 +23,7 @@ URING_OLD=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null)
 # --- stock first: the attacks work without kgate ----------------------------------
 unload
 snap
-as_nobody probe userns-hold $D/go $D/hold.out >$D/hold.log 2>&1 &
+as_nobody probe userns-hold $D/go $D/w/hold.out >$D/hold.log 2>&1 &
 HOLD=$!
 s_sendfile=$(as_nobody probe sendfile-pipe $D/data 2>&1)
 s_race=$(as_nobody probe sendfile-race $D/data 500 2>&1)
@@ -126,15 +127,16 @@ else
 	result security_setns_userns FAIL "holder pid=$HPID ($(cat $D/hold.log)); setns -> $r; events: $(echo "$ev" | grep userns | tail -3)"
 fi
 p=$(as_nobody probe ptrace-attach "$HPID" 2>&1)
+nsst=$(kgate status 2>&1 | grep -i 'user namespaces created before')
 # The remaining path (docs/policy.md, "What kgate does not stop"): a process
 # already inside that namespace keeps its capabilities there.
 touch $D/go
 wait $HOLD
-h=$(cat $D/hold.out 2>/dev/null)
-if [ "$p" = "errno=EPERM" ] && [ "$h" = ok ] && kgate status 2>&1 | grep -qi 'user namespaces created before'; then
-	result security_userns_preexisting PASS "ptrace of the holder by nobody -> $p; the holder itself, inside since before apply, unshare(CLONE_NEWNET) -> $h (documented remaining path, reported by kgate status)"
+h=$(cat $D/w/hold.out 2>/dev/null)
+if [ "$p" = "errno=EPERM" ] && [ "$h" = ok ] && [ -n "$nsst" ]; then
+	result security_userns_preexisting PASS "ptrace of the holder by nobody -> $p; the holder itself, inside since before apply, unshare(CLONE_NEWNET) -> $h (documented remaining path); kgate status: $nsst"
 else
-	result security_userns_preexisting FAIL "ptrace -> $p (want EPERM); holder unshare netns -> $h (want ok: the documented path); status: $(kgate status 2>&1 | grep -i namespace)"
+	result security_userns_preexisting FAIL "ptrace -> $p (want EPERM); holder unshare netns -> $h (want ok: the documented path); status: $nsst"
 fi
 
 # --- code injected into an allow_exe binary ------------------------------------------
@@ -143,7 +145,7 @@ chown $NOBODY_UID:$NOBODY_GID $D/userlib
 m_user=$(as_nobody $D/sb/sandbox mmap-exec $D/userlib 2>&1)
 m_root=$(as_nobody $D/sb/sandbox mmap-exec "$(command -v probe)" 2>&1)
 m_plain=$(as_nobody probe mmap-exec $D/userlib 2>&1)
-as_nobody $D/sb/sandbox userns-hold $D/go2 $D/h2.out >$D/h2.log 2>&1 &
+as_nobody $D/sb/sandbox userns-hold $D/go2 $D/w/h2.out >$D/h2.log 2>&1 &
 H2=$!
 sleep 1
 SB=$(sed -n 's/^ready //p' $D/h2.log)

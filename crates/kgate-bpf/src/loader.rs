@@ -58,7 +58,7 @@ pub enum Hook {
     /// `lsm/mmap_file` (`PROT_EXEC`): user-writable code mapped into an
     /// `allow_exe` process (`LD_PRELOAD`).
     MmapExec,
-    /// `fentry/crypto_probing_notify`: remembers who looked up a crypto
+    /// `fentry/cryptomgr_notify`: remembers who looked up a crypto
     /// algorithm the crypto manager will build (no decision).
     CryptoNotify,
     /// `fentry/cryptomgr_probe`: the crypto manager thread acts for that
@@ -94,7 +94,7 @@ impl Hook {
         match self {
             Hook::UringSpliceEnter => "fentry/io_splice".into(),
             Hook::UringSpliceExit => "fexit/io_splice".into(),
-            Hook::CryptoNotify => "fentry/crypto_probing_notify".into(),
+            Hook::CryptoNotify => "fentry/cryptomgr_notify".into(),
             Hook::CryptoProbe => "fentry/cryptomgr_probe".into(),
             h if h.is_fmod_ret() => format!("fmod_ret/{}", h.lsm_name()),
             h => format!("lsm/{}", h.lsm_name()),
@@ -168,7 +168,7 @@ impl Hook {
             Hook::SetnsEnter => "capable",
             Hook::PtraceAttach => "ptrace_access_check",
             Hook::MmapExec => "mmap_file",
-            Hook::CryptoNotify => "crypto_probing_notify",
+            Hook::CryptoNotify => "cryptomgr_notify",
             Hook::CryptoProbe => "cryptomgr_probe",
         }
     }

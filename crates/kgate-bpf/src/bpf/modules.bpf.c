@@ -106,12 +106,14 @@ int BPF_PROG(kg_module_request, char *kmod_name)
 }
 
 /* An algorithm lookup that found nothing asks the crypto manager to build
- * it (crypto_larval_lookup -> crypto_probing_notify(CRYPTO_MSG_ALG_REQUEST,
- * larval)), in the asking task: remember who asked, by larval. Inside a
- * crypto manager thread (a template needing an inner algorithm) the
- * thread's own attribution carries over. */
-SEC("fentry/crypto_probing_notify")
-int BPF_PROG(kg_crypto_notify, unsigned long val, void *v)
+ * it (crypto_alg_mod_lookup -> crypto_probing_notify(CRYPTO_MSG_ALG_REQUEST,
+ * larval) -> the notifier cryptomgr_notify), in the asking task: remember
+ * who asked, by larval. The notifier, called through a pointer, cannot be
+ * inlined; crypto_probing_notify is, into its caller in crypto/api.c, so
+ * an fentry there never fires. Inside a crypto manager thread (a template
+ * needing an inner algorithm) the thread's own attribution carries over. */
+SEC("fentry/cryptomgr_notify")
+int BPF_PROG(kg_crypto_notify, void *nb, unsigned long val, void *v)
 {
 	if (val != KG_CRYPTO_MSG_ALG_REQUEST || !v)
 		return 0;
