@@ -41,13 +41,16 @@
 //! * **Pinned**: programs, links and maps under the pin directory
 //!   (`/sys/fs/bpf/kgate`), so enforcement outlives the loader; a pinned
 //!   link detaches only when its pin is removed ([`revert`]).
-//! * **Who is unprivileged**: global uid (`bpf_get_current_uid_gid`, the
-//!   uid in the initial user namespace) != 0. Root inside a user namespace
-//!   maps to its owner's uid, so it is not root.
+//! * **Who is privileged**: a task holding the section's capability in the
+//!   initial user namespace (`CAP_SYS_MODULE` modules, `CAP_NET_ADMIN`
+//!   sockets, `CAP_SYS_ADMIN` userns and splice), never uid 0: root in a
+//!   default container and root inside a user namespace are unprivileged.
+//!   Crypto manager threads act for the task whose lookup started them.
 //! * **userns exceptions by (device, inode)** of `current->mm->exe_file`,
-//!   filled from `stat()` of each `allow_exe` path at apply time
-//!   (`bpf_d_path` is not allowed in `userns_create`). A replaced binary
-//!   (package update) gets a new inode: re-apply after updates. On btrfs
+//!   and its change time, filled from `stat()` of each `allow_exe` path at
+//!   apply time (`bpf_d_path` is not allowed in `userns_create`). A replaced
+//!   or changed binary (package update) no longer matches: re-apply after
+//!   updates (`kgate status` names stale entries). On btrfs
 //!   subvolumes `st_dev` differs from the superblock's device and the
 //!   exception does not match (documented limit).
 //!
