@@ -1306,18 +1306,13 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
 /// a splice; cleared but never set, it would let splices through). The
 /// dropped links detach when they are dropped here.
 fn whole_groups(links: Vec<Link>, hooks: Vec<Hook>) -> (Vec<Link>, Vec<Hook>) {
-    let keep: Vec<bool> = hooks
-        .iter()
-        .map(|h| h.group().iter().all(|g| hooks.contains(g)))
+    let kept = complete_groups(hooks.clone());
+    let kept_links = links
+        .into_iter()
+        .zip(hooks)
+        .filter(|(_, h)| kept.contains(h))
+        .map(|(link, _)| link)
         .collect();
-    let mut kept_links = Vec::new();
-    let mut kept = Vec::new();
-    for ((link, h), k) in links.into_iter().zip(hooks).zip(keep) {
-        if k {
-            kept_links.push(link);
-            kept.push(h);
-        }
-    }
     (kept_links, kept)
 }
 

@@ -52,10 +52,10 @@ impl CheckState {
     }
 }
 
-/// The test request for `hook`, run in the child: `Ok(())` when it
-/// failed as a denial makes it fail. `None`: the hook has no test.
-fn trigger(hook: Hook, parent: libc::pid_t) -> Option<fn(libc::pid_t) -> bool> {
-    // Each returns true when the request failed.
+/// The test request for `hook`, run in the child with the parent's pid:
+/// `true` when the request failed (as the hook's denial makes it fail).
+/// `None`: the hook has no test.
+fn trigger(hook: Hook) -> Option<fn(libc::pid_t) -> bool> {
     fn module_request(_: libc::pid_t) -> bool {
         // get_fs_type() asks for "fs-kgate-selftest" before anything else.
         // SAFETY: valid NUL-terminated strings; a failing mount changes
@@ -164,7 +164,6 @@ fn trigger(hook: Hook, parent: libc::pid_t) -> Option<fn(libc::pid_t) -> bool> {
             ) == libc::MAP_FAILED
         }
     }
-    let _ = parent;
     Some(match hook {
         Hook::ModuleRequest => module_request,
         Hook::SocketCreate => socket,
@@ -228,7 +227,7 @@ pub fn run(pin_dir: &Path, hooks: &[Hook]) -> Result<Vec<HookCheck>, BpfError> {
             });
             continue;
         }
-        let Some(f) = trigger(hook, 0) else {
+        let Some(f) = trigger(hook) else {
             out.push(HookCheck {
                 hook,
                 state: CheckState::NotTested("no self-test request for this hook".into()),

@@ -22,6 +22,8 @@
 
 /* thread_info.status: the task is in an ia32 syscall. */
 #define KG_TS_COMPAT 0x2
+/* x32 syscall numbers are the x86_64 ones with this bit set. */
+#define KG_X32_SYSCALL_BIT 0x40000000
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -134,6 +136,13 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } kg_selftest_hits SEC(".maps");
+
+/* The syscall task t entered with, x32 bit cleared (x32 numbers are the
+ * x86_64 ones); ia32 numbers when t is in a compat syscall. */
+static __always_inline long kg_syscall_nr(struct task_struct *t)
+{
+	return ((struct pt_regs *)bpf_task_pt_regs(t))->orig_ax & ~KG_X32_SYSCALL_BIT;
+}
 
 /* Global (init user namespace) uid of the current task. */
 static __always_inline u32 kg_uid(void)

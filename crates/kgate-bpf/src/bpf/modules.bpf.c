@@ -50,8 +50,7 @@ static __always_inline void kg_requester(struct kg_attr *who)
 	if (t->flags & KG_PF_KTHREAD) {
 		char comm[16];
 		__builtin_memcpy(comm, t->comm, sizeof(comm));
-		if (comm[0] == 'c' && comm[1] == 'r' && comm[2] == 'y' && comm[3] == 'p' && comm[4] == 't' &&
-		    comm[5] == 'o' && comm[6] == 'm' && comm[7] == 'g' && comm[8] == 'r' && comm[9] == '_') {
+		if (bpf_strncmp(comm, 10, "cryptomgr_") == 0) {
 			who->uid = KG_UID_UNKNOWN;
 			who->privileged = 0;
 			return;
@@ -59,6 +58,17 @@ static __always_inline void kg_requester(struct kg_attr *who)
 	}
 	who->uid = kg_uid();
 	who->privileged = kg_privileged(KG_CAP_SYS_MODULE);
+}
+
+/* kmod's rule: '-' and '_' are the same; names are kept with '_'. */
+static __always_inline void kg_normalize(char *name)
+{
+	for (int i = 0; i < KG_NAME_LEN; i++) {
+		if (name[i] == 0)
+			break;
+		if (name[i] == '-')
+			name[i] = '_';
+	}
 }
 
 SEC("lsm/kernel_module_request")
@@ -83,12 +93,7 @@ int BPF_PROG(kg_module_request, char *kmod_name)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.gen = gen;
 	bpf_probe_read_kernel_str(key.name, sizeof(key.name), kmod_name);
-	for (int i = 0; i < KG_NAME_LEN; i++) {
-		if (key.name[i] == 0)
-			break;
-		if (key.name[i] == '-')
-			key.name[i] = '_';
-	}
+	kg_normalize(key.name);
 	if (bpf_map_lookup_elem(&kg_module_allow, &key)) {
 		kg_count(KG_HOOK_MODULE, KG_ALLOW);
 		return 0;
@@ -222,21 +227,17 @@ static __always_inline int kg_image_module_name(const char *buf, u64 size, char 
 static __always_inline int kg_module_load(u32 hook, struct kg_config *cfg, struct kg_module_key *key,
 					  int named)
 {
-	u32 root = 1; /* the kernel checked CAP_SYS_MODULE before this hook */
 	if (named) {
-		for (int i = 0; i < KG_NAME_LEN; i++) {
-			if (key->name[i] == 0)
-				break;
-			if (key->name[i] == '-')
-				key->name[i] = '_';
-		}
+		kg_normalize(key->name);
 		if (bpf_map_lookup_elem(&kg_module_allow, key)) {
 			kg_count(hook, KG_ALLOW);
 			return 0;
 		}
 	}
-	u32 rule = !named ? KG_RULE_MODULE_UNNAMED : root ? KG_RULE_MODULE_ROOT : KG_RULE_MODULE_NOT_LISTED;
-	if (cfg->modules_mode == KG_MODE_ENFORCE && !(root && cfg->root_mode == KG_ROOT_AUDIT)) {
+	/* Every task here holds CAP_SYS_MODULE (the kernel checked it first),
+	 * so it is judged by modules.root. */
+	u32 rule = named ? KG_RULE_MODULE_ROOT : KG_RULE_MODULE_UNNAMED;
+	if (cfg->modules_mode == KG_MODE_ENFORCE && cfg->root_mode != KG_ROOT_AUDIT) {
 		kg_count(hook, KG_DENY);
 		kg_emit(hook, KG_DENY, rule, key->name, 0, 0, 0);
 		return -1;

@@ -53,7 +53,6 @@
 #define KG_MAY_WRITE 0x2
 #define KG_MAY_READ 0x4
 #define KG_PF_IO_WORKER 0x10
-#define KG_X32_BIT 0x40000000
 
 #define KG_S_IFMT 0170000
 #define KG_S_IFSOCK 0140000
@@ -402,7 +401,7 @@ int BPF_PROG(kg_splice_file, struct file *file, int mask)
 	 * io_uring_enter's 426 on x86_64 and ia32 alike; x32 numbers are the
 	 * x86_64 ones with bit 30 set, which the mask clears). */
 	struct task_struct *t = bpf_get_current_task_btf();
-	long nr = ((struct pt_regs *)bpf_task_pt_regs(t))->orig_ax & ~KG_X32_BIT;
+	long nr = kg_syscall_nr(t);
 	u32 call = 0;
 	if (nr >= KG_NR_sendfile && nr <= KG_NR_io_uring_enter) {
 		int compat = (t->thread_info.status & KG_TS_COMPAT) != 0;

@@ -29,7 +29,6 @@
 
 #define KG_PTRACE_MODE_ATTACH 0x02
 #define KG_PROT_EXEC 0x4
-#define KG_X32_SYSCALL_BIT 0x40000000
 #define KG_NR_setns 308
 #define KG_NR32_setns 346
 
@@ -88,7 +87,7 @@ int BPF_PROG(kg_setns, const struct cred *cred, struct user_namespace *ns, int c
 	if (cap != KG_CAP_SYS_ADMIN)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
-	long nr = ((struct pt_regs *)bpf_task_pt_regs(t))->orig_ax & ~KG_X32_SYSCALL_BIT;
+	long nr = kg_syscall_nr(t);
 	int compat = (t->thread_info.status & KG_TS_COMPAT) != 0;
 	if (!(nr == KG_NR_setns && !compat) && !(nr == KG_NR32_setns && compat))
 		return 0;
