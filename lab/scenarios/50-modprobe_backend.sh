@@ -11,17 +11,8 @@ SYSCTL_CONF=/etc/sysctl.d/90-kgate.conf
 # The "host workload": a filesystem module with dependencies.
 INUSE=xfs
 
-# Unload everything earlier scenarios loaded, so the freeze sees only what
-# this scenario loads.
-unload_all() {
-	_i=0
-	while [ $_i -lt 10 ]; do
-		_mods=$(awk '$3 == 0 { print $1 }' /proc/modules)
-		[ -n "$_mods" ] || break
-		for _m in $_mods; do rmmod "$_m" 2>/dev/null; done
-		_i=$((_i + 1))
-	done
-}
+# Unload everything earlier scenarios loaded (lib.sh), so the freeze sees
+# only what this scenario loads.
 
 unload_all
 if ! modprobe "$INUSE"; then

@@ -9,32 +9,6 @@ PIN=/sys/fs/bpf/kgate
 # Every step below freezes, loads or blocks modules.
 has_modules || skip_scenario "$NO_MODULES: this scenario's policies are about module loading"
 
-# Unload every module not in use; a module whose last socket is still
-# being freed (RCU) has a use count for a moment, and a protocol module's
-# per-netns kernel sockets (sctp's control sockets) hold it until the
-# kernel's asynchronous netns cleanup has run for namespaces that earlier
-# scenarios created: `unload_all 60` waits for those, up to ~30 s (default
-# ~3 s).
-unload_all() {
-	_i=0
-	_waits=0
-	_max=${1:-6}
-	# (/proc files have size 0: test for content, not `-s`.)
-	while [ $_i -lt 100 ] && [ -n "$(head -c1 /proc/modules)" ]; do
-		_mods=$(awk '$3 == 0 { print $1 }' /proc/modules)
-		if [ -n "$_mods" ]; then
-			for _m in $_mods; do rmmod "$_m" 2>/dev/null; done
-		elif [ $_waits -lt "$_max" ]; then
-			sleep 0.5
-			_waits=$((_waits + 1))
-		else
-			break
-		fi
-		_i=$((_i + 1))
-	done
-}
-snap() { { echo -; cut -d' ' -f1 /proc/modules; } >/tmp/.bpf.before; }
-new_mods() { cut -d' ' -f1 /proc/modules | grep -vxF -f /tmp/.bpf.before | tr '\n' ' '; }
 
 policy() { # policy FILE MODMODE ROOT SOCKMODE "SOCKETS" USERNS "MODULES"
 	cat >"$1" <<EOP

@@ -15,13 +15,10 @@ cp "$(command -v probe)" $D/sb/sandbox
 head -c 65536 /dev/urandom >$D/data
 chmod 644 $D/data
 kgate revert >/dev/null 2>&1
-unload() { for _i in 1 2 3 4 5 6; do for m in $(awk '$3 == 0 { print $1 }' /proc/modules); do rmmod "$m" 2>/dev/null; done; done; }
-snap() { { echo -; cut -d' ' -f1 /proc/modules; } >$D/before; }
-new_mods() { cut -d' ' -f1 /proc/modules | grep -vxF -f $D/before | tr '\n' ' '; }
 URING_OLD=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null)
 
 # --- stock first: the attacks work without kgate ----------------------------------
-unload
+unload_all
 snap
 as_nobody probe userns-hold $D/go $D/w/hold.out >$D/hold.log 2>&1 &
 HOLD=$!
@@ -30,7 +27,7 @@ s_race=$(as_nobody probe sendfile-race $D/data 500 2>&1)
 s_x32=$(as_nobody probe x32-splice $D/data 2>&1)
 s_croot=$(probe drop-caps -- probe socket 40 1 0 2>&1)
 s_croot_mods=$(new_mods)
-unload
+unload_all
 
 # --- the policy: a freeze of this guest, userns deny with one sandbox, strict splice
 kgate freeze --loaded /run/boot.modules -o $D/p.toml >/dev/null 2>&1
@@ -59,7 +56,7 @@ else
 fi
 
 # --- 1. root in a container: uid 0, no capabilities -----------------------------------
-unload
+unload_all
 snap
 tried=
 for t in "socket 40 1 0" "socket 2 1 132" "socket 41 5 0" "socket 43 1 0" "socket 2 2 115" \
@@ -77,7 +74,7 @@ if [ -z "$new" ] && echo "$s_croot_mods" | grep -q vsock && echo "$ev" | grep -q
 else
 	result security_container_root_modules FAIL "stock: $s_croot ($s_croot_mods); under kgate:$tried; newly loaded: $new; events: $(echo "$ev" | grep uid=0 | head -5)"
 fi
-unload
+unload_all
 
 # --- crypto manager kernel thread must not launder a user's request -------------
 snap
@@ -90,7 +87,7 @@ if ! echo "$unew" | grep -q authencesn && echo "$ev" | grep -q 'event deny modul
 else
 	result security_crypto_kthread FAIL "nobody -> $u, new: $unew; events: $(echo "$ev" | grep crypto | head -4 | tr '\n' ';'); root -> $r; loaded authencesn: $(loaded authencesn && echo yes)"
 fi
-unload
+unload_all
 
 # --- sendfile(pipe, file) ------------------------------------------------------
 r=$(as_nobody probe sendfile-pipe $D/data 2>&1)
@@ -190,4 +187,4 @@ fi
 rmmod kcm 2>/dev/null
 kgate revert >/dev/null 2>&1
 [ -n "$URING_OLD" ] && echo "$URING_OLD" >/proc/sys/kernel/io_uring_disabled
-unload
+unload_all
