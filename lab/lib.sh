@@ -151,3 +151,13 @@ unload_all() {
 # snap, then new_mods: the modules loaded since, on one line.
 snap() { { echo -; cut -d' ' -f1 /proc/modules; } >/tmp/.lab.modules.snap; }
 new_mods() { cut -d' ' -f1 /proc/modules | grep -vxF -f /tmp/.lab.modules.snap | tr '\n' ' '; }
+
+# unload_tree MODULE: unload MODULE and every module that uses it,
+# recursively.
+unload_tree() {
+	local users u
+	users=$(awk -v m="$1" '$1 == m && $4 != "-" { print $4 }' /proc/modules | tr ',' ' ')
+	for u in $users; do unload_tree "$u"; done
+	loaded "$1" && rmmod "$1" 2>/dev/null
+	return 0
+}

@@ -19,14 +19,8 @@ fail_all() {
 # vsock must be absent so that socket() asks for it. Earlier scenarios
 # load it, and with it whichever transport modprobe's dependencies or the
 # first socket pulled in (vmw_vsock_vmci_transport, virtio, loopback,
-# vsock_diag): unload every module that uses it first, recursively.
-unload_tree() {
-	local users u
-	users=$(awk -v m="$1" '$1 == m && $4 != "-" { print $4 }' /proc/modules | tr ',' ' ')
-	for u in $users; do unload_tree "$u"; done
-	loaded "$1" && rmmod "$1" 2>/dev/null
-	return 0
-}
+# vsock_diag): unload every module that uses it first, recursively
+# (unload_tree, lib.sh).
 unload_tree vsock
 loaded vsock && fail_all "vsock is loaded and cannot be unloaded: $(grep vsock /proc/modules)"
 builtin vsock && fail_all "vsock is built into $KGATE_LAB_KERNEL: no module request to record"

@@ -30,14 +30,6 @@ chmod 755 $D
 # policy decides vsock here, so only the seccomp filter is measured.
 kgate revert --backend bpf-lsm >/dev/null 2>&1
 
-# Unload MODULE and every module that uses it, recursively (as 75-record).
-unload_tree() {
-	local users u
-	users=$(awk -v m="$1" '$1 == m && $4 != "-" { print $4 }' /proc/modules | tr ',' ' ')
-	for u in $users; do unload_tree "$u"; done
-	loaded "$1" && rmmod "$1" 2>/dev/null
-	return 0
-}
 
 # What static glibc's start-up, probe and kgate run's exec need, plus
 # socket and socketpair; families unix (1) and inet (2) only.
