@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use kgate_bpf::{BpfError, BpfPolicy, Event, Request};
 use kgate_policy::Loaded;
 
-use crate::output::Format;
+use crate::output::{escape_field, Format};
 use crate::target::Target;
 
 /// Where the programs, links and maps are pinned.
@@ -429,21 +429,30 @@ struct EventLine<'a> {
     event: &'a Event,
 }
 
+/// One event as a text line. Every string the kernel copied from a task
+/// (comm, executable name, request) is escaped ([`escape_field`]): a file
+/// named `x\nevent allow ...` must not print a second, forged event line,
+/// nor an ESC sequence that rewrites the terminal.
 fn event_line(e: &Event) -> String {
     let req = match &e.request {
-        Request::Module { alias } => format!("module:{alias}"),
+        Request::Module { alias } => format!("module:{}", escape_field(alias)),
         Request::Socket {
             family,
             sock_type,
             protocol,
         } => format!("socket:{family}/{sock_type}/{protocol}"),
         Request::Userns => "userns".into(),
-        Request::ModuleLoad { module } => format!("load:{module}"),
+        Request::ModuleLoad { module } => format!("load:{}", escape_field(module)),
         Request::Splice {
             call,
             source,
             destination,
-        } => format!("splice:{call} {source} -> {destination}"),
+        } => format!(
+            "splice:{} {} -> {}",
+            escape_field(call),
+            escape_field(source),
+            escape_field(destination)
+        ),
     };
     format!(
         "event {} {} uid={} pid={} comm={} exe={} cgroup={} rule=\"{}\"",
@@ -451,8 +460,8 @@ fn event_line(e: &Event) -> String {
         req,
         e.uid,
         e.tgid,
-        e.comm,
-        e.exe,
+        escape_field(&e.comm),
+        escape_field(&e.exe),
         e.cgroup_id,
         e.rule.describe()
     )
@@ -486,4 +495,70 @@ pub fn revert(dry_run: bool, out: &mut dyn Write) -> Result<bool> {
     let _ = kgate_apply::atomic::remove(Path::new("/"), Path::new(ALLOW_EXE_RECORD));
     writeln!(out, "reverted: {} pins removed", removed.len())?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kgate_bpf::{Hook, Rule, Verdict};
+
+    fn event(comm: &str, exe: &str, alias: &str) -> Event {
+        Event {
+            time_ns: 1,
+            unix_time_ns: 2,
+            pid: 7,
+            tgid: 7,
+            uid: 65534,
+            cgroup_id: 1,
+            comm: comm.into(),
+            exe: exe.into(),
+            hook: Hook::ModuleRequest,
+            request: Request::Module {
+                alias: alias.into(),
+            },
+            rule: Rule::ModuleNotListed,
+            verdict: Verdict::Deny,
+        }
+    }
+
+    /// Issue 13, 5d: a file name with a newline and an ESC sequence must
+    /// not forge a second event line or reach the terminal.
+    #[test]
+    fn event_line_escapes_newline_and_escape() {
+        let name = "ev\nevent allow module:FORGED\x1b[2K";
+        let line = event_line(&event(&name[..15], name, "net_pf_40"));
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(!line.contains('\x1b'), "{line}");
+        assert!(
+            line.contains(r"exe=ev\nevent\x20allow\x20module:FORGED\x1b[2K cgroup="),
+            "{line}"
+        );
+        assert!(line.contains(r"comm=ev\nevent\x20allow\x20 exe="), "{line}");
+        assert!(line.starts_with("event deny module:net_pf_40 uid=65534 pid=7 "));
+    }
+
+    /// JSON keeps the exact strings (serde escapes them).
+    #[test]
+    fn event_json_is_exact() {
+        let name = "a\nb\x1bc\\d";
+        let e = event(name, name, "x");
+        let json = serde_json::to_string(&EventLine {
+            schema: "kgate.event/1",
+            event: &e,
+        })
+        .unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["exe"], name);
+        assert_eq!(back["comm"], name);
+        assert!(!json.contains('\n'));
+    }
+
+    #[test]
+    fn event_line_plain_names_unchanged() {
+        let line = event_line(&event("sshd", "sshd", "net_pf_40"));
+        assert_eq!(
+            line,
+            "event deny module:net_pf_40 uid=65534 pid=7 comm=sshd exe=sshd cgroup=1 rule=\"not in modules.allow\""
+        );
+    }
 }
