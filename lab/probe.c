@@ -104,6 +104,7 @@ static void usage(void)
 	      "       probe as-user UID GID -- CMD [ARGS...]\n"
 	      "       probe alg-bind TYPE NAME\n"
 	      "       probe unshare-user\n"
+	      "       probe uring-setup\n"
 	      "       probe unshare-user-net-netlink PROTO\n"
 	      "       probe sockdiag FAMILY [PROTO]\n"
 	      "       probe tiocsetd LDISC\n"
@@ -259,6 +260,25 @@ static int cmd_unshare_user(int argc, char **argv)
 	if (argc != 0)
 		usage();
 	return report(unshare(CLONE_NEWUSER), "");
+}
+
+/*
+ * io_uring_setup(4, {0}): "ok", or the errno (EPERM under
+ * kernel.io_uring_disabled=2, or =1 for a task outside io_uring_group).
+ */
+static int cmd_uring_setup(int argc, char **argv)
+{
+	struct io_uring_params par;
+	long fd;
+
+	(void)argv;
+	if (argc != 0)
+		usage();
+	memset(&par, 0, sizeof(par));
+	fd = syscall(__NR_io_uring_setup, 4, &par);
+	if (fd >= 0)
+		close((int)fd);
+	return report(fd < 0 ? -1 : 0, "");
 }
 
 /*
@@ -1873,6 +1893,7 @@ int main(int argc, char **argv)
 		{ "as-user", cmd_as_user },
 		{ "alg-bind", cmd_alg_bind },
 		{ "unshare-user", cmd_unshare_user },
+		{ "uring-setup", cmd_uring_setup },
 		{ "unshare-user-net-netlink", cmd_unshare_user_net_netlink },
 		{ "sockdiag", cmd_sockdiag },
 		{ "tiocsetd", cmd_tiocsetd },
