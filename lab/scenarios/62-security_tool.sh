@@ -111,8 +111,8 @@ if ! grep -q 'net-pf-40' /tmp/sec-alias.toml; then
 	result security_alias_blocked FAIL "could not add net-pf-40 to the policy: $(sed -n '/^\[modules\]/,/^\[/p' /tmp/sec-alias.toml | head -5)"
 elif [ -n "$pre" ]; then
 	result security_alias_blocked FAIL "could not unload $pre before the test"
-elif [ $rc = 0 ] && ! loaded vsock && echo "$out" | grep 'warning' | grep 'net-pf-40' | grep -q vsock; then
-	result security_alias_blocked PASS "$(echo "$out" | grep 'net-pf-40' | head -1); as nobody socket(AF_VSOCK) -> $r; vsock not loaded"
+elif [ $rc = 0 ] && ! loaded vsock && echo "$out" | grep 'warning' | grep 'net.pf.40' | grep -q vsock; then
+	result security_alias_blocked PASS "$(echo "$out" | grep 'net.pf.40' | head -1); as nobody socket(AF_VSOCK) -> $r; vsock not loaded"
 else
 	result security_alias_blocked FAIL "rc=$rc; as nobody socket(AF_VSOCK) -> $r; vsock loaded: $(loaded vsock && echo yes || echo no); $out"
 fi
@@ -126,14 +126,14 @@ mkdir -p /tmp/ev
 name=$(printf 'ev\nevent allow module:FORGED\033[2K')
 cp "$(command -v probe)" "/tmp/ev/$name"
 chmod 755 "/tmp/ev/$name"
-r=$(as_nobody "/tmp/ev/$name" socket 40 1 0 2>&1)
+r=$(as_nobody "/tmp/ev/$name" socket 2 1 132 2>&1)
 ev=$(kgate events 2>&1)
 esc=$(printf '\033')
 line=$(echo "$ev" | grep -F 'ev\nevent\x20allow\x20module:FORGED\x1b[2K' | head -1)
 if [ -n "$line" ] && ! echo "$ev" | grep -q '^event allow module:FORGED' && ! echo "$ev" | grep -qF "$esc"; then
-	result security_event_escape PASS "socket(AF_VSOCK) by that file -> $r; $line"
+	result security_event_escape PASS "socket(AF_INET, SOCK_STREAM, sctp) by that file -> $r; $line"
 else
-	result security_event_escape FAIL "socket(AF_VSOCK) by that file -> $r; events: $(echo "$ev" | tr "$esc" '?' | sed 's/^/| /')"
+	result security_event_escape FAIL "socket(AF_INET, SOCK_STREAM, sctp) by that file -> $r; events: $(echo "$ev" | tr "$esc" '?' | sed 's/^/| /')"
 fi
 kgate revert >/dev/null 2>&1
 

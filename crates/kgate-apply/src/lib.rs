@@ -538,6 +538,20 @@ fn plan_with_live(
         Vec::new()
     };
 
+    // An allowed name that is an alias of a blocked module: modprobe would
+    // resolve it to that module, whose `install ... /bin/false` line still
+    // stops it here; say that the entry allows nothing (issue 13, 5c).
+    if modules_supported {
+        for (name, blocked) in input.tree.aliases_of_unallowed(input.allowed) {
+            warnings.push(format!(
+                "modules.allow {name:?} is not a module of this kernel but an alias of {} \
+                 that the policy blocks: it is dropped (the blocked module stays blocked). \
+                 Allow the module by name if it is meant to load, or remove {name:?}",
+                blocked.join(", ")
+            ));
+        }
+    }
+
     // Refusals: blocked but loaded now or needed to boot.
     let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in input.loaded {

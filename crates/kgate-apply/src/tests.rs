@@ -97,6 +97,31 @@ impl Fixture {
     }
 }
 
+/// Issue 13, 5c: an allowed alias of a blocked module is reported, and the
+/// module stays blocked.
+#[test]
+fn allowed_alias_of_blocked_module_is_reported() {
+    let mut f = Fixture::new();
+    f.allowed.insert("net_pf_40".into());
+    f.allowed.insert("no_such_alias".into());
+    let p = f.plan().unwrap();
+    let w: Vec<&String> = p
+        .warnings()
+        .iter()
+        .filter(|w| w.contains("alias"))
+        .collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("\"net_pf_40\"") && w[0].contains("alias of vsock"),
+        "{w:?}"
+    );
+    assert!(p.blocked().contains(&"vsock".to_owned()));
+    // Allowing vsock too makes the alias fine.
+    f.allowed.insert("vsock".into());
+    let p = f.plan().unwrap();
+    assert!(!p.warnings().iter().any(|w| w.contains("alias of")));
+}
+
 fn mtime(p: &Path) -> std::time::SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }

@@ -126,6 +126,11 @@ pub struct ModulesRules {
     /// which the BPF program also does to each request). At most 55 bytes
     /// (the kernel formats requests into `MODULE_NAME_LEN` = 56 bytes).
     pub allowed_requests: BTreeSet<String>,
+    /// Allowed names that are not modules of this kernel but aliases of
+    /// modules the policy blocks (`net-pf-40` with vsock blocked), left
+    /// out of [`ModulesRules::allowed_requests`]: each with the blocked
+    /// modules modprobe would load for it.
+    pub dropped_aliases: Vec<(String, Vec<String>)>,
 }
 
 /// One allowed `socket(family, type, protocol)` pattern; `None` is any.
@@ -351,6 +356,25 @@ pub struct BpfPolicy {
 pub const MAX_REQUEST_LEN: usize = 55;
 
 impl BpfPolicy {
+    /// What [`BpfPolicy::from_policy`] left out of the policy and why,
+    /// for the user to fix: one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        self.modules
+            .dropped_aliases
+            .iter()
+            .map(|(name, blocked)| {
+                format!(
+                    "modules.allow {name:?} is not a module of this kernel but an alias of {} \
+                     that the policy blocks, so modprobe would load {}: not allowed. Allow {} \
+                     by name if it is meant to load, or remove {name:?}",
+                    blocked.join(", "),
+                    if blocked.len() == 1 { "it" } else { "them" },
+                    if blocked.len() == 1 { "it" } else { "them" },
+                )
+            })
+            .collect()
+    }
+
     /// Every problem, each naming the offending entry; empty when valid.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
@@ -466,6 +490,9 @@ impl BpfPolicy {
     /// (family, SOCK_RAW, any).
     pub fn from_policy(policy: &Policy, tree: &KernelTree) -> BpfPolicy {
         let allowed: BTreeSet<String> = policy.effective_modules(tree).into_keys().collect();
+        // An allowed name that is an alias of a blocked module would reach
+        // modprobe, which loads the blocked module: never a request string.
+        let dropped = tree.aliases_of_unallowed(&allowed);
         let mut requests = BTreeSet::new();
         let mut add = |s: String| {
             if !s.is_empty() && s.len() <= MAX_REQUEST_LEN {
@@ -473,6 +500,9 @@ impl BpfPolicy {
             }
         };
         for name in &allowed {
+            if dropped.iter().any(|(d, _)| d == name) {
+                continue;
+            }
             add(kgate_kernel::normalize_alias(name));
             let Some(m) = tree.get(name) else { continue };
             for alias in &m.aliases {
@@ -548,6 +578,7 @@ impl BpfPolicy {
                     _ => RootMode::Allow,
                 },
                 allowed_requests: requests,
+                dropped_aliases: dropped,
             },
             sockets: SocketsRules {
                 mode: SectionMode::from_policy(policy.sockets.mode),

@@ -157,3 +157,58 @@ fn status_and_events_without_pins_say_not_applied() {
         .unwrap()
         .is_empty());
 }
+
+/// Issue 13, 5c: an allowed name that is no module of this kernel but an
+/// alias of a blocked one would reach modprobe, which loads the blocked
+/// module. It is dropped, with a warning naming both.
+#[test]
+fn allowed_alias_of_blocked_module_is_dropped() {
+    let dir = TempDir::new("kgate-bpf-alias");
+    let tree = tree(&dir);
+    let text = r#"version = 1
+[modules]
+mode = "enforce"
+allow = ["libcrc32c", "net-pf-40", "net-pf-2-proto-132", "fs-xfs", "no-such-alias"]
+"#;
+    let policy = Policy::parse(text, "test.toml").unwrap().policy;
+    let b = BpfPolicy::from_policy(&policy, &tree);
+    let reqs: Vec<&str> = b
+        .modules
+        .allowed_requests
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(reqs, ["libcrc32c", "no_such_alias", "unix"], "{reqs:?}");
+    let dropped: Vec<(&str, Vec<&str>)> = b
+        .modules
+        .dropped_aliases
+        .iter()
+        .map(|(a, m)| (a.as_str(), m.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            ("fs_xfs", vec!["sctp", "xfs"]),
+            ("net_pf_2_proto_132", vec!["sctp"]),
+            ("net_pf_40", vec!["vsock"]),
+        ]
+    );
+    let w = b.warnings();
+    assert_eq!(w.len(), 3);
+    assert!(
+        w[2].contains("\"net_pf_40\"") && w[2].contains("alias of vsock"),
+        "{w:?}"
+    );
+
+    // An alias resolving only to allowed modules stays.
+    let text = r#"version = 1
+[modules]
+mode = "enforce"
+allow = ["vsock", "net-pf-40"]
+"#;
+    let policy = Policy::parse(text, "test.toml").unwrap().policy;
+    let b = BpfPolicy::from_policy(&policy, &tree);
+    assert!(b.modules.allowed_requests.contains("net_pf_40"));
+    assert!(b.modules.dropped_aliases.is_empty());
+    assert!(b.warnings().is_empty());
+}

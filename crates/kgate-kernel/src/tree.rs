@@ -492,6 +492,34 @@ impl KernelTree {
             matched
         }
     }
+    /// Names in `allowed` that are not module names of this tree but that
+    /// modprobe resolves ([`KernelTree::resolve`], through the aliases of
+    /// modules.alias, globs included) to a module outside `allowed`: each
+    /// with those modules, sorted. Allowing such a name (`net-pf-40`,
+    /// `fs-xfs`) would let modprobe load the blocked module it names.
+    /// Names resolving to nothing, or only to allowed modules, are fine.
+    pub fn aliases_of_unallowed(&self, allowed: &BTreeSet<String>) -> Vec<(String, Vec<String>)> {
+        let allowed_canon: BTreeSet<String> =
+            allowed.iter().map(|a| crate::canonical_name(a)).collect();
+        let mut out = Vec::new();
+        for name in allowed {
+            if self.get(&crate::canonical_name(name)).is_some() {
+                continue;
+            }
+            let mut blocked: Vec<String> = self
+                .resolve(name)
+                .into_iter()
+                .map(|m| m.name.clone())
+                .filter(|m| !allowed_canon.contains(&crate::canonical_name(m)))
+                .collect();
+            blocked.sort();
+            blocked.dedup();
+            if !blocked.is_empty() {
+                out.push((name.clone(), blocked));
+            }
+        }
+        out
+    }
 
     /// The modules whose aliases (or name) match a request string, the way
     /// modprobe resolves it: an exact module name first, else every alias

@@ -26,8 +26,8 @@ pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) ->
     let policy = BpfPolicy::from_policy(&loaded.policy, &t.tree);
     // Everything that can be checked is checked before the kernel is touched.
     policy.validate()?;
-    for p in policy.problems() {
-        writeln!(out, "warning: {p}")?;
+    for w in policy.warnings() {
+        writeln!(out, "warning: {w}")?;
     }
     writeln!(
         out,
