@@ -73,6 +73,7 @@
 
 mod abi;
 mod loader;
+mod pindir;
 mod policy;
 pub mod record;
 pub mod selftest;
@@ -93,6 +94,7 @@ pub use loader::{
     apply, events, exe_key_of, probe, revert, status, ApplyReport, Counters, Event, EventsSummary,
     Hook, HookStatus, Request, Rule, RunStats, Status, Support, Verdict,
 };
+pub use pindir::{bpffs_mode, bpffs_recommendation};
 pub use policy::{
     concrete_key, endpoint_key, BpfPolicy, EndpointKey, ModulesRules, RootMode, SectionMode,
     SocketMatch, SocketsRules, SpliceRules, UsernsMode, UsernsRules, MAX_REQUEST_LEN,
@@ -167,6 +169,22 @@ pub enum BpfError {
         broken: Vec<String>,
         /// Whether kgate detached the programs it had just attached.
         detached: bool,
+    },
+    /// The pin directory exists but is not root's alone: another user
+    /// could remove kgate's pins (detaching enforcement) or plant links.
+    #[error(
+        "the pin directory {} is not safe to use: {why}. Remove it (`rm -r {}`) and mount bpffs \
+         with mode=0700 (`mount -o remount,mode=0700 {}`) so that only root can create it; \
+         then apply again",
+        path.display(), path.display(), parent.display()
+    )]
+    UnsafePinDir {
+        /// The pin directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+        /// The bpffs mount it lives on.
+        parent: PathBuf,
     },
     /// The pinned state is partial or from another kgate version.
     #[error("the pinned state under {} is not usable: {what}. Run `kgate revert` and apply again", pin_dir.display())]

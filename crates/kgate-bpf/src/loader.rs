@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::mem::MaybeUninit;
 use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -1095,6 +1095,7 @@ fn check_bpffs(pin_dir: &Path) -> Result<(), BpfError> {
 /// the active generation is not switched.
 pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError> {
     let prepared = prepare(policy)?;
+    crate::pindir::check(pin_dir)?;
     let report = |attached_now, hooks: Vec<Hook>, generation| -> Result<ApplyReport, BpfError> {
         let tested: Vec<Hook> = hooks
             .iter()
@@ -1229,14 +1230,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| -> Result<(Vec<Link>, Vec<Hook>), BpfError> {
         if created_dir {
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(pin_dir)
-                .map_err(|source| BpfError::Io {
-                    what: "cannot create the pin directory",
-                    path: pin_dir.to_owned(),
-                    source,
-                })?;
+            crate::pindir::create(pin_dir)?;
         }
         let mut links = Vec::new();
         let mut attached = Vec::new();
@@ -1426,6 +1420,7 @@ fn sum_percpu(map: &dyn MapCore, idx: u32) -> Result<u64, BpfError> {
 ///
 /// Errors: [`BpfError::NotApplied`] when nothing is pinned there.
 pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
+    crate::pindir::check(pin_dir)?;
     if !is_applied(pin_dir) {
         return Err(BpfError::NotApplied {
             pin_dir: pin_dir.to_owned(),
@@ -1483,6 +1478,7 @@ pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
 /// stock behaviour is back when it returns. A link still held (by a
 /// process that opened it) is reported as [`BpfError::Inconsistent`].
 pub fn revert(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
+    crate::pindir::check(pin_dir)?;
     let ids: Vec<(u32, u32)> = Hook::ALL
         .iter()
         .filter_map(|h| link_ids(&link_pin(pin_dir, *h)))
@@ -1637,6 +1633,7 @@ pub fn events(
     mut sink: impl FnMut(Event) -> ControlFlow<()>,
     mut on_drop: impl FnMut(u64, u64),
 ) -> Result<EventsSummary, BpfError> {
+    crate::pindir::check(pin_dir)?;
     if !is_applied(pin_dir) {
         return Err(BpfError::NotApplied {
             pin_dir: pin_dir.to_owned(),

@@ -20,6 +20,14 @@ pub fn pin_dir() -> PathBuf {
     PathBuf::from(kgate_bpf::DEFAULT_PIN_DIR)
 }
 
+/// What to do about the mode of the bpffs mount holding the pin
+/// directory, when it is not 0700.
+pub fn bpffs_recommendation() -> Option<String> {
+    let pins = pin_dir();
+    let parent = pins.parent()?;
+    kgate_bpf::bpffs_recommendation(parent, kgate_bpf::bpffs_mode(parent)?)
+}
+
 /// Apply `loaded` with BPF-LSM: programs attached and pinned on the first
 /// apply, an atomic policy swap afterwards. Nothing changes on any error.
 pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) -> Result<ExitCode> {
@@ -28,6 +36,9 @@ pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) ->
     policy.validate()?;
     for w in policy.warnings() {
         writeln!(out, "warning: {w}")?;
+    }
+    if let Some(r) = bpffs_recommendation() {
+        writeln!(out, "recommendation: {r}")?;
     }
     writeln!(
         out,

@@ -87,6 +87,20 @@ pub struct Survey {
     /// Paths kgate does not stop that apply to this host
     /// (docs/policy.md, "What kgate does not stop").
     pub not_stopped: NotStopped,
+    /// The bpffs mount kgate pins under (live only; `null` offline or when
+    /// /sys/fs/bpf is missing).
+    pub bpffs: Option<BpffsInfo>,
+}
+
+/// The bpffs mount holding kgate's pin directory.
+#[derive(Debug, Serialize)]
+pub struct BpffsInfo {
+    /// The mount point (`/sys/fs/bpf`).
+    pub path: PathBuf,
+    /// Its mode, as an octal string (`"1777"`, the kernel's default).
+    pub mode: String,
+    /// What to do when the mode is not 0700.
+    pub recommendation: Option<String>,
 }
 
 /// What kgate's enforcement leaves open on this host.
@@ -346,6 +360,18 @@ pub fn collect(args: &Args) -> Result<Survey> {
         splice_paths,
         modules,
         not_stopped: not_stopped(t.root.as_deref().unwrap_or(Path::new("/")), t.live),
+        bpffs: if t.live { bpffs_info() } else { None },
+    })
+}
+
+fn bpffs_info() -> Option<BpffsInfo> {
+    let pins = super::bpf::pin_dir();
+    let path = pins.parent()?.to_owned();
+    let mode = kgate_bpf::bpffs_mode(&path)?;
+    Some(BpffsInfo {
+        recommendation: kgate_bpf::bpffs_recommendation(&path, mode),
+        mode: format!("{mode:04o}"),
+        path,
     })
 }
 
@@ -467,6 +493,21 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
             .push_str(" (judged from the derived LSM list; `kgate apply` proves it by attaching)");
     }
     row(out, "BPF-LSM", &bpf_lsm)?;
+    if let Some(b) = &s.bpffs {
+        let ok = if b.recommendation.is_none() {
+            " (root only)"
+        } else {
+            ""
+        };
+        row(
+            out,
+            "bpffs",
+            &format!("{} mode {}{ok}", b.path.display(), b.mode),
+        )?;
+        if let Some(r) = &b.recommendation {
+            row(out, "", &format!("recommendation: {r}"))?;
+        }
+    }
     row(
         out,
         "lockdown",
