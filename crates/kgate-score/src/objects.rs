@@ -86,7 +86,12 @@ impl ObjectIndex {
         cache_dir: Option<&Path>,
         progress: Option<&(dyn Fn(usize, usize) + Sync)>,
     ) -> ObjectIndex {
-        let cache_file = cache_dir.map(|d| cache_path(d, &tree.modules_dir));
+        // Only a cache that is ours (kgate_kernel::cache::check_owned): a
+        // file another user can write would decide the attribution.
+        let cache_file = cache_dir
+            .filter(|d| kgate_kernel::cache::check_owned(d).is_ok())
+            .map(|d| cache_path(d, &tree.modules_dir))
+            .filter(|p| kgate_kernel::cache::check_owned(p).is_ok());
         let old: CacheFile = cache_file
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())

@@ -36,7 +36,9 @@ pub struct TargetArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Cache directory [default: $XDG_CACHE_HOME/kgate or ~/.cache/kgate].
+    /// Cache directory [default: $XDG_CACHE_HOME/kgate or ~/.cache/kgate;
+    /// for root /var/cache/kgate]. Ignored unless owned by the user running
+    /// kgate and not writable by group or others.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }

@@ -30,8 +30,10 @@ pub const SCHEMA: &str = "kgate.survey/1";
 /// DIR/boot/config-VERSION). Offline, the host settings are the kernel's
 /// build defaults.
 ///
-/// Module facts are cached under $XDG_CACHE_HOME/kgate (keyed by path, size
-/// and mtime), so a second survey of the same tree is fast.
+/// Module facts are cached under $XDG_CACHE_HOME/kgate (root: always
+/// /var/cache/kgate), keyed by path, size and mtime, so a second survey of
+/// the same tree is fast. A cache not owned by the user running kgate, or
+/// writable by others, is ignored with a warning.
 #[derive(Debug, Default, clap::Args)]
 #[command(after_long_help = "EXAMPLES:
     kgate survey
