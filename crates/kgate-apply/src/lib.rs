@@ -515,19 +515,39 @@ fn is_live_root(root: &Path) -> bool {
 /// [`Plan::refusals`].
 pub fn plan(input: &ModprobeInput<'_>, root: &Path) -> Result<Plan, ApplyError> {
     let live = is_live_root(root).then(|| PathBuf::from("/"));
-    plan_with_live(input, root, live)
+    plan_with_live(input, root, live, true)
 }
 
-/// [`plan`] with an explicit root for live sysctls (`live/proc/sys`).
+/// Plans only the `[sysctl]` part: `etc/sysctl.d/90-kgate.conf`, the live
+/// values, and the manifest, for a backend that enforces modules some
+/// other way (BPF-LSM). `input.allowed`, `loaded` and `boot` are not used.
+/// [`apply`] and [`revert`] treat the plan like any other: atomic writes,
+/// rollback, exact revert of what was changed.
+pub fn plan_sysctls(input: &ModprobeInput<'_>, root: &Path) -> Result<Plan, ApplyError> {
+    let live = is_live_root(root).then(|| PathBuf::from("/"));
+    plan_with_live(input, root, live, false)
+}
+
+/// The backend recorded in `root`'s state manifest (`modprobe` or
+/// `bpf-lsm`), `None` when kgate applied nothing there.
+pub fn manifest_backend(root: &Path) -> Result<Option<String>, ApplyError> {
+    Ok(read_manifest(root)?.map(|m| m.backend))
+}
+
+/// [`plan`] with an explicit root for live sysctls (`live/proc/sys`);
+/// without `modprobe`, [`plan_sysctls`].
 fn plan_with_live(
     input: &ModprobeInput<'_>,
     root: &Path,
     live: Option<PathBuf>,
+    modprobe: bool,
 ) -> Result<Plan, ApplyError> {
     let mut warnings = Vec::new();
-    let modules_supported = input.tree.modules.iter().any(|m| !m.builtin);
+    let modules_supported = modprobe && input.tree.modules.iter().any(|m| !m.builtin);
     let blocked = if modules_supported {
         blocked_modules(input.tree, input.allowed)
+    } else if !modprobe {
+        Vec::new()
     } else {
         warnings.push(format!(
             "kernel {} has no loadable modules (module support is off or {} is empty): \
@@ -636,7 +656,7 @@ fn plan_with_live(
     let mut manifest = Manifest {
         version: 1,
         kgate_version: env!("CARGO_PKG_VERSION").to_owned(),
-        backend: "modprobe".to_owned(),
+        backend: if modprobe { "modprobe" } else { "bpf-lsm" }.to_owned(),
         policy_path: input.policy_path.to_owned(),
         policy_sha256: input.policy_hash.to_owned(),
         kernel_release: input.kernel_release.to_owned(),
@@ -662,6 +682,10 @@ fn plan_with_live(
         }
         for s in &prev.sysctls {
             prev_sysctls.insert(s.name.clone(), s.previous.clone());
+        }
+        // modprobe.d from an earlier modprobe apply is still in force.
+        if prev.files.iter().any(|f| f.path == MODPROBE_CONF) {
+            manifest.backend = "modprobe".to_owned();
         }
     }
     for s in &sysctls {

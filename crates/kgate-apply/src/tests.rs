@@ -494,7 +494,13 @@ fn live_sysctls_set_and_restored() {
     let live = TempDir::new("live");
     live.write("proc/sys/kernel/unprivileged_bpf_disabled", "0\n");
     live.write("proc/sys/dev/tty/ldisc_autoload", "0\n");
-    let p = plan_with_live(&f.input(), f.root.path(), Some(live.path().to_owned())).unwrap();
+    let p = plan_with_live(
+        &f.input(),
+        f.root.path(),
+        Some(live.path().to_owned()),
+        true,
+    )
+    .unwrap();
     assert_eq!(
         p.sysctls(),
         [SysctlChange {
@@ -514,7 +520,13 @@ fn live_sysctls_set_and_restored() {
         "2\n"
     );
     // A second plan sees nothing to do but keeps the original value.
-    let p2 = plan_with_live(&f.input(), f.root.path(), Some(live.path().to_owned())).unwrap();
+    let p2 = plan_with_live(
+        &f.input(),
+        f.root.path(),
+        Some(live.path().to_owned()),
+        true,
+    )
+    .unwrap();
     assert!(p2.is_noop());
     apply(&p2, f.root.path(), false).unwrap();
     let m: Manifest = serde_json::from_str(&f.root.read(STATE_FILE)).unwrap();
@@ -545,7 +557,13 @@ fn live_sysctl_failure_rolls_back_everything() {
     let live = TempDir::new("live");
     live.write("proc/sys/kernel/unprivileged_bpf_disabled", "0\n");
     live.write("proc/sys/dev/tty/ldisc_autoload", "1\n");
-    let p = plan_with_live(&f.input(), f.root.path(), Some(live.path().to_owned())).unwrap();
+    let p = plan_with_live(
+        &f.input(),
+        f.root.path(),
+        Some(live.path().to_owned()),
+        true,
+    )
+    .unwrap();
     assert_eq!(p.sysctls().len(), 2);
     let e = apply_with_hook(&p, f.root.path(), false, &|what| {
         if what == "sysctl dev.tty.ldisc_autoload" {
@@ -622,4 +640,46 @@ fn file_changed_after_plan_is_stale() {
     let e = apply(&p, f.root.path(), false).unwrap_err();
     assert!(matches!(e, ApplyError::Stale { .. }), "{e}");
     assert_eq!(f.root.read(MODPROBE_CONF), edited);
+}
+
+/// Issue 13, 2a: the bpf-lsm backend's sysctl part writes sysctl.d and the
+/// live values, no modprobe.d, and reverts exactly.
+#[test]
+fn sysctl_only_plan_sets_persists_and_reverts() {
+    let f = Fixture::new();
+    let live = TempDir::new("live");
+    live.write("proc/sys/kernel/unprivileged_bpf_disabled", "0\n");
+    live.write("proc/sys/dev/tty/ldisc_autoload", "1\n");
+    let p = plan_with_live(
+        &f.input(),
+        f.root.path(),
+        Some(live.path().to_owned()),
+        false,
+    )
+    .unwrap();
+    assert!(p.blocked().is_empty() && p.refusals().is_empty());
+    assert_eq!(
+        p.files().iter().map(|c| c.rel.as_str()).collect::<Vec<_>>(),
+        [SYSCTL_CONF]
+    );
+    assert_eq!(p.sysctls().len(), 2);
+    apply(&p, f.root.path(), false).unwrap();
+    assert!(!f.root.exists(MODPROBE_CONF));
+    assert!(f
+        .root
+        .read(SYSCTL_CONF)
+        .contains("dev.tty.ldisc_autoload = 0"));
+    assert_eq!(live.read("proc/sys/dev/tty/ldisc_autoload"), "0\n");
+    assert_eq!(
+        manifest_backend(f.root.path()).unwrap().as_deref(),
+        Some("bpf-lsm")
+    );
+    let r = revert_with_live(f.root.path(), false, Some(live.path())).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(live.read("proc/sys/dev/tty/ldisc_autoload"), "1\n");
+    assert_eq!(
+        live.read("proc/sys/kernel/unprivileged_bpf_disabled"),
+        "0\n"
+    );
+    assert!(!f.root.exists(SYSCTL_CONF) && !f.root.exists(STATE_FILE));
 }

@@ -13,7 +13,9 @@ use kgate_apply::{ApplyError, ModprobeInput};
 use kgate_kernel::boot::{self, BootError};
 use kgate_policy::Mode;
 
+use crate::cmd::bpf::{print_sections, SectionRow};
 use crate::cmd::policy::load_policy;
+use crate::output::Format;
 use crate::target::{Target, TargetArgs};
 
 /// Enforcement backends.
@@ -81,6 +83,11 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub no_initramfs: bool,
 
+    /// Output format: text, or one JSON object (schema kgate.apply/1: the
+    /// section table, warnings and the text log).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -109,6 +116,96 @@ pub struct RevertArgs {
 
 /// Run `kgate apply`.
 pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
+    if args.format == Format::Text {
+        let mut out = std::io::stdout().lock();
+        let (code, rows) = apply_to(args, &mut out)?;
+        print_sections(&mut out, &rows)?;
+        return Ok(code);
+    }
+    let mut log = Vec::new();
+    let result = apply_to(args, &mut log);
+    let text = String::from_utf8_lossy(&log);
+    let lines: Vec<&str> = text.lines().collect();
+    let (code, rows, error) = match result {
+        Ok((code, rows)) => (code, rows, None),
+        Err(e) => (ExitCode::from(1), Vec::new(), Some(format!("{e:#}"))),
+    };
+    let json = serde_json::json!({
+        "schema": "kgate.apply/1",
+        "dry_run": args.dry_run,
+        "sections": rows,
+        "warnings": lines.iter().filter_map(|l| l.strip_prefix("warning: ")).collect::<Vec<_>>(),
+        "error": error,
+        "log": lines,
+    });
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &json)?;
+    writeln!(out)?;
+    Ok(code)
+}
+
+/// Rows of the section table for the modprobe backend.
+fn modprobe_rows(
+    policy: &kgate_policy::Policy,
+    plan: &kgate_apply::Plan,
+    applied: bool,
+) -> Vec<SectionRow> {
+    let row = |section, mechanism: &str, state: String| SectionRow {
+        section,
+        mechanism: mechanism.to_owned(),
+        state,
+    };
+    let would = if applied { "" } else { "would be " };
+    let modules = match policy.modules.mode {
+        Mode::Enforce if plan.modules_supported() => {
+            format!(
+                "{would}enforced ({} modules blocked, root included; insmod FILE bypasses it)",
+                plan.blocked().len()
+            )
+        }
+        Mode::Enforce => "nothing to block: this kernel has no loadable modules".to_owned(),
+        m => format!(
+            "NOT enforced: modules.mode = {} (modprobe.d cannot audit)",
+            m.as_str()
+        ),
+    };
+    let no_hook = |m: Mode| {
+        if m == Mode::Off {
+            "off (mode = \"off\" in the policy)".to_owned()
+        } else {
+            "NOT enforced: no hook with the modprobe backend (use --backend bpf-lsm)".to_owned()
+        }
+    };
+    let userns = if policy.userns.unprivileged == kgate_policy::UsernsMode::Allow {
+        "off (unprivileged = \"allow\")".to_owned()
+    } else {
+        "NOT enforced: no hook with the modprobe backend (use --backend bpf-lsm)".to_owned()
+    };
+    let sysctls: Vec<String> = policy
+        .sysctl
+        .iter()
+        .map(|(n, e)| format!("{n}={}", e.value.to_proc_string()))
+        .collect();
+    let sysctl = if sysctls.is_empty() {
+        "nothing to set (no [sysctl] in the policy)".to_owned()
+    } else {
+        format!("{}set ({})", would, sysctls.join(" "))
+    };
+    vec![
+        row("modules", "modprobe.d (install M /bin/false)", modules),
+        row("sockets", "none", no_hook(policy.sockets.mode)),
+        row("splice", "none", no_hook(policy.splice.mode)),
+        row("userns", "none", userns),
+        row("sysctl", "sysctl.d + /proc/sys", sysctl),
+        row(
+            "seccomp",
+            "per workload (kgate run/export)",
+            "not host-wide: in force only for workloads started with `kgate run` or an exported profile".to_owned(),
+        ),
+    ]
+}
+
+fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<SectionRow>)> {
     // A bad policy is rejected before anything else happens.
     let loaded_policy = load_policy(&args.policy)?;
     let policy = &loaded_policy.policy;
@@ -131,12 +228,33 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
         })?;
     }
     let t = Target::load(&args.target)?;
-    let mut out = std::io::stdout().lock();
     for w in &loaded_policy.warnings {
         writeln!(out, "warning: {w}")?;
     }
+    let sysctls: Vec<(String, String)> = policy
+        .sysctl
+        .iter()
+        .map(|(name, entry)| (name.clone(), entry.value.to_proc_string()))
+        .collect();
+    let hash = policy.hash();
+    let policy_path = args.policy.display().to_string();
     if backend == Backend::BpfLsm {
-        return crate::cmd::bpf::apply(&loaded_policy, &t, args.dry_run, &mut out);
+        // [sysctl] goes to sysctl.d and /proc/sys whatever the backend:
+        // planned (and checked) here, before anything changes.
+        let none = BTreeSet::new();
+        let input = ModprobeInput {
+            tree: &t.tree,
+            allowed: &none,
+            sysctls: &sysctls,
+            policy_hash: &hash,
+            policy_path: &policy_path,
+            loaded: &none,
+            boot: &[],
+            kernel_release: &t.release,
+        };
+        let plan = kgate_apply::plan_sysctls(&input, t.fs_root())?;
+        let rows = crate::cmd::bpf::apply(&loaded_policy, &t, args.dry_run, &plan, out)?;
+        return Ok((ExitCode::SUCCESS, rows));
     }
 
     let allowed: BTreeSet<String> = match policy.modules.mode {
@@ -151,11 +269,6 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
             t.tree.modules.iter().map(|m| m.name.clone()).collect()
         }
     };
-    let sysctls: Vec<(String, String)> = policy
-        .sysctl
-        .iter()
-        .map(|(name, entry)| (name.clone(), entry.value.to_proc_string()))
-        .collect();
     let initramfs = if args.no_initramfs {
         None
     } else {
@@ -172,8 +285,6 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e).context("failed to find the modules boot needs"),
     };
-    let hash = policy.hash();
-    let policy_path = args.policy.display().to_string();
     let input = ModprobeInput {
         tree: &t.tree,
         allowed: &allowed,
@@ -195,7 +306,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
             args.policy.display(),
             plan.blocked().len()
         )?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, true)));
     }
     write!(out, "{}", plan.diff())?;
     writeln!(
@@ -213,7 +324,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
     }
     if args.dry_run {
         writeln!(out, "\nDry run: nothing was changed.")?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, false)));
     }
     if !plan.refusals().is_empty() && !args.force {
         bail!(
@@ -244,7 +355,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
         writeln!(out, "\n{}", kgate_apply::initramfs_warning())?;
     }
     writeln!(out, "Undo with: kgate revert --backend modprobe")?;
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, true)))
 }
 
 /// Run `kgate revert`.
@@ -253,10 +364,13 @@ pub fn run_revert(args: &RevertArgs) -> Result<ExitCode> {
     if args.root.is_none() && args.backend != Some(Backend::Modprobe) {
         crate::cmd::bpf::revert(args.dry_run, &mut out)?;
     }
-    if args.backend == Some(Backend::BpfLsm) {
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    // The bpf-lsm backend's [sysctl] part is in the manifest too.
+    if args.backend == Some(Backend::BpfLsm)
+        && kgate_apply::manifest_backend(&root)?.as_deref() != Some("bpf-lsm")
+    {
         return Ok(ExitCode::SUCCESS);
     }
-    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let report = kgate_apply::revert(&root, args.dry_run)?;
     for m in &report.messages {
         writeln!(out, "{m}")?;

@@ -29,12 +29,26 @@ pub fn bpffs_recommendation() -> Option<String> {
 }
 
 /// Apply `loaded` with BPF-LSM: programs attached and pinned on the first
-/// apply, an atomic policy swap afterwards. Nothing changes on any error.
-pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) -> Result<ExitCode> {
+/// apply, an atomic policy swap afterwards; then `[sysctl]` through
+/// `sysctl_plan` (sysctl.d and /proc/sys, recorded for `kgate revert`).
+/// Both are checked before anything changes; the BPF part goes first, so
+/// a failed attach leaves the sysctls untouched, and a failed sysctl write
+/// is rolled back and reported with what stays applied. Returns the
+/// section table.
+pub fn apply(
+    loaded: &Loaded,
+    t: &Target,
+    dry_run: bool,
+    sysctl_plan: &kgate_apply::Plan,
+    out: &mut dyn Write,
+) -> Result<Vec<SectionRow>> {
     let policy = BpfPolicy::from_policy(&loaded.policy, &t.tree);
     // Everything that can be checked is checked before the kernel is touched.
     policy.validate()?;
     for w in policy.warnings() {
+        writeln!(out, "warning: {w}")?;
+    }
+    for w in sysctl_plan.warnings() {
         writeln!(out, "warning: {w}")?;
     }
     if let Some(r) = bpffs_recommendation() {
@@ -56,10 +70,21 @@ pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) ->
             Ok(s) => format!("replaces policy {} (generation {})", s.hash, s.generation),
             Err(_) => "would load, attach and pin the programs".to_owned(),
         };
-        writeln!(out, "Dry run: {state}; nothing was changed.")?;
-        return Ok(ExitCode::SUCCESS);
+        writeln!(out, "Dry run: {state}.")?;
+        if !sysctl_plan.is_noop() {
+            write!(out, "{}", sysctl_plan.diff())?;
+        }
+        writeln!(out, "Dry run: nothing was changed.")?;
+        return Ok(section_rows(
+            &loaded.policy,
+            &policy,
+            None,
+            sysctl_plan,
+            None,
+        ));
     }
-    let r = kgate_bpf::apply(&policy, &pin_dir())?;
+    let r = kgate_bpf::apply(&policy, &pin_dir())
+        .context("BPF-LSM enforcement could not be applied; nothing was changed (no sysctl set)")?;
     writeln!(
         out,
         "applied: attached_now={} hooks={:?} generation={} hash={} module_requests={} socket_patterns={} userns_exe={}",
@@ -87,12 +112,171 @@ pub fn apply(loaded: &Loaded, t: &Target, dry_run: bool, out: &mut dyn Write) ->
             path.display()
         )?;
     }
+    let set = if sysctl_plan.is_noop() {
+        Vec::new()
+    } else {
+        match kgate_apply::apply(sysctl_plan, sysctl_plan.root(), false) {
+            Ok(rep) => {
+                for p in &rep.written {
+                    writeln!(out, "wrote {}", p.display())?;
+                }
+                for s in &rep.sysctls_set {
+                    writeln!(out, "set {} = {} (was {})", s.name, s.new, s.old)?;
+                }
+                rep.sysctls_set
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "BPF-LSM enforcement is applied (pinned under {}; undo with `kgate revert --backend bpf-lsm`), \
+                     but the [sysctl] section could not be put in force and was rolled back: no sysctl was left changed",
+                    pin_dir().display()
+                )))
+            }
+        }
+    };
     writeln!(
         out,
         "Enforcement is pinned under {} and outlives kgate. Watch it with `kgate events --follow`; undo with `kgate revert`.",
         pin_dir().display()
     )?;
-    Ok(ExitCode::SUCCESS)
+    Ok(section_rows(
+        &loaded.policy,
+        &policy,
+        Some(&r.hooks),
+        sysctl_plan,
+        Some(&set),
+    ))
+}
+
+/// One row of `kgate apply`'s section table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SectionRow {
+    /// The policy section (`modules`, `sysctl`, ...).
+    pub section: &'static str,
+    /// What enforces it.
+    pub mechanism: String,
+    /// In force or not, and how.
+    pub state: String,
+}
+
+fn row(section: &'static str, mechanism: &str, state: String) -> SectionRow {
+    SectionRow {
+        section,
+        mechanism: mechanism.to_owned(),
+        state,
+    }
+}
+
+/// The section table of the bpf-lsm backend. `hooks`: attached hooks
+/// (`None`: dry run); `set`: sysctls changed now.
+fn section_rows(
+    p: &kgate_policy::Policy,
+    b: &BpfPolicy,
+    hooks: Option<&[kgate_bpf::Hook]>,
+    sysctl_plan: &kgate_apply::Plan,
+    set: Option<&[kgate_apply::SysctlChange]>,
+) -> Vec<SectionRow> {
+    use kgate_bpf::{Hook, SectionMode};
+    let mode_state = |m: SectionMode, needed: &[Hook]| -> String {
+        let base = match m {
+            SectionMode::Enforce => "enforced",
+            SectionMode::Audit => "audit only (logs, denies nothing)",
+            SectionMode::Off => return "off (mode = \"off\" in the policy)".into(),
+        };
+        match hooks {
+            None => format!("would be {base}"),
+            Some(h) => {
+                let missing: Vec<String> = needed
+                    .iter()
+                    .filter(|n| !h.contains(n))
+                    .map(|n| n.attach_point())
+                    .collect();
+                if missing.is_empty() {
+                    base.to_owned()
+                } else if missing.len() == needed.len() {
+                    format!(
+                        "NOT enforced: {} not attached on this kernel",
+                        missing.join(", ")
+                    )
+                } else {
+                    format!("{base}, except: {} not attached", missing.join(", "))
+                }
+            }
+        }
+    };
+    let userns_mode = match b.userns.mode {
+        kgate_bpf::UsernsMode::Allow => SectionMode::Off,
+        kgate_bpf::UsernsMode::Audit => SectionMode::Audit,
+        kgate_bpf::UsernsMode::Deny => SectionMode::Enforce,
+    };
+    let sysctls: Vec<String> = p
+        .sysctl
+        .iter()
+        .map(|(n, e)| format!("{n}={}", e.value.to_proc_string()))
+        .collect();
+    let not_live = sysctl_plan
+        .warnings()
+        .iter()
+        .filter(|w| w.starts_with("sysctl "))
+        .count();
+    let sysctl_state = if sysctls.is_empty() {
+        "nothing to set (no [sysctl] in the policy)".to_owned()
+    } else {
+        let verb = match set {
+            None => "would be set",
+            Some(_) => "set",
+        };
+        let mut s = format!("{verb} ({})", sysctls.join(" "));
+        if let Some(set) = set {
+            s.push_str(&format!("; {} changed now", set.len()));
+        }
+        if not_live > 0 {
+            s.push_str(&format!(
+                "; {not_live} not on this kernel (listed in sysctl.d only, see the warnings)"
+            ));
+        }
+        s
+    };
+    let seccomp = if p.seccomp.allow.is_empty() && p.seccomp.sockets.is_empty() {
+        "not host-wide (no [seccomp] rules in the policy)".to_owned()
+    } else {
+        "not host-wide: in force only for workloads started with `kgate run` or an exported profile"
+            .to_owned()
+    };
+    vec![
+        row(
+            "modules",
+            "bpf-lsm (kernel_module_request, kernel_read_file, kernel_post_load_data)",
+            mode_state(b.modules.mode, &[Hook::ModuleRequest]),
+        ),
+        row(
+            "sockets",
+            "bpf-lsm (socket_create)",
+            mode_state(b.sockets.mode, &[Hook::SocketCreate]),
+        ),
+        row(
+            "splice",
+            "bpf-lsm (file_permission in splice context)",
+            mode_state(b.splice.mode, &[Hook::SpliceFile]),
+        ),
+        row(
+            "userns",
+            "bpf-lsm (userns_create)",
+            mode_state(userns_mode, &[Hook::UsernsCreate]),
+        ),
+        row("sysctl", "sysctl.d + /proc/sys", sysctl_state),
+        row("seccomp", "per workload (kgate run/export)", seccomp),
+    ]
+}
+
+/// Print the section table.
+pub fn print_sections(out: &mut dyn Write, rows: &[SectionRow]) -> std::io::Result<()> {
+    let w = rows.iter().map(|r| r.mechanism.len()).max().unwrap_or(0);
+    writeln!(out, "\n{:<8} {:<w$}  STATE", "SECTION", "MECHANISM")?;
+    for r in rows {
+        writeln!(out, "{:<8} {:<w$}  {}", r.section, r.mechanism, r.state)?;
+    }
+    Ok(())
 }
 
 /// Where apply records the `allow_exe` files as the kernel identifies them
