@@ -9,25 +9,6 @@ PIN=/sys/fs/bpf/kgate
 
 has_modules || skip_scenario "$NO_MODULES: these policies are about module loading"
 
-# Unload every module not in use (see 60-bpf_lsm.sh for why it waits).
-unload_all() {
-	_i=0
-	_waits=0
-	_max=${1:-6}
-	while [ $_i -lt 100 ] && [ -n "$(head -c1 /proc/modules)" ]; do
-		_mods=$(awk '$3 == 0 { print $1 }' /proc/modules)
-		if [ -n "$_mods" ]; then
-			for _m in $_mods; do rmmod "$_m" 2>/dev/null; done
-		elif [ $_waits -lt "$_max" ]; then
-			sleep 0.5
-			_waits=$((_waits + 1))
-		else
-			break
-		fi
-		_i=$((_i + 1))
-	done
-}
-
 # A clean start: nothing of kgate's applied.
 bpffs_mode=$(stat -c %a /sys/fs/bpf)
 kgate revert >/dev/null 2>&1

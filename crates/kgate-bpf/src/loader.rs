@@ -144,10 +144,7 @@ impl Hook {
 
     /// Part of the splice registry: attached only when `[splice]` is on.
     pub fn is_splice(self) -> bool {
-        matches!(
-            self,
-            Hook::SpliceFile | Hook::UringSpliceEnter | Hook::UringSpliceExit
-        ) || self.is_fmod_ret()
+        self.section() == "splice"
     }
 
     /// The kernel function the program attaches to: the LSM hook name
@@ -200,18 +197,28 @@ impl Hook {
         Hook::ALL.iter().position(|h| *h == self).unwrap_or(0) as u32
     }
 
+    /// The policy section the hook enforces: `modules`, `sockets`,
+    /// `userns` or `splice`.
+    pub fn section(self) -> &'static str {
+        match self {
+            Hook::ModuleRequest
+            | Hook::ModuleLoadFile
+            | Hook::ModuleLoadData
+            | Hook::CryptoNotify
+            | Hook::CryptoProbe => "modules",
+            Hook::SocketCreate => "sockets",
+            Hook::UsernsCreate | Hook::SetnsEnter | Hook::PtraceAttach | Hook::MmapExec => "userns",
+            _ => "splice",
+        }
+    }
+
     /// Does `policy` turn on the section this hook enforces?
     pub fn section_enabled(self, policy: &BpfPolicy) -> bool {
-        match self {
-            Hook::ModuleRequest | Hook::ModuleLoadFile | Hook::ModuleLoadData => {
-                policy.modules.mode != SectionMode::Off
-            }
-            Hook::CryptoNotify | Hook::CryptoProbe => policy.modules.mode != SectionMode::Off,
-            Hook::SocketCreate => policy.sockets.mode != SectionMode::Off,
-            Hook::UsernsCreate | Hook::SetnsEnter | Hook::PtraceAttach | Hook::MmapExec => {
-                policy.userns.mode != UsernsMode::Allow
-            }
-            h => h.is_splice() && policy.splice.mode != SectionMode::Off,
+        match self.section() {
+            "modules" => policy.modules.mode != SectionMode::Off,
+            "sockets" => policy.sockets.mode != SectionMode::Off,
+            "userns" => policy.userns.mode != UsernsMode::Allow,
+            _ => policy.splice.mode != SectionMode::Off,
         }
     }
 

@@ -142,7 +142,19 @@ fn probe_explains_or_succeeds() {
 
 #[test]
 fn status_and_events_without_pins_say_not_applied() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("kgate-bpf-pins");
+    // A pin directory others can enter is refused before anything is read.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = kgate_bpf::status(dir.path()).unwrap_err();
+    assert!(matches!(e, BpfError::UnsafePinDir { .. }), "{e}");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        // Not root's: refused as well.
+        assert!(kgate_bpf::status(dir.path()).is_err());
+        return;
+    }
     let e = kgate_bpf::status(dir.path()).unwrap_err();
     assert!(e.to_string().contains("not applied"), "{e}");
     let e = kgate_bpf::events(

@@ -225,7 +225,7 @@ fn apply_dry_run_apply_again_and_revert_exactly() {
     let policy = dir.path().join("p.toml");
     std::fs::write(
         &policy,
-        "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"xfs\"]\n[sysctl]\n\"dev.tty.ldisc_autoload\" = 0\n",
+        "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"xfs\"]\n[sockets]\nmode = \"enforce\"\nallow = [\"inet\"]\n[sysctl]\n\"dev.tty.ldisc_autoload\" = 0\n",
     )
     .unwrap();
     let conf = root.join("etc/modprobe.d/kgate.conf");
@@ -239,8 +239,53 @@ fn apply_dry_run_apply_again_and_revert_exactly() {
     assert!(dry.contains("+dev.tty.ldisc_autoload = 0"), "{dry}");
     assert!(dry.contains("Dry run: nothing was changed."), "{dry}");
     assert!(!root.join("etc").exists(), "dry run wrote something");
+    // Every section has a row: mechanism and state, never silently skipped.
+    assert!(dry.contains("\nSECTION"), "{dry}");
+    for (section, state) in [
+        ("modules ", "would be enforced (3 modules blocked"),
+        (
+            "sockets ",
+            "NOT enforced: no hook with the modprobe backend",
+        ),
+        ("splice ", "off (mode = \"off\" in the policy)"),
+        ("sysctl ", "would be set (dev.tty.ldisc_autoload=0)"),
+        ("seccomp ", "not host-wide"),
+    ] {
+        assert!(
+            dry.lines()
+                .any(|l| l.starts_with(section) && l.contains(state)),
+            "{section}: {dry}"
+        );
+    }
+    let j: Value = serde_json::from_str(&ok(args(
+        kgate()
+            .arg("apply")
+            .arg(&policy)
+            .args(["--dry-run", "--format", "json"]),
+        &root,
+    )))
+    .unwrap();
+    assert_eq!(j["schema"], "kgate.apply/1");
+    assert_eq!(j["dry_run"], true);
+    assert_eq!(j["error"], Value::Null);
+    let sections: Vec<&str> = j["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["section"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sections,
+        ["modules", "sockets", "splice", "userns", "sysctl", "seccomp"]
+    );
+    assert!(!root.join("etc").exists(), "dry run wrote something");
 
     let out = ok(args(kgate().arg("apply").arg(&policy), &root));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("sysctl ") && l.contains("set (dev.tty.ldisc_autoload=0)")),
+        "{out}"
+    );
     assert!(out.contains("update-initramfs -u -k all"), "{out}");
     let text = std::fs::read_to_string(&conf).unwrap();
     for blocked in ["sctp", "tun", "vsock"] {

@@ -13,7 +13,7 @@ use kgate_apply::{ApplyError, ModprobeInput};
 use kgate_kernel::boot::{self, BootError};
 use kgate_policy::Mode;
 
-use crate::cmd::bpf::{print_sections, SectionRow};
+use crate::cmd::bpf::{print_sections, row, seccomp_row, sysctl_row, SectionRow};
 use crate::cmd::policy::load_policy;
 use crate::output::Format;
 use crate::target::{Target, TargetArgs};
@@ -144,18 +144,14 @@ pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// Rows of the section table for the modprobe backend.
+/// Rows of the section table for the modprobe backend; `set`: the
+/// sysctls changed now, `None` in a dry run.
 fn modprobe_rows(
     policy: &kgate_policy::Policy,
     plan: &kgate_apply::Plan,
-    applied: bool,
+    set: Option<&[kgate_apply::SysctlChange]>,
 ) -> Vec<SectionRow> {
-    let row = |section, mechanism: &str, state: String| SectionRow {
-        section,
-        mechanism: mechanism.to_owned(),
-        state,
-    };
-    let would = if applied { "" } else { "would be " };
+    let would = if set.is_some() { "" } else { "would be " };
     let modules = match policy.modules.mode {
         Mode::Enforce if plan.modules_supported() => {
             format!(
@@ -169,39 +165,26 @@ fn modprobe_rows(
             m.as_str()
         ),
     };
+    const NO_HOOK: &str = "NOT enforced: no hook with the modprobe backend (use --backend bpf-lsm)";
     let no_hook = |m: Mode| {
         if m == Mode::Off {
             "off (mode = \"off\" in the policy)".to_owned()
         } else {
-            "NOT enforced: no hook with the modprobe backend (use --backend bpf-lsm)".to_owned()
+            NO_HOOK.to_owned()
         }
     };
     let userns = if policy.userns.unprivileged == kgate_policy::UsernsMode::Allow {
         "off (unprivileged = \"allow\")".to_owned()
     } else {
-        "NOT enforced: no hook with the modprobe backend (use --backend bpf-lsm)".to_owned()
-    };
-    let sysctls: Vec<String> = policy
-        .sysctl
-        .iter()
-        .map(|(n, e)| format!("{n}={}", e.value.to_proc_string()))
-        .collect();
-    let sysctl = if sysctls.is_empty() {
-        "nothing to set (no [sysctl] in the policy)".to_owned()
-    } else {
-        format!("{}set ({})", would, sysctls.join(" "))
+        NO_HOOK.to_owned()
     };
     vec![
         row("modules", "modprobe.d (install M /bin/false)", modules),
         row("sockets", "none", no_hook(policy.sockets.mode)),
         row("splice", "none", no_hook(policy.splice.mode)),
         row("userns", "none", userns),
-        row("sysctl", "sysctl.d + /proc/sys", sysctl),
-        row(
-            "seccomp",
-            "per workload (kgate run/export)",
-            "not host-wide: in force only for workloads started with `kgate run` or an exported profile".to_owned(),
-        ),
+        sysctl_row(policy, plan, set),
+        seccomp_row(policy),
     ]
 }
 
@@ -306,7 +289,7 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
             args.policy.display(),
             plan.blocked().len()
         )?;
-        return Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, true)));
+        return Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, Some(&[]))));
     }
     write!(out, "{}", plan.diff())?;
     writeln!(
@@ -324,7 +307,7 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
     }
     if args.dry_run {
         writeln!(out, "\nDry run: nothing was changed.")?;
-        return Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, false)));
+        return Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, None)));
     }
     if !plan.refusals().is_empty() && !args.force {
         bail!(
@@ -355,7 +338,10 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
         writeln!(out, "\n{}", kgate_apply::initramfs_warning())?;
     }
     writeln!(out, "Undo with: kgate revert --backend modprobe")?;
-    Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, true)))
+    Ok((
+        ExitCode::SUCCESS,
+        modprobe_rows(policy, &plan, Some(&report.sysctls_set)),
+    ))
 }
 
 /// Run `kgate revert`.

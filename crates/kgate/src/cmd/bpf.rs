@@ -157,14 +157,78 @@ pub struct SectionRow {
     pub mechanism: String,
     /// In force or not, and how.
     pub state: String,
+    /// The attach points that enforce it (bpf-lsm sections), and of those
+    /// the ones not attached on this kernel.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<String>,
+    /// Attach points of `hooks` that are not attached (empty in a dry run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
-fn row(section: &'static str, mechanism: &str, state: String) -> SectionRow {
+pub(crate) fn row(section: &'static str, mechanism: &str, state: String) -> SectionRow {
     SectionRow {
         section,
         mechanism: mechanism.to_owned(),
         state,
+        hooks: Vec::new(),
+        missing: Vec::new(),
     }
+}
+
+/// The row of a section the BPF programs enforce: every hook of the
+/// section ([`kgate_bpf::Hook::section`]), which of them are missing
+/// (`attached`: `None` in a dry run), and the state that follows.
+fn bpf_row(
+    section: &'static str,
+    mode: kgate_bpf::SectionMode,
+    attached: Option<&[kgate_bpf::Hook]>,
+) -> SectionRow {
+    use kgate_bpf::{Hook, SectionMode};
+    let hooks: Vec<Hook> = Hook::ALL
+        .into_iter()
+        .filter(|h| h.section() == section)
+        .collect();
+    let required: Vec<&str> = hooks
+        .iter()
+        .filter(|h| !h.optional())
+        .map(|h| h.lsm_name())
+        .collect();
+    let mut r = row(
+        section,
+        &format!("bpf-lsm ({})", required.join(", ")),
+        String::new(),
+    );
+    r.hooks = hooks.iter().map(|h| h.attach_point()).collect();
+    let base = match mode {
+        SectionMode::Enforce => "enforced",
+        SectionMode::Audit => "audit only (logs, denies nothing)",
+        SectionMode::Off => {
+            r.state = "off (mode = \"off\" in the policy)".into();
+            return r;
+        }
+    };
+    let Some(attached) = attached else {
+        r.state = format!("would be {base}");
+        return r;
+    };
+    let missing: Vec<Hook> = hooks
+        .iter()
+        .copied()
+        .filter(|h| !attached.contains(h))
+        .collect();
+    r.missing = missing.iter().map(|h| h.attach_point()).collect();
+    r.state = if missing.is_empty() {
+        base.to_owned()
+    } else if missing.iter().any(|h| !h.optional()) {
+        format!("NOT {base}: {} not attached", r.missing.join(", "))
+    } else {
+        format!(
+            "{base}; not on this kernel: {} (see `kgate status`)",
+            r.missing.join(", ")
+        )
+    };
+    r
 }
 
 /// The section table of the bpf-lsm backend. `hooks`: attached hooks
@@ -176,60 +240,45 @@ fn section_rows(
     sysctl_plan: &kgate_apply::Plan,
     set: Option<&[kgate_apply::SysctlChange]>,
 ) -> Vec<SectionRow> {
-    use kgate_bpf::{Hook, SectionMode};
-    let mode_state = |m: SectionMode, needed: &[Hook]| -> String {
-        let base = match m {
-            SectionMode::Enforce => "enforced",
-            SectionMode::Audit => "audit only (logs, denies nothing)",
-            SectionMode::Off => return "off (mode = \"off\" in the policy)".into(),
-        };
-        match hooks {
-            None => format!("would be {base}"),
-            Some(h) => {
-                let missing: Vec<String> = needed
-                    .iter()
-                    .filter(|n| !h.contains(n))
-                    .map(|n| n.attach_point())
-                    .collect();
-                if missing.is_empty() {
-                    base.to_owned()
-                } else if missing.len() == needed.len() {
-                    format!(
-                        "NOT enforced: {} not attached on this kernel",
-                        missing.join(", ")
-                    )
-                } else {
-                    format!("{base}, except: {} not attached", missing.join(", "))
-                }
-            }
-        }
-    };
+    use kgate_bpf::SectionMode;
     let userns_mode = match b.userns.mode {
         kgate_bpf::UsernsMode::Allow => SectionMode::Off,
         kgate_bpf::UsernsMode::Audit => SectionMode::Audit,
         kgate_bpf::UsernsMode::Deny => SectionMode::Enforce,
     };
+    vec![
+        bpf_row("modules", b.modules.mode, hooks),
+        bpf_row("sockets", b.sockets.mode, hooks),
+        bpf_row("splice", b.splice.mode, hooks),
+        bpf_row("userns", userns_mode, hooks),
+        sysctl_row(p, sysctl_plan, set),
+        seccomp_row(p),
+    ]
+}
+
+/// The `[sysctl]` row, for either backend: `set` is `None` in a dry run.
+pub(crate) fn sysctl_row(
+    p: &kgate_policy::Policy,
+    plan: &kgate_apply::Plan,
+    set: Option<&[kgate_apply::SysctlChange]>,
+) -> SectionRow {
     let sysctls: Vec<String> = p
         .sysctl
         .iter()
         .map(|(n, e)| format!("{n}={}", e.value.to_proc_string()))
         .collect();
-    let not_live = sysctl_plan
+    let not_live = plan
         .warnings()
         .iter()
         .filter(|w| w.starts_with("sysctl "))
         .count();
-    let sysctl_state = if sysctls.is_empty() {
+    let state = if sysctls.is_empty() {
         "nothing to set (no [sysctl] in the policy)".to_owned()
     } else {
-        let verb = match set {
-            None => "would be set",
-            Some(_) => "set",
+        let mut s = match set {
+            None => format!("would be set ({})", sysctls.join(" ")),
+            Some(set) => format!("set ({}); {} changed now", sysctls.join(" "), set.len()),
         };
-        let mut s = format!("{verb} ({})", sysctls.join(" "));
-        if let Some(set) = set {
-            s.push_str(&format!("; {} changed now", set.len()));
-        }
         if not_live > 0 {
             s.push_str(&format!(
                 "; {not_live} not on this kernel (listed in sysctl.d only, see the warnings)"
@@ -237,36 +286,21 @@ fn section_rows(
         }
         s
     };
-    let seccomp = if p.seccomp.allow.is_empty() && p.seccomp.sockets.is_empty() {
-        "not host-wide (no [seccomp] rules in the policy)".to_owned()
+    row("sysctl", "sysctl.d + /proc/sys", state)
+}
+
+/// The `[seccomp]` row: never host-wide.
+pub(crate) fn seccomp_row(p: &kgate_policy::Policy) -> SectionRow {
+    let state = if p.seccomp.allow.is_empty() && p.seccomp.sockets.is_empty() {
+        "not host-wide (no [seccomp] rules in the policy)"
     } else {
         "not host-wide: in force only for workloads started with `kgate run` or an exported profile"
-            .to_owned()
     };
-    vec![
-        row(
-            "modules",
-            "bpf-lsm (kernel_module_request, kernel_read_file, kernel_post_load_data)",
-            mode_state(b.modules.mode, &[Hook::ModuleRequest]),
-        ),
-        row(
-            "sockets",
-            "bpf-lsm (socket_create)",
-            mode_state(b.sockets.mode, &[Hook::SocketCreate]),
-        ),
-        row(
-            "splice",
-            "bpf-lsm (file_permission in splice context)",
-            mode_state(b.splice.mode, &[Hook::SpliceFile]),
-        ),
-        row(
-            "userns",
-            "bpf-lsm (userns_create)",
-            mode_state(userns_mode, &[Hook::UsernsCreate]),
-        ),
-        row("sysctl", "sysctl.d + /proc/sys", sysctl_state),
-        row("seccomp", "per workload (kgate run/export)", seccomp),
-    ]
+    row(
+        "seccomp",
+        "per workload (kgate run/export)",
+        state.to_owned(),
+    )
 }
 
 /// Print the section table.
