@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark: overhead of kgate's BPF-LSM enforcement on hot syscalls, in the
 # kernel lab (issue 4, item 9). Boots each kernel once under qemu (TCG) and
-# runs lab/bench/*.sh, which times socket(AF_INET, SOCK_STREAM)+close
-# (gated by socket_create), getpid and a 1-byte read of /dev/zero (not
-# gated), as nobody and as root, in blocks alternating without and with
-# `kgate apply --backend bpf-lsm`, all in the same boot.
+# runs lab/bench/10-bpf_overhead.sh, which times socket(AF_INET,
+# SOCK_STREAM)+close (socket_create), setuid(getuid()) (a capability
+# check: lsm/capable), mmap of a file without and with PROT_EXEC
+# (mmap_file), getpid and a 1-byte read of /dev/zero (no kgate hook), as
+# nobody and as root, in blocks cycling through nothing attached, empty
+# BPF-LSM programs on those hooks (the floor) and `kgate apply --backend
+# bpf-lsm`, all in the same boot.
 #
 #   bench/bpf-overhead.sh [KERNELS]     (default cloud-6.12,cloud-6.1)
 #
@@ -31,8 +34,8 @@ for k in ${kernels//,/ }; do
 done
 
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-echo '| date | kernel | syscall | user | off ns/op | on ns/op | on/off (medians) | spread off / on | on/off (fastest rounds) |'
-echo '|---|---|---|---|---|---|---|---|---|'
+echo '| date | kernel | syscall | user | off ns/op | floor ns/op | on ns/op | on/off (medians) | floor/off | kgate on/floor | spread off / on | on/off (fastest rounds) |'
+echo '|---|---|---|---|---|---|---|---|---|---|---|---|'
 grep -E '^[a-z0-9.-]+ +bench_bpf_' "$out" | while read -r kernel name outcome detail; do
     op=${name#bench_bpf_}
     user=${op##*_}
@@ -41,11 +44,14 @@ grep -E '^[a-z0-9.-]+ +bench_bpf_' "$out" | while read -r kernel name outcome de
     socket) op='`socket(AF_INET, SOCK_STREAM)`+`close` (gated)' ;;
     getpid) op='`getpid`' ;;
     readzero) op='1-byte `read` of /dev/zero' ;;
+    setuid) op='`setuid(getuid())` (capability check)' ;;
+    mmap) op='`mmap`+`munmap` 4 KiB, PROT_READ' ;;
+    mmapx) op='`mmap`+`munmap` 4 KiB, PROT_EXEC, own file' ;;
     esac
     d=" $detail"
-    printf '| %s | %s | %s | %s | %s | %s | **%s×** | %s / %s | %s× |\n' \
-        "$(date -u +%Y-%m-%d)" "$kernel" "$op" "$user" "$(get off "$d" | tr -d ns)" "$(get on "$d" | tr -d ns)" \
-        "$(get ratio "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get min_ratio "$d")"
+    printf '| %s | %s | %s | %s | %s | %s | %s | **%s×** | %s× | %s× | %s / %s | %s× |\n' \
+        "$(date -u +%Y-%m-%d)" "$kernel" "$op" "$user" "$(get off "$d" | tr -d ns)" "$(get floor "$d" | tr -d ns)" "$(get on "$d" | tr -d ns)" \
+        "$(get ratio "$d")" "$(get floor_ratio "$d")" "$(get on_over_floor "$d")" "$(get off_spread "$d")" "$(get on_spread "$d")" "$(get min_ratio "$d")"
     [ "$outcome" = PASS ] || echo "bpf-overhead: $kernel $name $outcome: $detail" >&2
 done
 exit $status

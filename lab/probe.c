@@ -31,6 +31,7 @@
  *   probe errno-name N                    -> NAME (for scripts)
  *   probe bench OP ITERS [ROUNDS [SIZE]] OP: socket getpid readzero splice-tcp
  *                                         sendfile-tcp pipe-rw file-read file-write
+ *                                         setuid mmap mmap-exec
  *                                         -> ns_per_op=MEDIAN min=.. max=.. rounds=.. iters=..
  *   probe lsm-floor HOOK PIN              -> ok btf_id=N | step=.. errno=.. (root: an
  *                                            empty BPF-LSM program on HOOK, its link
@@ -1305,6 +1306,11 @@ static int cmd_uring_tee(int argc, char **argv)
  *   pipe-rw       write SIZE bytes into a pipe and read them back
  *   file-read     pread SIZE bytes of a file
  *   file-write    pwrite SIZE bytes to a file
+ *   setuid        setuid(getuid()): one capability check (CAP_SETUID) per op
+ *                 (LSM capable), allowed for every user
+ *   mmap          mmap + munmap of SIZE bytes of a file, PROT_READ (LSM mmap_file)
+ *   mmap-exec     the same with PROT_READ | PROT_EXEC (mmap_file's longest
+ *                 path for a file the user owns)
  * SIZE is 1..65536, default 4096.
  * The file ops use a 64 KiB file created (and unlinked at once) in
  * $TMPDIR, default /tmp (tmpfs in the lab guest). For the TCP ops a child
@@ -1317,7 +1323,7 @@ static int cmd_uring_tee(int argc, char **argv)
  * (exit 1): a benchmark of a denied call measures nothing.
  */
 enum { B_SOCKET, B_GETPID, B_READZERO, B_SPLICE_TCP, B_SENDFILE_TCP, B_PIPE_RW,
-       B_FILE_READ, B_FILE_WRITE, B_COUNT };
+       B_FILE_READ, B_FILE_WRITE, B_SETUID, B_MMAP, B_MMAP_EXEC, B_COUNT };
 
 struct bench {
 	int op;
@@ -1378,9 +1384,20 @@ static int bench_op(struct bench *b)
 		       read(b->p[0], b->buf, b->size) == (ssize_t)b->size ? 0 : -1;
 	case B_FILE_READ:
 		return pread(b->fd, b->buf, b->size, 0) == (ssize_t)b->size ? 0 : -1;
-	default:
+	case B_SETUID:
+		return setuid(getuid());
+	case B_MMAP:
+	case B_MMAP_EXEC: {
+		void *m = mmap(NULL, b->size, PROT_READ | (b->op == B_MMAP_EXEC ? PROT_EXEC : 0),
+			       MAP_PRIVATE, b->fd, 0);
+		if (m == MAP_FAILED)
+			return -1;
+		return munmap(m, b->size);
+	}
+	case B_FILE_WRITE:
 		return pwrite(b->fd, b->buf, b->size, 0) == (ssize_t)b->size ? 0 : -1;
 	}
+	return -1;
 }
 
 /* What an op needs, set up once; 0, or -1 after printing why. */
@@ -1404,6 +1421,8 @@ static int bench_setup(struct bench *b)
 	case B_SENDFILE_TCP:
 	case B_FILE_READ:
 	case B_FILE_WRITE:
+	case B_MMAP:
+	case B_MMAP_EXEC:
 		snprintf(path, sizeof(path), "%s/probe-bench-XXXXXX", dir && *dir ? dir : "/tmp");
 		b->fd = mkostemp(path, O_CLOEXEC);
 		if (b->fd < 0) {
@@ -1447,7 +1466,7 @@ static int cmd_bench(int argc, char **argv)
 {
 	static const char *const ops[B_COUNT] = {
 		"socket", "getpid", "readzero", "splice-tcp", "sendfile-tcp",
-		"pipe-rw", "file-read", "file-write",
+		"pipe-rw", "file-read", "file-write", "setuid", "mmap", "mmap-exec",
 	};
 	static struct bench bench;
 	struct bench *b = &bench;

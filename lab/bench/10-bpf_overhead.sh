@@ -5,8 +5,10 @@
 # its figures in the detail, and FAILs only when the benchmark could not
 # run (apply or revert did not take effect, a timed call failed).
 #
-# In one boot, BLOCKS blocks alternate off/on/off/on...: "off" with nothing
-# attached, "on" after `kgate apply POLICY --backend bpf-lsm` (modules
+# In one boot, BLOCKS blocks cycle off/floor/on/off/floor/on...: "off" with
+# nothing attached; "floor" with only empty BPF-LSM programs (return 0,
+# `probe lsm-floor`) on the hooks these ops reach (socket_create, capable,
+# mmap_file): the least any BPF-LSM program there can cost; "on" after `kgate apply POLICY --backend bpf-lsm` (modules
 # enforce with a small allowlist; sockets enforce allowing unix, inet/tcp,
 # inet/udp, netlink/route; userns deny), undone by `kgate revert` before the
 # next "off" block. In each block, `probe bench OP ITERS ROUNDS` times each
@@ -15,19 +17,34 @@
 # each state, the on/off ratio of those medians, the spread (max/min - 1)
 # of the block figures of each state (the noise level), and min_ratio: the
 # ratio of the fastest round seen in each state, the figure least disturbed
-# by other load on the host (qemu's vCPU threads share its cores).
+# by other load on the host (qemu's vCPU threads share its cores), and the
+# floor: floor (median ns/op), floor_ratio (floor/off) and on_over_floor
+# (on/floor: what kgate's programs cost beyond the empty ones).
 #   socket    socket(AF_INET, SOCK_STREAM, 0) + close: gated (socket_create),
 #             allowed by the policy
 #   getpid    not gated
 #   readzero  1-byte read of /dev/zero: not gated
-# results: bench_bpf_socket_nobody bench_bpf_getpid_nobody bench_bpf_readzero_nobody bench_bpf_socket_root bench_bpf_getpid_root bench_bpf_readzero_root
+#   setuid    setuid(getuid()): a CAP_SETUID check, so kgate's lsm/capable
+#             program runs (its first branch: not CAP_SYS_ADMIN)
+#   mmap      mmap+munmap of 4 KiB of a file, PROT_READ (lsm/mmap_file,
+#             first branch: not executable)
+#   mmapx     the same with PROT_EXEC, of a file the user owns in /tmp:
+#             mmap_file's longest path (config, inode and allow_exe lookups)
+# results: bench_bpf_socket_nobody bench_bpf_getpid_nobody bench_bpf_readzero_nobody bench_bpf_setuid_nobody bench_bpf_mmap_nobody bench_bpf_mmapx_nobody bench_bpf_socket_root bench_bpf_getpid_root bench_bpf_readzero_root bench_bpf_setuid_root bench_bpf_mmap_root bench_bpf_mmapx_root
 
 BLOCKS=3          # blocks of each state (run under -icount: the spread is ~0)
 ROUNDS=5          # timed rounds per probe run (probe prints median and min)
 ITERS_socket=3500 # ops per round, ~0.15 s per round under TCG
 ITERS_getpid=180000
 ITERS_readzero=75000
-OPS="socket getpid readzero"
+ITERS_setuid=100000
+ITERS_mmap=12000
+ITERS_mmapx=12000
+OPS="socket getpid readzero setuid mmap mmapx"
+FLOOR_HOOKS="socket_create capable mmap_file"
+FLOOR_PIN=/sys/fs/bpf/kgate-bench-floor
+# The probe's name of an op.
+probe_op() { if [ "$1" = mmapx ]; then echo mmap-exec; else echo "$1"; fi; }
 USERS="nobody root"
 ALL=
 for op in $OPS; do for u in $USERS; do ALL="$ALL bench_bpf_${op}_$u"; done; done
@@ -55,6 +72,7 @@ EOP
 fail_all() {
 	for r in $ALL; do result "$r" FAIL "$*"; done
 	kgate revert --backend bpf-lsm >/dev/null 2>&1
+	rm -f $FLOOR_PIN-*
 	exit 0
 }
 
@@ -77,9 +95,9 @@ measure() { # measure STATE BLOCK
 		eval "iters=\$ITERS_$op"
 		for u in $USERS; do
 			if [ $u = root ]; then
-				out=$(probe bench $op "$iters" $ROUNDS 2>&1)
+				out=$(probe bench "$(probe_op $op)" "$iters" $ROUNDS 2>&1)
 			else
-				out=$(as_nobody probe bench $op "$iters" $ROUNDS 2>&1)
+				out=$(as_nobody probe bench "$(probe_op $op)" "$iters" $ROUNDS 2>&1)
 			fi
 			ns=$(echo "$out" | sed -n 's/^ns_per_op=\([0-9.]*\) min=\([0-9.]*\) .*/\1 \2/p')
 			[ -n "$ns" ] || fail_all "$1 block $2: $u probe bench $op -> $out"
@@ -97,6 +115,12 @@ t_start=$(cut -d' ' -f1 /proc/uptime)
 b=1
 while [ $b -le $BLOCKS ]; do
 	measure off $b
+	for h in $FLOOR_HOOKS; do
+		out=$(probe lsm-floor $h $FLOOR_PIN-$h 2>&1)
+		[ "${out%% *}" = ok ] || fail_all "block $b: cannot attach the empty $h program: $out"
+	done
+	measure floor $b
+	rm -f $FLOOR_PIN-*
 	out=$(kgate apply $D/policy.toml --backend bpf-lsm 2>&1) || fail_all "block $b: kgate apply failed: $out"
 	wait_userns denied || fail_all "block $b: applied, but unprivileged userns still allowed: $out"
 	measure on $b
@@ -120,6 +144,9 @@ for op in $OPS; do
 		detail=$(awk -v om="$1" -v omin="$2" -v omax="$3" -v nm="$4" -v nmin="$5" -v nmax="$6" -v ob="$8" -v nb="${11}" 'BEGIN {
 			printf "ratio=%.3f off=%.1fns on=%.1fns off_spread=%.1f%% on_spread=%.1f%% min_ratio=%.3f off_min=%.1fns on_min=%.1fns",
 				nm / om, om, nm, (omax / omin - 1) * 100, (nmax / nmin - 1) * 100, nb / ob, ob, nb }')
+		fl=$(stats "$D/$op-$u-floor")
+		detail="$detail $(awk -v om="$1" -v nm="$4" -v fm="${fl%% *}" 'BEGIN {
+			printf "floor=%.1fns floor_ratio=%.3f on_over_floor=%.3f", fm, fm / om, nm / fm }')"
 		result "bench_bpf_${op}_$u" PASS "$detail blocks=$BLOCKS rounds=$ROUNDS iters=$iters off_blocks=$(tr '\n' ',' <"$D/$op-$u-off") on_blocks=$(tr '\n' ',' <"$D/$op-$u-on") seconds=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { print int(b - a) }')"
 	done
 done
