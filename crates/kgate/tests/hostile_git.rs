@@ -10,50 +10,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 mod common;
 use common::*;
-
-fn kgate(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kgate"));
-    c.env("XDG_DATA_HOME", data);
-    c
-}
-
-#[track_caller]
-fn run(cmd: &mut Command, ok: bool) -> Output {
-    let out = cmd.output().expect("failed to start kgate");
-    assert_eq!(
-        out.status.success(),
-        ok,
-        "kgate exited with {}:\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-#[track_caller]
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.org")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.org")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn record(id: &str) -> String {
     format!(
@@ -209,13 +169,10 @@ fn cve_import_runs_nothing_from_the_repository() {
     let upstream = work.path().join("upstream");
     vulns_upstream(&upstream);
     let bare = work.path().join("vulns.git");
-    let out = Command::new("git")
-        .args(["clone", "-q", "--bare"])
-        .arg(&upstream)
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    git(
+        work.path(),
+        &["clone", "-q", "--bare", "upstream", "vulns.git"],
+    );
 
     for (src, marks) in [
         (&bare, make_hostile(&bare, &work.path().join("marks-bare"))),
@@ -232,12 +189,19 @@ fn cve_import_runs_nothing_from_the_repository() {
     }
 }
 
-/// Issue 19, item 2: `kgate cve update` fetching into an existing clone
-/// whose hooks and config are hostile runs none of them, and still
-/// updates.
-#[test]
-fn cve_update_fetch_runs_no_hook_of_the_existing_clone() {
-    let work = TempDir::new("hostile-fetch");
+/// A `kgate cve update` from a local upstream, after which the clone it
+/// made in the data directory was made hostile ([`make_hostile`]).
+struct Updated {
+    work: TempDir,
+    home: TempDir,
+    upstream: PathBuf,
+    url: String,
+    clone: PathBuf,
+    marks: PathBuf,
+}
+
+fn updated_then_made_hostile(tag: &str) -> Updated {
+    let work = TempDir::new(tag);
     let upstream = work.path().join("upstream");
     vulns_upstream(&upstream);
     let url = upstream.display().to_string();
@@ -248,6 +212,29 @@ fn cve_update_fetch_runs_no_hook_of_the_existing_clone() {
     );
     let clone = home.path().join("kgate/vulns.git");
     let marks = make_hostile(&clone, &work.path().join("marks"));
+    Updated {
+        work,
+        home,
+        upstream,
+        url,
+        clone,
+        marks,
+    }
+}
+
+/// Issue 19, item 2: `kgate cve update` fetching into an existing clone
+/// whose hooks and config are hostile runs none of them, and still
+/// updates.
+#[test]
+fn cve_update_fetch_runs_no_hook_of_the_existing_clone() {
+    let Updated {
+        work: _work,
+        home,
+        upstream,
+        url,
+        clone: _,
+        marks,
+    } = updated_then_made_hostile("hostile-fetch");
     signed_commit_adding(&upstream, "CVE-2024-1003");
     let out = run(
         kgate(home.path()).args(["cve", "update", "--url", &url]),
@@ -263,24 +250,27 @@ fn cve_update_fetch_runs_no_hook_of_the_existing_clone() {
 /// writable by others) is not fetched into.
 #[test]
 fn cve_update_refuses_a_clone_it_does_not_own() {
-    let work = TempDir::new("foreign-clone");
-    let upstream = work.path().join("upstream");
-    vulns_upstream(&upstream);
-    let url = upstream.display().to_string();
-    let home = TempDir::new("cve-home");
-    run(
-        kgate(home.path()).args(["cve", "update", "--url", &url]),
-        true,
-    );
-    let clone = home.path().join("kgate/vulns.git");
-    let marks = make_hostile(&clone, &work.path().join("marks"));
+    let Updated {
+        work: _work,
+        home,
+        upstream: _,
+        url,
+        clone,
+        marks,
+    } = updated_then_made_hostile("foreign-clone");
+    // `kgate cve update` fails, says why on stderr, and runs nothing.
+    let refused = |sudo_uid: Option<&str>| {
+        let mut cmd = kgate(home.path());
+        cmd.args(["cve", "update", "--url", &url]);
+        if let Some(uid) = sudo_uid {
+            cmd.env("SUDO_UID", uid);
+        }
+        let out = run(&mut cmd, false);
+        assert_nothing_ran(&marks);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     set_mode(&clone, 0o777);
-    let out = run(
-        kgate(home.path()).args(["cve", "update", "--url", &url]),
-        false,
-    );
-    assert_nothing_ran(&marks);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(None);
     assert!(err.contains("vulns.git"), "{err}");
     assert!(err.contains("group or other users write it"), "{err}");
     set_mode(&clone, 0o755);
@@ -292,14 +282,7 @@ fn cve_update_refuses_a_clone_it_does_not_own() {
             .output()
             .unwrap();
         assert!(out.status.success());
-        let out = run(
-            kgate(home.path())
-                .args(["cve", "update", "--url", &url])
-                .env("SUDO_UID", "65534"),
-            false,
-        );
-        assert_nothing_ran(&marks);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused(Some("65534"));
         assert!(err.contains("owned by uid 65534"), "{err}");
     }
 }
@@ -345,13 +328,10 @@ fn cve_import_skips_blobs_over_the_cap() {
     git(&upstream, &["add", "."]);
     git(&upstream, &["commit", "-q", "-m", "big"]);
     let bare = work.path().join("vulns.git");
-    let out = Command::new("git")
-        .args(["clone", "-q", "--bare"])
-        .arg(&upstream)
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    git(
+        work.path(),
+        &["clone", "-q", "--bare", "upstream", "vulns.git"],
+    );
     let home = TempDir::new("cve-home");
     let out = run(kgate(home.path()).args(["cve", "import"]).arg(&bare), true);
     let text = String::from_utf8_lossy(&out.stdout);
