@@ -21,7 +21,9 @@
 //! The input is plain data ([`ModprobeInput`]), computed by the caller from
 //! the policy; this crate does not know the policy format.
 
-pub mod atomic;
+/// The one atomic, symlink-refusing writer, shared with the other crates;
+/// re-exported so that `kgate_apply::atomic` keeps working.
+pub use kgate_kernel::atomic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -336,7 +336,7 @@ fn symlinked_target_refused_nothing_written() {
     let e = f.plan().unwrap_err();
     assert!(
         e.to_string().ends_with(
-            "etc/modprobe.d/kgate.conf is a symlink; kgate does not follow symlinks when writing security settings: remove it and re-run"
+            "etc/modprobe.d/kgate.conf is a symlink; kgate does not follow symlinks when writing files: remove it and re-run"
         ),
         "{e}"
     );

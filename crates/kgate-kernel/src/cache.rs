@@ -198,9 +198,9 @@ impl FactCache {
         self.dirty |= self.entries.len() != before;
     }
 
-    /// Write the cache if it changed: to a temporary file in the same
-    /// directory, then renamed over the old one, so a reader never sees a
-    /// partial file.
+    /// Write the cache if it changed, with [`crate::atomic`]: a temporary
+    /// file in the same directory renamed over the old one, so a reader
+    /// never sees a partial file, and no symlink is followed.
     pub fn save(&mut self) -> std::io::Result<()> {
         if !self.dirty || self.untrusted {
             return Ok(());
@@ -220,23 +220,13 @@ impl FactCache {
         let bytes = bincode::serialize(&file).map_err(std::io::Error::other);
         self.entries = file.entries;
         let bytes = bytes?;
-        let tmp = dir.join(format!(".facts.{}.tmp", std::process::id()));
+        let name = self.path.file_name().unwrap_or_default();
         let result = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
+            let mut f = crate::atomic::create(dir, Path::new(name), 0o600)
+                .map_err(std::io::Error::other)?;
             f.write_all(&bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            // The rename is durable once the directory is.
-            fs::File::open(dir)?.sync_all()
+            f.commit().map_err(std::io::Error::other)
         })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
         self.dirty = false;
         result
     }

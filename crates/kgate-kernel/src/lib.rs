@@ -5,6 +5,9 @@
 //! This crate only reads. It never loads a module, writes a sysctl or attaches
 //! a program; everything that changes a host lives in other crates. That keeps
 //! almost all of kgate's logic testable without root and without a kernel.
+//! The one exception is [`atomic`], kgate's single file writer, which sits
+//! here because every crate depends on this one: it writes only what its
+//! caller asks (and this crate's own fact cache).
 //!
 //! # Sources
 //!
@@ -28,6 +31,7 @@
 //! temporary directories. The integration tests of the `kgate` crate survey
 //! real Debian kernel packages fetched by `cargo xtask fetch`.
 
+pub mod atomic;
 pub mod boot;
 pub mod cache;
 pub mod config;

@@ -42,6 +42,10 @@ pub enum DbError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The file could not be written ([`kgate_kernel::atomic`]: also a
+    /// symlink where the database or its directory should be).
+    #[error(transparent)]
+    Write(#[from] kgate_kernel::atomic::AtomicError),
     /// The file is not a kgate CVE database of a known version.
     #[error("{path}: not a kgate CVE database ({reason}); re-run `kgate cve import`")]
     Corrupt {
@@ -259,36 +263,30 @@ impl CveDb {
         CveDb::load(&dir.join(DB_FILE))
     }
 
-    /// Write the database to `dir/`[`DB_FILE`] atomically: a temp file in
-    /// the same directory, fsync, rename, fsync of the directory. Readers
-    /// see the old database or the new one, never a partial file. Creates
-    /// `dir` when missing. Returns the file written.
-    ///
-    /// This is user data under the user's own data directory, which may
-    /// legitimately sit behind a symlink, so it does not use
-    /// `kgate_apply::atomic` (which refuses symlinks, as it must for /etc).
+    /// Write the database to `dir/`[`DB_FILE`] with
+    /// [`kgate_kernel::atomic`]: a temporary file created `O_EXCL |
+    /// O_NOFOLLOW` in the same directory, fsync, rename, fsync of the
+    /// directory. Readers see the old database or the new one, never a
+    /// partial file. `dir` itself may be a symlink (the user's data
+    /// directory may legitimately be one); a symlink at the database file is
+    /// refused. Creates `dir` when missing. Returns the file written.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, DbError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| DbError::Io { path, source }
-        };
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        fs::create_dir_all(dir).map_err(|source| DbError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
         let path = dir.join(DB_FILE);
-        let tmp = dir.join(format!(".{DB_FILE}.tmp.{}", std::process::id()));
-        let result = (|| {
-            let mut f = fs::File::create(&tmp)?;
-            let mut w = std::io::BufWriter::new(&mut f);
-            serde_json::to_writer(&mut w, self).map_err(std::io::Error::other)?;
-            w.flush()?;
-            drop(w);
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            fs::File::open(dir)?.sync_all()
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(io(&path)(e));
-        }
+        let mut f = kgate_kernel::atomic::create(dir, Path::new(DB_FILE), 0o644)?;
+        let mut w = std::io::BufWriter::new(&mut f);
+        serde_json::to_writer(&mut w, self)
+            .map_err(std::io::Error::other)
+            .and_then(|()| w.flush())
+            .map_err(|source| DbError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        drop(w);
+        f.commit()?;
         Ok(path)
     }
 
@@ -404,6 +402,42 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kgate_kernel::testutil::TempDir;
+    use std::os::unix::fs::symlink;
+
+    /// Issue 19, item 3: the save used `File::create` on the predictable
+    /// `.cve-db.json.tmp.PID`, so a symlink planted there made root
+    /// overwrite its target. Nor may a symlink at the database itself, or
+    /// a temp file left by a killed kgate, be written through.
+    #[test]
+    fn save_never_writes_through_a_planted_symlink() {
+        let t = TempDir::new("db-symlink");
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let dir = t.path().join("kgate");
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = CveDb::new(
+            SourceKind::Csv,
+            "test".into(),
+            Vec::new(),
+            TermsOfUse::default(),
+        );
+        for name in [
+            format!(".{DB_FILE}.tmp.{}", std::process::id()),
+            format!(".{DB_FILE}.kgate-tmp.{}.0", std::process::id()),
+            format!(".{DB_FILE}.kgate-tmp.999999999.0"),
+        ] {
+            symlink(&victim, dir.join(name)).unwrap();
+        }
+        db.save(&dir).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        CveDb::load_from_dir(&dir).unwrap();
+        std::fs::remove_file(dir.join(DB_FILE)).unwrap();
+        symlink(&victim, dir.join(DB_FILE)).unwrap();
+        let e = db.save(&dir).unwrap_err().to_string();
+        assert!(e.contains("is a symlink"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
 
     #[test]
     fn dates_round_trip() {

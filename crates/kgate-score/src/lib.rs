@@ -48,6 +48,7 @@
 
 pub mod attr;
 pub mod db;
+pub mod git;
 pub mod import;
 pub mod objects;
 pub mod score;

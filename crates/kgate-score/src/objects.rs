@@ -176,18 +176,34 @@ impl ObjectIndex {
     }
 }
 
-fn write_cache(path: &Path, cache: &CacheFile) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec(cache).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+/// Write the cache with [`kgate_kernel::atomic`] (mode 0600): never
+/// through a symlink, never to a predictable temporary name.
+fn write_cache(path: &Path, cache: &CacheFile) -> Result<(), kgate_kernel::atomic::AtomicError> {
+    use std::io::Write;
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(kgate_kernel::atomic::AtomicError::BadPath {
+            path: path.to_owned(),
+        });
+    };
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |op: &'static str| {
+        move |source| kgate_kernel::atomic::AtomicError::Io {
+            path: path.to_owned(),
+            op,
+            source,
+        }
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io("create the directory of"))?;
+    let bytes = serde_json::to_vec(cache)
+        .map_err(std::io::Error::other)
+        .map_err(io("serialize"))?;
+    let mut f = kgate_kernel::atomic::create(dir, Path::new(name), 0o600)?;
+    f.write_all(&bytes).map_err(io("write"))?;
+    f.commit()
 }
 
 /// The `.c` source paths named by NUL-terminated strings in `bytes`,
@@ -247,6 +263,33 @@ pub fn normalize(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kgate_kernel::testutil::{FixtureTree, TempDir};
+    use std::os::unix::fs::symlink;
+
+    /// Issue 19, item 3: `write_cache` wrote the predictable
+    /// `score-objects-….tmp.PID` with `std::fs::write`, following a
+    /// symlink planted there.
+    #[test]
+    fn cache_write_never_follows_a_planted_symlink() {
+        let t = TempDir::new("objects-symlink");
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let fx = FixtureTree::new(&t.path().join("root"), "6.1.0-test");
+        fx.module("kernel/net/sctp/sctp.ko", &[], &[], "");
+        let tree = fx.load();
+        let cache = t.path().join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        let path = cache_path(&cache, &tree.modules_dir);
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        symlink(&victim, &tmp).unwrap();
+        ObjectIndex::scan(&tree, Some(&cache), None);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // A symlink at the cache file itself is not written through either.
+        let _ = std::fs::remove_file(&path);
+        symlink(&victim, &path).unwrap();
+        ObjectIndex::scan(&tree, Some(&cache), None);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
 
     #[test]
     fn finds_whole_source_strings() {

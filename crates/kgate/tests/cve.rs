@@ -15,26 +15,6 @@ use serde_json::Value;
 mod common;
 use common::*;
 
-fn kgate(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kgate"));
-    c.env("XDG_DATA_HOME", data);
-    c
-}
-
-#[track_caller]
-fn run(cmd: &mut Command, ok: bool) -> Output {
-    let out = cmd.output().expect("failed to start kgate");
-    assert_eq!(
-        out.status.success(),
-        ok,
-        "kgate exited with {}:\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[track_caller]
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -54,20 +34,6 @@ fn info(data: &Path) -> Value {
         kgate(data).args(["cve", "info", "--format", "json"]),
         true,
     ))
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.org")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.org")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
 }
 
 /// A vulns-repository working tree holding the sample CNA records, in

@@ -328,3 +328,26 @@ fn subsystem_cves_from_the_database() {
         .unwrap();
     assert!(unknown["cves"].is_null());
 }
+
+/// Issue 19, item 3: `--save-trace FILE` opened FILE with `File::create`,
+/// following a symlink planted there (and truncating its target) before
+/// tracing even started. The trace is now written to a temp file opened
+/// `O_EXCL|O_NOFOLLOW` and renamed over FILE; a symlink at FILE is refused.
+#[test]
+fn save_trace_never_follows_a_planted_symlink() {
+    if !is_root() {
+        return;
+    }
+    let dir = TempDir::new("hap-save-trace");
+    dir.write("victim", "precious");
+    let trace = dir.path().join("trace.txt");
+    std::os::unix::fs::symlink(dir.path().join("victim"), &trace).unwrap();
+    let (code, _, err) = run(kgate()
+        .args(["hap", "--save-trace"])
+        .arg(&trace)
+        .args(["--", "true"]));
+    assert_eq!(dir.read("victim"), "precious", "exit {code}: {err}");
+    assert_eq!(code, 1, "{err}");
+    // Refused before tracing starts.
+    assert!(err.contains("is a symlink"), "{err}");
+}

@@ -15,26 +15,6 @@ use common::*;
 
 const GENERIC: &str = "linux-image-6.12.113+deb12-amd64-unsigned";
 
-fn kgate(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kgate"));
-    c.env("XDG_DATA_HOME", data);
-    c
-}
-
-#[track_caller]
-fn run(cmd: &mut Command, ok: bool) -> Output {
-    let out = cmd.output().expect("failed to start kgate");
-    assert_eq!(
-        out.status.success(),
-        ok,
-        "kgate exited with {}:\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[track_caller]
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -2,13 +2,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde::Serialize;
 
 use kgate_score::db::{self, CveDb, DbMeta};
+use kgate_score::git;
 use kgate_score::import::{self, ImportOptions, ImportProgress};
 
 use crate::output::{self, Format};
@@ -208,6 +209,8 @@ fn import_cmd(args: &ImportArgs) -> Result<ExitCode> {
 }
 
 fn update(args: &UpdateArgs) -> Result<ExitCode> {
+    // Before git sees it: an option or a program-running transport.
+    git::check_url(&args.url)?;
     let dir = args.data.dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let clone = dir.join(CLONE_DIR);
@@ -222,11 +225,25 @@ fn update(args: &UpdateArgs) -> Result<ExitCode> {
             last_line(stderr)
         )
     };
-    if clone.join("HEAD").is_file() {
-        let out = git_network()
-            .arg("-C")
-            .arg(&clone)
-            .args(["fetch", "--quiet", "--prune"])
+    // git's own check accepts, under sudo, a repository of SUDO_UID; kgate
+    // fetches only into a clone that is its caller's alone.
+    let owned = kgate_kernel::cache::check_owned(&clone).map_err(|why| {
+        anyhow::anyhow!(
+            "refusing to fetch into {why}; kgate cve update keeps its clone writable only by \
+             the user running it: remove {} (the next update clones again) or pass --data-dir DIR",
+            clone.display()
+        )
+    })?;
+    if owned && clone.join("HEAD").is_file() {
+        let out = git_network(Some(&clone))
+            .args([
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--no-write-fetch-head",
+                "--upload-pack=git-upload-pack",
+            ])
+            .arg("--")
             .arg(&args.url)
             .arg("+refs/heads/*:refs/heads/*")
             .output()
@@ -239,8 +256,9 @@ fn update(args: &UpdateArgs) -> Result<ExitCode> {
         // clone never looks like a repository.
         let tmp = dir.join(format!(".{CLONE_DIR}.tmp.{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        let out = git_network()
-            .args(["clone", "--quiet", "--bare"])
+        let out = git_network(None)
+            .args(["clone", "--quiet", "--bare", "--no-local"])
+            .arg("--")
             .arg(&args.url)
             .arg(&tmp)
             .output()
@@ -257,18 +275,18 @@ fn update(args: &UpdateArgs) -> Result<ExitCode> {
     save_and_report(&db, &args.data, args.format, "updated")
 }
 
-/// git for network operations: never prompt, give up on a stalled
-/// transfer instead of hanging.
-fn git_network() -> Command {
-    let mut c = Command::new("git");
-    c.env("GIT_TERMINAL_PROMPT", "0")
-        .args([
-            "-c",
-            "http.lowSpeedLimit=1000",
-            "-c",
-            "http.lowSpeedTime=60",
-        ])
-        .stdin(Stdio::null());
+/// git for network operations ([`git::command`]: no repository config,
+/// hook or transport can run a program): never prompt, give up on a
+/// stalled transfer instead of hanging, and run the stock upload-pack
+/// whatever a `remote.<url>.uploadpack` says.
+fn git_network(dir: Option<&Path>) -> Command {
+    let mut c = git::command(dir);
+    c.args([
+        "-c",
+        "http.lowSpeedLimit=1000",
+        "-c",
+        "http.lowSpeedTime=60",
+    ]);
     c
 }
 

@@ -93,7 +93,8 @@ pub struct Args {
     #[arg(long, default_value_t = 15, value_name = "N")]
     pub top: usize,
 
-    /// Also write the raw trace lines to FILE.
+    /// Also write the raw trace lines to FILE (atomically, when the trace
+    /// ends; never through a symlink).
     #[arg(long, value_name = "FILE")]
     pub save_trace: Option<PathBuf>,
 
@@ -340,10 +341,12 @@ fn traced(
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
+    // Replaced atomically once the trace is complete; never through a
+    // symlink planted at FILE (issue 19, item 3).
     let mut save = match &args.save_trace {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
+        Some(p) => Some(std::io::BufWriter::new(crate::cmd::record::create_output(
+            p,
+        )?)),
         None => None,
     };
 
@@ -409,8 +412,11 @@ fn traced(
         let more = stats_lost - trace.totals().lost_events;
         trace.add_lost(more);
     }
-    if let Some(mut w) = save {
-        w.flush().context("cannot write the saved trace")?;
+    if let Some(w) = save {
+        w.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.commit().map_err(std::io::Error::other))
+            .context("cannot write the saved trace")?;
     }
     // Module symbols must be read while the modules are still loaded.
     let kallsyms =

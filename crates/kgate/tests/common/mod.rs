@@ -6,7 +6,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 #[allow(unused_imports, reason = "each test binary uses a different subset")]
 pub use kgate_kernel::testutil::{elf_module, xz, FixtureTree, TempDir};
@@ -93,4 +93,49 @@ pub fn shared_data() -> Option<PathBuf> {
         dir.display()
     );
     None
+}
+
+/// The kgate binary with its data directory (`XDG_DATA_HOME`) at `data`.
+pub fn kgate(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kgate"));
+    c.env("XDG_DATA_HOME", data);
+    c
+}
+
+/// Runs `cmd`, panicking with its output unless it succeeds exactly when
+/// `ok`.
+#[track_caller]
+pub fn run(cmd: &mut Command, ok: bool) -> Output {
+    let out = cmd.output().expect("failed to start kgate");
+    assert_eq!(
+        out.status.success(),
+        ok,
+        "kgate exited with {}:\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs git in `dir` with a fixed author and committer; panics with its
+/// stderr on failure; returns its stdout, trimmed.
+#[track_caller]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.org")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.org")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

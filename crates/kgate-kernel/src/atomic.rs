@@ -1,27 +1,35 @@
-//! Symlink-safe, atomic file operations below a root directory.
+//! Symlink-safe, atomic file operations below a root directory: the one
+//! writer of every file kgate writes (settings under /etc, the state
+//! manifest, the CVE database, caches, `-o`/`--save-trace` outputs).
 //!
 //! Every path is walked from `root` one component at a time with
 //! `openat(O_DIRECTORY | O_NOFOLLOW)`, so no symlink below `root` is ever
 //! followed (`root` itself may be one: the caller chose it). Files are
 //! replaced by writing a temporary file in the same directory
-//! (`O_CREAT | O_EXCL | O_NOFOLLOW`), `fsync`ing it, `renameat`ing it over the
-//! target and `fsync`ing the directory: a reader sees the old or the new
-//! content, never a mix, and the new content survives a crash once
-//! [`write()`] returns.
+//! (`O_CREAT | O_EXCL | O_NOFOLLOW`, a random name), `fsync`ing it,
+//! `renameat`ing it over the target and `fsync`ing the directory: a reader
+//! sees the old or the new content, never a mix, and the new content
+//! survives a crash once [`write()`] or [`NewFile::commit`] returns. A
+//! symlink at the target is refused, not replaced.
+//!
+//! Temporary files are named `.NAME.kgate-tmp.PID.RANDOM`. Those of a
+//! process that no longer runs (a kgate killed mid-write) are removed by
+//! the next write of the same file; a name already taken (planted, or
+//! another writer's) is never opened, another is drawn.
 
 use std::ffi::{CString, OsStr};
 use std::io;
+use std::io::Write as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Why a file operation below the root failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AtomicError {
     /// A path component or the target is a symlink.
-    #[error("{path} is a symlink; kgate does not follow symlinks when writing security settings: remove it and re-run")]
+    #[error("{path} is a symlink; kgate does not follow symlinks when writing files: remove it and re-run")]
     Symlink {
         /// The symlink.
         path: PathBuf,
@@ -269,8 +277,29 @@ fn fsync(fd: RawFd, path: &Path, op: &'static str) -> Result<(), AtomicError> {
 /// Missing parent directories are created (0755); a symlink anywhere below
 /// `root`, including the target itself, is refused.
 pub fn write(root: &Path, rel: &Path, content: &[u8]) -> Result<(), AtomicError> {
-    use std::io::Write;
-    static N: AtomicU32 = AtomicU32::new(0);
+    let mut f = create(root, rel, 0o644)?;
+    f.write_all(content).map_err(io_err(&f.tmp_path, "write"))?;
+    f.commit()
+}
+
+/// A file being written by [`create`]: a temporary file next to the
+/// target, which [`NewFile::commit`] renames over it. Dropped without a
+/// commit, the temporary file is removed and the target left as it was.
+#[derive(Debug)]
+pub struct NewFile {
+    dir: OwnedFd,
+    parent_path: PathBuf,
+    file: Option<std::fs::File>,
+    tmp: CString,
+    tmp_path: PathBuf,
+    target: CString,
+    full: PathBuf,
+}
+
+/// Starts replacing (or creating) `root/rel` with a file of `mode`: checks
+/// the path as [`write()`] does, then opens a new temporary file next to the
+/// target. Write to the [`NewFile`], then [`NewFile::commit`].
+pub fn create(root: &Path, rel: &Path, mode: u32) -> Result<NewFile, AtomicError> {
     let (parent, name) = split(rel)?;
     let full = root.join(rel);
     let parent_path = root.join(parent);
@@ -287,64 +316,158 @@ pub fn write(root: &Path, rel: &Path, content: &[u8]) -> Result<(), AtomicError>
         }
         _ => {}
     }
-    let tmp_name = format!(
-        ".{}.kgate-tmp.{}.{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let tmp_path = parent_path.join(&tmp_name);
-    let tmp = cstr(OsStr::new(&tmp_name), &tmp_path)?;
-    // SAFETY: `dir` is an open directory, `tmp` a valid name; openat returns
-    // a new fd or -1.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            tmp.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o644 as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io_err(&tmp_path, "create a temporary file")(
-            io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: `fd` was just returned by openat and is ours.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let result = (|| {
-        // The umask may have removed bits; settings files are 0644.
-        // SAFETY: `file` holds an open fd.
-        if unsafe { libc::fchmod(file.as_raw_fd(), 0o644) } != 0 {
-            return Err(io_err(&tmp_path, "chmod")(io::Error::last_os_error()));
+    let prefix = format!(".{}.kgate-tmp.", name.to_string_lossy());
+    remove_stale(&dir, &prefix);
+    let mut attempt = 0;
+    let (fd, tmp, tmp_path) = loop {
+        let tmp_name = format!("{prefix}{}.{:016x}", std::process::id(), random());
+        let tmp_path = parent_path.join(&tmp_name);
+        let tmp = cstr(OsStr::new(&tmp_name), &tmp_path)?;
+        // SAFETY: `dir` is an open directory, `tmp` a valid name; openat
+        // returns a new fd or -1.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                tmp.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600 as libc::c_uint,
+            )
+        };
+        if fd >= 0 {
+            break (fd, tmp, tmp_path);
         }
-        file.write_all(content)
-            .map_err(io_err(&tmp_path, "write"))?;
-        fsync(file.as_raw_fd(), &tmp_path, "fsync")?;
+        let e = io::Error::last_os_error();
+        attempt += 1;
+        // Taken (planted, or another writer's): draw another name.
+        if e.raw_os_error() != Some(libc::EEXIST) || attempt == 8 {
+            return Err(io_err(&tmp_path, "create a temporary file")(e));
+        }
+    };
+    // SAFETY: `fd` was just returned by openat and is ours.
+    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let new = NewFile {
+        dir,
+        parent_path,
+        file: Some(file),
+        tmp,
+        tmp_path,
+        target,
+        full,
+    };
+    // The umask may have removed bits.
+    // SAFETY: the file holds an open fd.
+    if unsafe { libc::fchmod(new.fd(), mode as libc::mode_t) } != 0 {
+        return Err(io_err(&new.tmp_path, "chmod")(io::Error::last_os_error()));
+    }
+    Ok(new)
+}
+
+impl NewFile {
+    fn fd(&self) -> RawFd {
+        self.file.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+
+    /// The target's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.full
+    }
+
+    /// `fsync` the new content, rename it over the target, `fsync` the
+    /// directory. On error the temporary file is removed.
+    pub fn commit(mut self) -> Result<(), AtomicError> {
+        fsync(self.fd(), &self.tmp_path, "fsync")?;
         // SAFETY: both names are valid NUL-terminated strings relative to
         // the same open directory fd.
         let rc = unsafe {
             libc::renameat(
-                dir.as_raw_fd(),
-                tmp.as_ptr(),
-                dir.as_raw_fd(),
-                target.as_ptr(),
+                self.dir.as_raw_fd(),
+                self.tmp.as_ptr(),
+                self.dir.as_raw_fd(),
+                self.target.as_ptr(),
             )
         };
         if rc != 0 {
-            return Err(io_err(&full, "rename the temporary file over")(
+            return Err(io_err(&self.full, "rename the temporary file over")(
                 io::Error::last_os_error(),
             ));
         }
-        Ok(())
-    })();
-    drop(file);
-    if let Err(e) = result {
-        // SAFETY: `dir` is an open directory, `tmp` a valid name.
-        unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
-        return Err(e);
+        // Renamed: nothing left for Drop to remove.
+        self.file = None;
+        fsync(
+            self.dir.as_raw_fd(),
+            &self.parent_path,
+            "fsync the directory",
+        )
     }
-    fsync(dir.as_raw_fd(), &parent_path, "fsync the directory")
+}
+
+impl io::Write for NewFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // SAFETY: `dir` is an open directory, `tmp` a valid name.
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.tmp.as_ptr(), 0) };
+        }
+    }
+}
+
+/// 64 random bits for a temporary name (`getrandom(2)`; the clock when it
+/// fails: `O_EXCL` makes a guessed name harmless, only a retry).
+fn random() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: `b` is writable memory of the length given.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+    if n == 8 {
+        return u64::from_ne_bytes(b);
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Removes `prefix*` entries (never directories) of `dir` whose PID field
+/// names a process that no longer runs: temporary files of a killed
+/// writer. `unlinkat` removes a symlink itself, never its target.
+fn remove_stale(dir: &OwnedFd, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let Ok(c) = CString::new(name.as_bytes()) else {
+            continue;
+        };
+        match lstat_at(dir.as_raw_fd(), &c) {
+            Ok(Some(st)) if !is_kind(&st, libc::S_IFDIR) => {
+                // SAFETY: `dir` is an open directory, `c` a valid name.
+                unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Removes the regular file `root/rel` (never a symlink or directory).
@@ -375,7 +498,7 @@ pub fn remove(root: &Path, rel: &Path) -> Result<bool, AtomicError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::TempDir;
+    use crate::testutil::TempDir;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     #[test]
@@ -435,5 +558,47 @@ mod tests {
             assert!(matches!(e, AtomicError::Symlink { .. }), "{e}");
             assert!(e.to_string().contains("is a symlink"));
         }
+    }
+
+    /// Issue 19, item 3: a symlink planted at a temporary name is never
+    /// opened; one left by a dead process is removed (the link, not its
+    /// target); an uncommitted file leaves nothing behind.
+    #[test]
+    fn planted_and_stale_temp_files() {
+        let t = TempDir::new("atomic-tmp");
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::fs::create_dir_all(t.path().join("d")).unwrap();
+        let dead = t.path().join("d/.f.kgate-tmp.999999999.0000000000000000");
+        symlink(&victim, &dead).unwrap();
+        let live = t
+            .path()
+            .join(format!("d/.f.kgate-tmp.{}.0", std::process::id()));
+        symlink(&victim, &live).unwrap();
+        write(t.path(), Path::new("d/f"), b"new").unwrap();
+        assert_eq!(std::fs::read(t.path().join("d/f")).unwrap(), b"new");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(dead.symlink_metadata().is_err(), "stale temp file kept");
+        assert!(
+            live.symlink_metadata().is_ok(),
+            "a live writer's name removed"
+        );
+
+        let mut f = create(t.path(), Path::new("d/g"), 0o600).unwrap();
+        f.write_all(b"x").unwrap();
+        drop(f);
+        let mut names: Vec<_> = std::fs::read_dir(t.path().join("d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let f = create(t.path(), Path::new("d/g"), 0o600).unwrap();
+        f.commit().unwrap();
+        let mode = std::fs::metadata(t.path().join("d/g"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }
