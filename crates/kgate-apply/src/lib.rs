@@ -22,6 +22,7 @@
 //! the policy; this crate does not know the policy format.
 
 pub mod atomic;
+mod crash;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -792,6 +793,7 @@ fn apply_with_hook(
         },
     };
     let mut undo: Vec<Undo> = Vec::new();
+    crash::point("apply-start");
     let result = (|| -> Result<(), ApplyError> {
         for f in &plan.files {
             let current = read_text(root, &f.rel)?;
@@ -809,6 +811,7 @@ fn apply_with_hook(
                 old: current,
             });
             atomic::write(root, Path::new(&f.rel), f.new.as_bytes())?;
+            crash::point(&format!("apply-wrote:{}", f.rel));
             report.written.push(f.path.clone());
         }
         let manifest =
@@ -824,6 +827,7 @@ fn apply_with_hook(
                 old: old_manifest.clone(),
             });
             atomic::write(root, Path::new(STATE_FILE), manifest.as_bytes())?;
+            crash::point(&format!("apply-wrote:{STATE_FILE}"));
             report.manifest_written = true;
         }
         if let Some(live) = &plan.live {
@@ -839,6 +843,7 @@ fn apply_with_hook(
                     old: s.old.clone(),
                 });
                 write_sysctl(live, &s.name, &s.new)?;
+                crash::point(&format!("apply-set:{}", s.name));
                 report.sysctls_set.push(s.clone());
             }
         }
@@ -907,6 +912,9 @@ fn revert_with_live(
         return Ok(report);
     };
     report.had_manifest = true;
+    if !dry_run {
+        crash::point("revert-start");
+    }
     let verb = if dry_run { "would remove" } else { "removed" };
     for f in &manifest.files {
         let path = root.join(&f.path);
@@ -928,6 +936,7 @@ fn revert_with_live(
             Ok(Some(bytes)) if sha256_hex(&bytes) == f.sha256 => {
                 if !dry_run {
                     atomic::remove(root, Path::new(&f.path))?;
+                    crash::point(&format!("revert-removed:{}", f.path));
                 }
                 report.messages.push(format!("{verb} {}", path.display()));
                 report.removed.push(path);
@@ -958,6 +967,7 @@ fn revert_with_live(
             }
             match write_sysctl(live, &s.name, &s.previous) {
                 Ok(()) => {
+                    crash::point(&format!("revert-restored:{}", s.name));
                     report
                         .messages
                         .push(format!("restored sysctl {} = {}", s.name, s.previous));
