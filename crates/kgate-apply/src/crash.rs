@@ -18,6 +18,8 @@ mod imp {
         /// Set by unit tests in a forked child instead of the environment
         /// (the child must not touch locks another thread may have held).
         static AT: RefCell<Option<String>> = const { RefCell::new(None) };
+        /// The points passed on this thread while `AT` is set.
+        static SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     }
 
     /// Kill this thread's process at `step` (unit tests, forked child).
@@ -26,10 +28,23 @@ mod imp {
         AT.with(|a| *a.borrow_mut() = Some(step.to_owned()));
     }
 
+    /// The points `f` passes on this thread, in order (unit tests).
+    #[cfg(test)]
+    pub(crate) fn steps(f: impl FnOnce()) -> Vec<String> {
+        set("");
+        SEEN.with(|s| s.borrow_mut().clear());
+        f();
+        AT.with(|a| *a.borrow_mut() = None);
+        SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+
     pub(crate) fn point(step: &str) {
         let from_test = AT.with(|a| a.borrow().clone());
         let target = match &from_test {
-            Some(t) => t.clone(),
+            Some(t) => {
+                SEEN.with(|s| s.borrow_mut().push(step.to_owned()));
+                t.clone()
+            }
             None => match std::env::var("KGATE_TEST_CRASH_AT") {
                 Ok(t) => {
                     let line = format!("kgate-crash-point: {step}\n");
@@ -51,7 +66,7 @@ mod imp {
 #[cfg(debug_assertions)]
 pub(crate) use imp::point;
 #[cfg(all(debug_assertions, test))]
-pub(crate) use imp::set;
+pub(crate) use imp::{set, steps};
 
 /// Release builds: no crash points.
 #[cfg(not(debug_assertions))]
