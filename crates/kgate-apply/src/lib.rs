@@ -26,6 +26,7 @@
 //! the policy; this crate does not know the policy format.
 
 pub mod atomic;
+mod checked;
 mod crash;
 mod leftover;
 
@@ -1022,6 +1023,18 @@ fn revert_with_live(
     dry_run: bool,
     live: Option<&Path>,
 ) -> Result<RevertReport, ApplyError> {
+    revert_with_hook(root, dry_run, live, &|_| {})
+}
+
+/// [`revert_with_live`] with a hook called with each relative path after
+/// its content was checked and before it is removed; tests use it to swap
+/// the file in between.
+fn revert_with_hook(
+    root: &Path,
+    dry_run: bool,
+    live: Option<&Path>,
+    hook: &dyn Fn(&str),
+) -> Result<RevertReport, ApplyError> {
     let mut report = RevertReport {
         dry_run,
         ..RevertReport::default()
@@ -1078,30 +1091,59 @@ fn revert_with_live(
             ));
             continue;
         }
-        match atomic::read(root, Path::new(&f.path)) {
-            Ok(None) => {
-                report
-                    .messages
-                    .push(format!("{}: already gone", path.display()));
-                report.missing.push(path);
-            }
-            Ok(Some(bytes))
-                if sha256_hex(&bytes) == f.sha256
-                    || f.previous_sha256.as_deref() == Some(&*sha256_hex(&bytes)) =>
-            {
-                if !dry_run {
-                    atomic::remove(root, Path::new(&f.path))?;
-                    crash::point(&format!("revert-removed:{}", f.path));
+        let accept = |bytes: &[u8]| {
+            let h = sha256_hex(bytes);
+            h == f.sha256 || f.previous_sha256.as_deref() == Some(h.as_str())
+        };
+        let checked = checked::remove_if(root, Path::new(&f.path), &accept, dry_run, &|| {
+            hook(&f.path)
+        });
+        match checked {
+            Ok(c) => {
+                if let Some(note) = c.dir_note {
+                    if !report.messages.contains(&note) {
+                        report.messages.push(note);
+                    }
                 }
-                report.messages.push(format!("{verb} {}", path.display()));
-                report.removed.push(path);
-            }
-            Ok(Some(_)) => {
-                report.messages.push(format!(
-                    "{}: modified since kgate wrote it; not removed",
-                    path.display()
-                ));
-                report.modified.push(path);
+                match c.outcome {
+                    checked::Outcome::Gone => {
+                        report
+                            .messages
+                            .push(format!("{}: already gone", path.display()));
+                        report.missing.push(path);
+                    }
+                    checked::Outcome::Removed => {
+                        if !dry_run {
+                            crash::point(&format!("revert-removed:{}", f.path));
+                        }
+                        report.messages.push(format!("{verb} {}", path.display()));
+                        report.removed.push(path);
+                    }
+                    checked::Outcome::Modified => {
+                        report.messages.push(format!(
+                            "{}: modified since kgate wrote it; not removed",
+                            path.display()
+                        ));
+                        report.modified.push(path);
+                    }
+                    checked::Outcome::Swapped => {
+                        report.messages.push(format!(
+                            "{}: replaced by another file while kgate checked it; not removed",
+                            path.display()
+                        ));
+                        report.modified.push(path);
+                    }
+                    checked::Outcome::RemovedOther => {
+                        let msg = format!(
+                            "{}: replaced by another file at the instant kgate removed it: the \
+                             removed file is not the one kgate checked; look at the directory",
+                            path.display()
+                        );
+                        report.messages.push(msg.clone());
+                        report.problems.push(msg);
+                        report.removed.push(path);
+                    }
+                }
             }
             Err(e) => {
                 report.messages.push(format!("{e}; not removed"));
