@@ -16,7 +16,11 @@
 //! * a state manifest (`ROOT/var/lib/kgate/state.json`) records what kgate
 //!   wrote (with its SHA-256) and the live sysctl values it replaced, so
 //!   [`revert`] removes exactly kgate's files, and not one an admin has
-//!   edited since.
+//!   edited since;
+//! * the manifest is written first, as a pending journal, and marked
+//!   complete last: a kill at any point leaves a state that the next
+//!   [`apply`] completes and the next [`revert`] undoes. Tests kill at every
+//!   step through the debug-only crash points of `crash.rs`.
 //!
 //! The input is plain data ([`ModprobeInput`]), computed by the caller from
 //! the policy; this crate does not know the policy format.
@@ -24,6 +28,9 @@
 /// The one atomic, symlink-refusing writer, shared with the other crates;
 /// re-exported so that `kgate_apply::atomic` keeps working.
 pub use kgate_kernel::atomic;
+mod checked;
+mod crash;
+mod leftover;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -42,6 +49,10 @@ pub const MODPROBE_CONF: &str = "etc/modprobe.d/kgate.conf";
 pub const SYSCTL_CONF: &str = "etc/sysctl.d/90-kgate.conf";
 /// The state manifest, relative to the root.
 pub const STATE_FILE: &str = "var/lib/kgate/state.json";
+
+/// Every file kgate writes below a root: their directories are where a
+/// killed kgate's temporary files can be left ([`leftover`]).
+const OWN_FILES: &[&str] = &[MODPROBE_CONF, SYSCTL_CONF, STATE_FILE];
 
 /// The first line of every file kgate writes starts with this; a file that
 /// does not is not kgate's and is never overwritten.
@@ -221,6 +232,10 @@ pub struct Plan {
     blocked: Vec<String>,
     modules_supported: bool,
     manifest: Manifest,
+    /// The state manifest on disk is already `manifest`.
+    manifest_current: bool,
+    /// Temporary files a killed kgate left ([`leftover`]).
+    leftovers: Vec<PathBuf>,
 }
 
 impl Plan {
@@ -254,9 +269,15 @@ impl Plan {
     pub fn modules_supported(&self) -> bool {
         self.modules_supported
     }
-    /// Nothing would change.
+    /// Nothing would change: the files and sysctls are as planned, the
+    /// state manifest records them (a file that is already right but that
+    /// no complete manifest lists is not a no-op: apply records it), and no
+    /// temporary file of a killed kgate is left.
     pub fn is_noop(&self) -> bool {
-        self.files.iter().all(|f| f.action == Action::Unchanged) && self.sysctls.is_empty()
+        self.files.iter().all(|f| f.action == Action::Unchanged)
+            && self.sysctls.is_empty()
+            && self.manifest_current
+            && self.leftovers.is_empty()
     }
 
     /// A unified diff of every file change, then the live sysctl changes;
@@ -302,6 +323,8 @@ pub struct ApplyReport {
     pub sysctls_set: Vec<SysctlChange>,
     /// The manifest was (re)written.
     pub manifest_written: bool,
+    /// Leftover temporary files of a killed kgate, removed.
+    pub leftovers_removed: Vec<PathBuf>,
     /// Refused modules blocked anyway (with force).
     pub forced: Vec<Refusal>,
 }
@@ -313,6 +336,13 @@ pub struct ManifestFile {
     pub path: String,
     /// SHA-256 (hex) of the content kgate wrote.
     pub sha256: String,
+    /// While an apply is pending ([`ManifestState::Pending`]): SHA-256 of
+    /// the content at this path when that apply began (always kgate's:
+    /// kgate never writes over a file it did not write); absent when the
+    /// path was free. The file holds one or the other until the apply is
+    /// complete, and [`revert`] accepts both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_sha256: Option<String>,
     /// A file was already at this path when kgate first wrote it (always a
     /// kgate file whose manifest was lost: kgate refuses to replace any
     /// other file, so revert never has anything foreign to restore).
@@ -328,11 +358,27 @@ pub struct ManifestSysctl {
     pub previous: String,
 }
 
+/// Whether the manifest is a write-ahead journal of an apply in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManifestState {
+    /// Everything it lists is in place (manifests without the field).
+    #[default]
+    Complete,
+    /// Written before the first change of an apply: lists every file and
+    /// sysctl the apply may change, with what was there before. A kill
+    /// leaves it; the next apply completes it, the next revert undoes it.
+    Pending,
+}
+
 /// `ROOT/var/lib/kgate/state.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Format version (1).
     pub version: u32,
+    /// `pending` while an apply is under way.
+    #[serde(default)]
+    pub state: ManifestState,
     /// kgate version that wrote it.
     pub kgate_version: String,
     /// Backend (`modprobe`).
@@ -362,6 +408,8 @@ pub struct RevertReport {
     pub missing: Vec<PathBuf>,
     /// Live sysctls restored (name, value).
     pub sysctls_restored: Vec<(String, String)>,
+    /// Leftover temporary files of a killed kgate, removed (or to remove).
+    pub leftovers_removed: Vec<PathBuf>,
     /// Problems that did not stop the revert (a sysctl that could not be
     /// restored...).
     pub problems: Vec<String>,
@@ -667,10 +715,12 @@ fn plan_with_live(
             .map(|f| ManifestFile {
                 path: f.rel.clone(),
                 sha256: sha256_hex(f.new.as_bytes()),
+                previous_sha256: None,
                 replaced_existing: f.old.is_some(),
             })
             .collect(),
         sysctls: Vec::new(),
+        state: ManifestState::Complete,
     };
     let mut prev_sysctls: BTreeMap<String, String> = BTreeMap::new();
     if let Some(prev) = &previous {
@@ -700,6 +750,38 @@ fn plan_with_live(
         .map(|(name, previous)| ManifestSysctl { name, previous })
         .collect();
 
+    match &previous {
+        None => {
+            for f in files.iter().filter(|f| f.old.is_some()) {
+                warnings.push(format!(
+                    "{} carries kgate's header but no state manifest records it (an earlier \
+                     kgate was interrupted): this apply records it, so that kgate revert \
+                     removes it",
+                    f.path.display()
+                ));
+            }
+        }
+        Some(m) if m.state == ManifestState::Pending => warnings.push(format!(
+            "{} records an apply that was interrupted: this apply completes it \
+             (kgate revert would undo it)",
+            root.join(STATE_FILE).display()
+        )),
+        Some(_) => {}
+    }
+    let manifest_current =
+        read_text(root, STATE_FILE)?.as_deref() == Some(&*manifest_text(&manifest));
+    let leftovers = leftover::clean(root, OWN_FILES, true)?;
+    if !leftovers.is_empty() {
+        warnings.push(format!(
+            "temporary files of an interrupted kgate are left and will be removed: {}",
+            leftovers
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+
     Ok(Plan {
         root: root.to_owned(),
         live,
@@ -710,7 +792,13 @@ fn plan_with_live(
         blocked,
         modules_supported,
         manifest,
+        manifest_current,
+        leftovers,
     })
+}
+
+fn manifest_text(m: &Manifest) -> String {
+    serde_json::to_string_pretty(m).expect("the manifest serializes") + "\n"
 }
 
 /// Writes a plan: the files (atomically, in order), the manifest, then the
@@ -787,16 +875,58 @@ fn apply_with_hook(
         unchanged: Vec::new(),
         sysctls_set: Vec::new(),
         manifest_written: false,
+        leftovers_removed: leftover::clean(root, OWN_FILES, false)?,
         forced: if force {
             plan.refusals.clone()
         } else {
             Vec::new()
         },
     };
+    crash::point("apply-start");
+    let manifest = manifest_text(&plan.manifest);
     let mut undo: Vec<Undo> = Vec::new();
     let result = (|| -> Result<(), ApplyError> {
+        let write_manifest = |text: &str| -> Result<(), ApplyError> {
+            hook(STATE_FILE).map_err(|source| AtomicError::Io {
+                path: root.join(STATE_FILE),
+                op: "write",
+                source,
+            })?;
+            atomic::write(root, Path::new(STATE_FILE), text.as_bytes())?;
+            Ok(())
+        };
+        // Write-ahead: before the first change, the manifest lists every
+        // file this apply may write (with the hash of what is there now)
+        // and every sysctl's value from before kgate, marked pending. A
+        // kill from here on leaves a manifest that revert undoes and the
+        // next apply completes (docs/ARCHITECTURE.md, "Nothing is
+        // half-applied").
+        let mut current = Vec::new();
         for f in &plan.files {
-            let current = read_text(root, &f.rel)?;
+            current.push(read_text(root, &f.rel)?);
+        }
+        let to_write = plan
+            .files
+            .iter()
+            .zip(&current)
+            .any(|(f, c)| c.as_deref() != Some(f.new.as_str()));
+        let journaled = to_write || !plan.sysctls.is_empty();
+        if journaled {
+            let mut journal = plan.manifest.clone();
+            journal.state = ManifestState::Pending;
+            for (f, c) in plan.files.iter().zip(&current) {
+                if let Some(m) = journal.files.iter_mut().find(|m| m.path == f.rel) {
+                    m.previous_sha256 = c.as_deref().map(|c| sha256_hex(c.as_bytes()));
+                }
+            }
+            undo.push(Undo::File {
+                rel: STATE_FILE.to_owned(),
+                old: old_manifest.clone(),
+            });
+            write_manifest(&manifest_text(&journal))?;
+            crash::point("apply-journaled");
+        }
+        for (f, current) in plan.files.iter().zip(current) {
             if current.as_deref() == Some(f.new.as_str()) {
                 report.unchanged.push(f.path.clone());
                 continue;
@@ -811,22 +941,8 @@ fn apply_with_hook(
                 old: current,
             });
             atomic::write(root, Path::new(&f.rel), f.new.as_bytes())?;
+            crash::point(&format!("apply-wrote:{}", f.rel));
             report.written.push(f.path.clone());
-        }
-        let manifest =
-            serde_json::to_string_pretty(&plan.manifest).expect("the manifest serializes") + "\n";
-        if old_manifest.as_deref() != Some(manifest.as_str()) {
-            hook(STATE_FILE).map_err(|source| AtomicError::Io {
-                path: root.join(STATE_FILE),
-                op: "write",
-                source,
-            })?;
-            undo.push(Undo::File {
-                rel: STATE_FILE.to_owned(),
-                old: old_manifest.clone(),
-            });
-            atomic::write(root, Path::new(STATE_FILE), manifest.as_bytes())?;
-            report.manifest_written = true;
         }
         if let Some(live) = &plan.live {
             for s in &plan.sysctls {
@@ -841,8 +957,20 @@ fn apply_with_hook(
                     old: s.old.clone(),
                 });
                 write_sysctl(live, &s.name, &s.new)?;
+                crash::point(&format!("apply-set:{}", s.name));
                 report.sysctls_set.push(s.clone());
             }
+        }
+        if journaled || old_manifest.as_deref() != Some(manifest.as_str()) {
+            if undo.is_empty() {
+                undo.push(Undo::File {
+                    rel: STATE_FILE.to_owned(),
+                    old: old_manifest.clone(),
+                });
+            }
+            write_manifest(&manifest)?;
+            crash::point("apply-committed");
+            report.manifest_written = true;
         }
         Ok(())
     })();
@@ -897,18 +1025,63 @@ fn revert_with_live(
     dry_run: bool,
     live: Option<&Path>,
 ) -> Result<RevertReport, ApplyError> {
+    revert_with_hook(root, dry_run, live, &|_| {})
+}
+
+/// [`revert_with_live`] with a hook called with each relative path after
+/// its content was checked and before it is removed; tests use it to swap
+/// the file in between.
+fn revert_with_hook(
+    root: &Path,
+    dry_run: bool,
+    live: Option<&Path>,
+    hook: &dyn Fn(&str),
+) -> Result<RevertReport, ApplyError> {
     let mut report = RevertReport {
         dry_run,
         ..RevertReport::default()
     };
+    report.leftovers_removed = leftover::clean(root, OWN_FILES, dry_run)?;
+    for p in &report.leftovers_removed {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        report.messages.push(format!(
+            "{verb} {}, a temporary file of an interrupted kgate",
+            p.display()
+        ));
+    }
     let Some(manifest) = read_manifest(root)? else {
         report.messages.push(format!(
             "kgate has not applied anything here (no {})",
             root.join(STATE_FILE).display()
         ));
+        // A file with kgate's header that no manifest records (an older
+        // kgate killed between its files and its manifest): not removed,
+        // since nothing says it is unedited, but never passed over silently.
+        for rel in [MODPROBE_CONF, SYSCTL_CONF] {
+            if read_text(root, rel)?.is_some_and(|t| is_ours(&t)) {
+                let msg = format!(
+                    "{} carries kgate's header but no state manifest records it, so kgate \
+                     does not know it is unedited and leaves it in force: run `kgate apply` \
+                     with the policy named in its header (that records it), then `kgate \
+                     revert`; or remove it by hand",
+                    root.join(rel).display()
+                );
+                report.messages.push(msg.clone());
+                report.problems.push(msg);
+            }
+        }
         return Ok(report);
     };
     report.had_manifest = true;
+    if manifest.state == ManifestState::Pending {
+        report.messages.push(format!(
+            "{} records an apply that was interrupted; reverting what it may have changed",
+            root.join(STATE_FILE).display()
+        ));
+    }
+    if !dry_run {
+        crash::point("revert-start");
+    }
     let verb = if dry_run { "would remove" } else { "removed" };
     for f in &manifest.files {
         let path = root.join(&f.path);
@@ -920,26 +1093,59 @@ fn revert_with_live(
             ));
             continue;
         }
-        match atomic::read(root, Path::new(&f.path)) {
-            Ok(None) => {
-                report
-                    .messages
-                    .push(format!("{}: already gone", path.display()));
-                report.missing.push(path);
-            }
-            Ok(Some(bytes)) if sha256_hex(&bytes) == f.sha256 => {
-                if !dry_run {
-                    atomic::remove(root, Path::new(&f.path))?;
+        let accept = |bytes: &[u8]| {
+            let h = sha256_hex(bytes);
+            h == f.sha256 || f.previous_sha256.as_deref() == Some(h.as_str())
+        };
+        let checked = checked::remove_if(root, Path::new(&f.path), &accept, dry_run, &|| {
+            hook(&f.path)
+        });
+        match checked {
+            Ok(c) => {
+                if let Some(note) = c.dir_note {
+                    if !report.messages.contains(&note) {
+                        report.messages.push(note);
+                    }
                 }
-                report.messages.push(format!("{verb} {}", path.display()));
-                report.removed.push(path);
-            }
-            Ok(Some(_)) => {
-                report.messages.push(format!(
-                    "{}: modified since kgate wrote it; not removed",
-                    path.display()
-                ));
-                report.modified.push(path);
+                match c.outcome {
+                    checked::Outcome::Gone => {
+                        report
+                            .messages
+                            .push(format!("{}: already gone", path.display()));
+                        report.missing.push(path);
+                    }
+                    checked::Outcome::Removed => {
+                        if !dry_run {
+                            crash::point(&format!("revert-removed:{}", f.path));
+                        }
+                        report.messages.push(format!("{verb} {}", path.display()));
+                        report.removed.push(path);
+                    }
+                    checked::Outcome::Modified => {
+                        report.messages.push(format!(
+                            "{}: modified since kgate wrote it; not removed",
+                            path.display()
+                        ));
+                        report.modified.push(path);
+                    }
+                    checked::Outcome::Swapped => {
+                        report.messages.push(format!(
+                            "{}: replaced by another file while kgate checked it; not removed",
+                            path.display()
+                        ));
+                        report.modified.push(path);
+                    }
+                    checked::Outcome::RemovedOther => {
+                        let msg = format!(
+                            "{}: replaced by another file at the instant kgate removed it: the \
+                             removed file is not the one kgate checked; look at the directory",
+                            path.display()
+                        );
+                        report.messages.push(msg.clone());
+                        report.problems.push(msg);
+                        report.removed.push(path);
+                    }
+                }
             }
             Err(e) => {
                 report.messages.push(format!("{e}; not removed"));
@@ -960,6 +1166,7 @@ fn revert_with_live(
             }
             match write_sysctl(live, &s.name, &s.previous) {
                 Ok(()) => {
+                    crash::point(&format!("revert-restored:{}", s.name));
                     report
                         .messages
                         .push(format!("restored sysctl {} = {}", s.name, s.previous));

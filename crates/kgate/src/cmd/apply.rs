@@ -324,8 +324,22 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
         Err(e) => return Err(e.into()),
     };
     writeln!(out)?;
+    for p in &report.leftovers_removed {
+        writeln!(
+            out,
+            "removed {}, a temporary file of an interrupted kgate",
+            p.display()
+        )?;
+    }
     for p in &report.written {
         writeln!(out, "wrote {}", p.display())?;
+    }
+    if report.manifest_written {
+        writeln!(
+            out,
+            "recorded {}",
+            t.fs_root().join(kgate_apply::STATE_FILE).display()
+        )?;
     }
     for s in &report.sysctls_set {
         writeln!(out, "set {} = {} (was {})", s.name, s.new, s.old)?;
