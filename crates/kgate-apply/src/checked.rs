@@ -60,29 +60,6 @@ fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     Ok(unsafe { st.assume_init() })
 }
 
-fn lstat_at(dir: RawFd, name: &CString) -> io::Result<Option<libc::stat>> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `dir` is an open directory, `name` NUL-terminated, `st`
-    // writable memory of the right size.
-    let rc = unsafe {
-        libc::fstatat(
-            dir,
-            name.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc == 0 {
-        // SAFETY: fstatat returned 0, so it initialised `st`.
-        return Ok(Some(unsafe { st.assume_init() }));
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::ENOENT) => Ok(None),
-        _ => Err(e),
-    }
-}
-
 /// Removes `root/rel` if `accept` accepts its content, checked through the
 /// fd of the very file that is unlinked. `hook` runs between the check and
 /// the removal (tests swap the file there).
@@ -161,7 +138,7 @@ pub(crate) fn remove_if(
         return Ok(checked);
     }
     hook();
-    match lstat_at(dir.as_raw_fd(), &cname).map_err(io_err("stat"))? {
+    match atomic::lstat_at(dir.as_raw_fd(), &cname).map_err(io_err("stat"))? {
         Some(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino => {}
         _ => {
             checked.outcome = Outcome::Swapped;

@@ -97,20 +97,9 @@ pub(crate) fn clean(
                 continue;
             }
             let path = dir_path.join(OsStr::from_bytes(entry.to_bytes()));
-            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-            // SAFETY: `entry` is NUL-terminated, `st` is writable memory of
-            // the right size, `dir` an open directory.
-            let rc = unsafe {
-                libc::fstatat(
-                    dir.as_raw_fd(),
-                    entry.as_ptr(),
-                    st.as_mut_ptr(),
-                    libc::AT_SYMLINK_NOFOLLOW,
-                )
-            };
-            // SAFETY: fstatat returned 0, so it initialised `st`.
-            if rc != 0 || unsafe { st.assume_init() }.st_mode & libc::S_IFMT != libc::S_IFREG {
-                continue;
+            match atomic::lstat_at(dir.as_raw_fd(), &entry) {
+                Ok(Some(st)) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {}
+                _ => continue,
             }
             if !dry_run {
                 // SAFETY: `dir` is an open directory, `entry` a valid name.

@@ -92,7 +92,7 @@ fn io_err<'p>(path: &'p Path, op: &'static str) -> impl FnOnce(io::Error) -> Ato
 }
 
 /// `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)`; `None` when it does not exist.
-fn lstat_at(dir: RawFd, name: &CString) -> io::Result<Option<libc::stat>> {
+pub fn lstat_at(dir: RawFd, name: &CString) -> io::Result<Option<libc::stat>> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `name` is a valid NUL-terminated string, `st` points to
     // writable memory of the right size, and `dir` is an open directory fd
