@@ -12,7 +12,7 @@ use kgate_kernel::boot::{self, BootModule};
 use kgate_policy::{Carried, FreezeInput, FreezeReport, Policy};
 
 use crate::cmd::policy::loaded_modules;
-use crate::output::Format;
+use crate::output::{Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// JSON schema identifier of `kgate freeze --format json`.
@@ -170,32 +170,41 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => {
-            // The report goes to stderr when the policy itself is on stdout.
-            let mut err = std::io::stderr().lock();
-            let report_out: &mut dyn Write = if args.output.is_some() {
-                &mut out
-            } else {
-                &mut err
-            };
-            if let Some(report) = &report {
-                print_report(report_out, report, &boot, &t)?;
+            {
+                // The report goes to stderr when the policy itself is on stdout.
+                let mut err = std::io::stderr().lock();
+                let report_out: &mut dyn Write = if args.output.is_some() {
+                    &mut out
+                } else {
+                    &mut err
+                };
+                // Module names, reasons and paths come from files others
+                // control: no terminal control gets through.
+                let mut report_out = TextOut::new(report_out);
+                let report_out: &mut dyn Write = &mut report_out;
+                if let Some(report) = &report {
+                    print_report(report_out, report, &boot, &t)?;
+                }
+                if let Some((from, c)) = &carried {
+                    print_carried(report_out, from, c, &t.release)?;
+                }
+                if let Some(path) = &args.output {
+                    writeln!(
+                        report_out,
+                        "\nWrote {} (sha256 {}).",
+                        path.display(),
+                        policy.hash()
+                    )?;
+                    writeln!(
+                        report_out,
+                        "Next: kgate policy diff {0}, then kgate apply {0} --dry-run.",
+                        path.display()
+                    )?;
+                }
+                report_out.flush()?;
             }
-            if let Some((from, c)) = &carried {
-                print_carried(report_out, from, c, &t.release)?;
-            }
-            if let Some(path) = &args.output {
-                writeln!(
-                    report_out,
-                    "\nWrote {} (sha256 {}).",
-                    path.display(),
-                    policy.hash()
-                )?;
-                writeln!(
-                    report_out,
-                    "Next: kgate policy diff {0}, then kgate apply {0} --dry-run.",
-                    path.display()
-                )?;
-            } else {
+            if args.output.is_none() {
+                // The policy itself, exact (TOML escapes its own strings).
                 out.write_all(text.as_bytes())?;
             }
         }
