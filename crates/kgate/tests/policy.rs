@@ -121,7 +121,8 @@ fn freeze_allows_loaded_modules_their_closure_and_builtins() {
     assert!(out.contains("3 loadable modules blocked"), "{out}");
     let text = std::fs::read_to_string(&policy).unwrap();
     assert!(
-        text.contains(r#"{ name = "xfs", reason = "loaded" }"#),
+        // xfs is also mountable in a user namespace: freeze says so (issue 19).
+        text.contains(r#"{ name = "xfs", reason = "loaded; WARNING: reachable by any user in a user namespace through mount -t xfs (fs-xfs)" }"#),
         "{text}"
     );
     assert!(
@@ -559,4 +560,82 @@ fn issue19_hostile_module_names_never_reach_modprobe_conf() {
     ] {
         assert!(!names.contains(bad), "{bad} surveyed as a module: {names}");
     }
+}
+
+/// Issue 19, item 7: `kgate freeze` allowlisted every loaded module as
+/// "loaded", so a module an unprivileged user had autoloaded before the
+/// freeze (`socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)` loads sctp) became
+/// allowed without a word. Freeze names the trigger of each such module,
+/// in its report and in the policy's reason, and `--exclude-reachable`
+/// leaves them out, except what a kept module needs.
+#[test]
+fn issue19_freeze_flags_loaded_modules_unprivileged_users_can_load() {
+    let dir = TempDir::new("freeze-reachable");
+    let root = dir.path().join("root");
+    let t = fixture(&root, "6.99.0-test");
+    // No alias: nothing but a root modprobe loads it; it needs vsock.
+    t.module("kernel/drivers/misc/keeper.ko.xz", &[], &["vsock"], "");
+    let lsmod = dir.path().join("lsmod");
+    std::fs::write(
+        &lsmod,
+        "sctp 100 0\nxfs 100 0\nkeeper 10 0\nvsock 10 1 keeper\n",
+    )
+    .unwrap();
+    let freeze = |extra: &[&str], out: &Path| {
+        ok(args(kgate().arg("freeze"), &root)
+            .arg("--loaded")
+            .arg(&lsmod)
+            .args(extra)
+            .arg("-o")
+            .arg(out))
+    };
+
+    let policy = dir.path().join("p.toml");
+    let out = freeze(&[], &policy);
+    let sctp = "sctp: loaded, and reachable by any user through \
+                socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) (net-pf-2-proto-132)";
+    assert!(out.contains(sctp), "{out}");
+    assert!(
+        out.contains("xfs: loaded, and reachable by any user in a user namespace through mount -t xfs (fs-xfs)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "vsock: loaded, and reachable by any user through socket(AF_VSOCK, …) (net-pf-40)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("keeper: loaded, and reachable"), "{out}");
+    assert!(out.contains("--exclude-reachable"), "{out}");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(
+        text.contains("name = \"sctp\", reason = \"loaded; WARNING: reachable by any user through socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) (net-pf-2-proto-132)"),
+        "{text}"
+    );
+
+    let strict = dir.path().join("strict.toml");
+    let out = freeze(&["--exclude-reachable"], &strict);
+    assert!(
+        out.contains("Excluded 2 loaded module(s) that any user can get loaded: sctp, xfs"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Kept vsock although any user can get it loaded: dependency of keeper"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&strict).unwrap();
+    assert!(!text.contains("\"sctp\""), "{text}");
+    assert!(!text.contains("\"xfs\""), "{text}");
+    assert!(text.contains("name = \"keeper\""), "{text}");
+    // The policy blocks what was excluded.
+    let conf_root = dir.path().join("root");
+    ok(args(kgate().arg("apply").arg(&strict), &conf_root));
+    let conf = std::fs::read_to_string(conf_root.join("etc/modprobe.d/kgate.conf")).unwrap();
+    for m in ["sctp", "xfs"] {
+        assert!(
+            conf.contains(&format!("\ninstall {m} /bin/false\n")),
+            "{conf}"
+        );
+    }
+    assert!(!conf.contains("install vsock "), "{conf}");
 }
