@@ -37,6 +37,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use kgate_kernel::boot::BootModule;
+use kgate_kernel::name::ModuleName;
 use kgate_kernel::tree::KernelTree;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -229,7 +230,7 @@ pub struct Plan {
     sysctls: Vec<SysctlChange>,
     refusals: Vec<Refusal>,
     warnings: Vec<String>,
-    blocked: Vec<String>,
+    blocked: Vec<ModuleName>,
     modules_supported: bool,
     manifest: Manifest,
     /// The state manifest on disk is already `manifest`.
@@ -261,7 +262,7 @@ impl Plan {
         &self.warnings
     }
     /// Modules `kgate.conf` blocks, sorted.
-    pub fn blocked(&self) -> &[String] {
+    pub fn blocked(&self) -> &[ModuleName] {
         &self.blocked
     }
     /// False when the kernel has no loadable modules: only the sysctl file
@@ -463,24 +464,38 @@ fn is_ours(content: &str) -> bool {
 /// The modules `kgate.conf` blocks: loadable modules of the tree not in
 /// `allowed`, canonical names, sorted. `allowed` must already be closed
 /// over dependencies ([`KernelTree::load_closure`] resolves softdeps that
-/// name aliases, as modprobe does).
-pub fn blocked_modules(tree: &KernelTree, allowed: &BTreeSet<String>) -> Vec<String> {
+/// name aliases, as modprobe does). A tree module whose name is not a
+/// [`ModuleName`] cannot be named in modprobe.d at all; the tree's reader
+/// already drops such modules, and [`invalid_module_names`] lists any left.
+pub fn blocked_modules(tree: &KernelTree, allowed: &BTreeSet<String>) -> Vec<ModuleName> {
     let allowed: BTreeSet<String> = allowed
         .iter()
         .map(|a| kgate_kernel::canonical_name(a))
         .collect();
-    let set: BTreeSet<String> = tree
+    let set: BTreeSet<ModuleName> = tree
         .modules
         .iter()
         .filter(|m| !m.builtin)
-        .map(|m| kgate_kernel::canonical_name(&m.name))
-        .filter(|n| !allowed.contains(n))
+        .filter_map(|m| ModuleName::new(&m.name).ok())
+        .filter(|n| !allowed.contains(n.as_str()))
         .collect();
     set.into_iter().collect()
 }
 
-/// `etc/modprobe.d/kgate.conf` for `blocked`.
-pub fn render_modprobe(input: &ModprobeInput<'_>, blocked: &[String]) -> String {
+/// Loadable modules of the tree whose names are not module names, with why.
+pub fn invalid_module_names(tree: &KernelTree) -> Vec<String> {
+    tree.modules
+        .iter()
+        .filter(|m| !m.builtin)
+        .filter_map(|m| ModuleName::new(&m.name).err())
+        .map(|e| e.to_string())
+        .collect()
+}
+
+/// `etc/modprobe.d/kgate.conf` for `blocked`. Only a [`ModuleName`] (letters,
+/// digits and `_`, checked when it was made) goes into a line, so every
+/// line is exactly `install NAME /bin/false` (issue 19).
+pub fn render_modprobe(input: &ModprobeInput<'_>, blocked: &[ModuleName]) -> String {
     let mut s = header(input);
     s.push_str(
         "#\n\
@@ -595,6 +610,11 @@ fn plan_with_live(
     let mut warnings = Vec::new();
     let modules_supported = modprobe && input.tree.modules.iter().any(|m| !m.builtin);
     let blocked = if modules_supported {
+        for bad in invalid_module_names(input.tree) {
+            warnings.push(format!(
+                "{bad}: kgate.conf cannot name this module, so it does not block it"
+            ));
+        }
         blocked_modules(input.tree, input.allowed)
     } else if !modprobe {
         Vec::new()
@@ -639,8 +659,8 @@ fn plan_with_live(
     let refusals: Vec<Refusal> = blocked
         .iter()
         .filter_map(|m| {
-            needed.get(m).map(|why| Refusal {
-                module: m.clone(),
+            needed.get(m.as_str()).map(|why| Refusal {
+                module: m.to_string(),
                 why: why.join("; "),
             })
         })

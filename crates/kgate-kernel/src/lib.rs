@@ -40,6 +40,7 @@ pub mod host;
 pub mod ko;
 pub mod modinfo;
 pub mod modprobe_conf;
+pub mod name;
 pub mod reach;
 pub mod splice;
 pub mod sysctl;

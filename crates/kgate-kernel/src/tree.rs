@@ -13,6 +13,7 @@ use crate::cache::{FactCache, FileStamp};
 use crate::depmod::{self, SoftDep};
 use crate::ko::{self, Compression, KoFacts};
 use crate::modinfo::{self, ModInfo};
+use crate::name::ModuleName;
 use crate::trigger::{self, Trigger};
 
 /// Errors that stop a whole tree from loading. One bad module never does:
@@ -257,12 +258,25 @@ impl KernelTree {
             let Some(file_name) = ko::module_name_from_path(Path::new(&file.rel)) else {
                 continue;
             };
-            let name = facts
-                .modinfo
-                .name
-                .as_deref()
-                .map(crate::canonical_name)
-                .unwrap_or(file_name);
+            // Names end up in modprobe.d and on terminals: one that is not
+            // a module name drops the module, with a problem (issue 19).
+            let checked = ModuleName::new(&file_name)
+                .map_err(|e| format!("the file name is not a module name: {e}"))
+                .and_then(|from_file| match facts.modinfo.name.as_deref() {
+                    Some(n) => ModuleName::new(n)
+                        .map_err(|e| format!(".modinfo name= is not a module name: {e}")),
+                    None => Ok(from_file),
+                });
+            let name = match checked {
+                Ok(name) => name.as_str().to_owned(),
+                Err(error) => {
+                    problems.push(ModuleProblem {
+                        path: file.rel.clone(),
+                        error: format!("{error}; module skipped"),
+                    });
+                    continue;
+                }
+            };
             let module = module_from(
                 name.clone(),
                 Some(file.rel.clone()),
@@ -306,6 +320,18 @@ impl KernelTree {
         let all_builtin: BTreeSet<&String> =
             builtin_names.iter().chain(builtin_info.keys()).collect();
         for name in all_builtin {
+            if let Err(e) = ModuleName::new(name) {
+                let source = if builtin_names.contains(name) {
+                    "modules.builtin"
+                } else {
+                    "modules.builtin.modinfo"
+                };
+                problems.push(ModuleProblem {
+                    path: source.to_owned(),
+                    error: format!("{e}; builtin module skipped"),
+                });
+                continue;
+            }
             if modules.contains_key(name) {
                 continue;
             }

@@ -58,8 +58,8 @@ pub use model::{
 };
 pub use ops::{
     carry, freeze, tree_release, Allowance, Carried, DiffReport, ExplainedModule, Explanation,
-    FreezeInput, FreezeReport, Frozen, FrozenModule, SocketVerdict, Surface, FROZEN_SYSCTLS,
-    IN_MEMORY_PATH,
+    FreezeInput, FreezeReport, Frozen, FrozenModule, ReachableLoaded, SocketVerdict, Surface,
+    FROZEN_SYSCTLS, IN_MEMORY_PATH,
 };
 pub use socket::{family_name, family_number, SocketProtocol, SocketRule};
 pub use splice::{Endpoint, EndpointPattern, OnDeny, SplicePair, SplicePreset};

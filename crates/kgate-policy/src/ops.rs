@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use kgate_kernel::reach::{self, Reach, ReachContext};
+use kgate_kernel::reach::{self, Reach, ReachContext, Via};
 use kgate_kernel::tree::KernelTree;
 use kgate_kernel::trigger::{Trigger, TriggerKind};
 use serde::Serialize;
@@ -196,6 +196,34 @@ pub struct FreezeInput<'a> {
     pub boot: &'a [(String, String)],
     /// `meta.name`.
     pub name: Option<String>,
+    /// The settings unprivileged reachability is judged against
+    /// ([`reach::compute`]): which loaded modules an unprivileged user
+    /// could have loaded before the freeze.
+    pub ctx: &'a ReachContext,
+    /// Leave loaded modules that an unprivileged user can get loaded out of
+    /// the allowlist, unless boot needs them; a kept module's dependencies
+    /// stay allowed.
+    pub exclude_reachable: bool,
+}
+
+/// A loaded module that an unprivileged user can get loaded: it may be
+/// loaded only because someone made the kernel load it (issue 19).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReachableLoaded {
+    /// Canonical name.
+    pub name: String,
+    /// How: `reachable by any user through socket(AF_INET, SOCK_STREAM,
+    /// IPPROTO_SCTP) (net-pf-2-proto-132)`.
+    pub how: String,
+    /// The trigger, as the survey reports it.
+    pub via: Option<Via>,
+    /// Only through a user namespace.
+    pub needs_userns: bool,
+    /// Left out of `modules.allow` (`--exclude-reachable`) and blocked.
+    pub excluded: bool,
+    /// Why it stays allowed although `--exclude-reachable` was given
+    /// (`needed to boot: …`, `dependency of keeper`); `None` otherwise.
+    pub kept_because: Option<String>,
 }
 
 /// One allowed module in a [`FreezeReport`].
@@ -230,6 +258,11 @@ pub struct FreezeReport {
     pub blocked: usize,
     /// `sockets.allow`, as written.
     pub socket_families: Vec<String>,
+    /// Loaded modules that an unprivileged user can get loaded, with the
+    /// trigger; sorted by name.
+    pub reachable_loaded: Vec<ReachableLoaded>,
+    /// `--exclude-reachable` was given.
+    pub exclude_reachable: bool,
     /// Things to know before enforcing.
     pub notes: Vec<String>,
 }
@@ -283,14 +316,46 @@ pub fn freeze(input: &FreezeInput<'_>) -> Frozen {
         .iter()
         .map(|m| kgate_kernel::canonical_name(m))
         .collect();
-    let mut not_in_tree = Vec::new();
+    // Loaded modules any user could have made the kernel load: flagged,
+    // and with exclude_reachable left out unless boot needs them.
+    let reach = reach::compute(tree, input.ctx);
+    let mut reachable_loaded: Vec<ReachableLoaded> = Vec::new();
     for m in &loaded {
+        let Some(i) = tree.position(m) else { continue };
+        let r = &reach[i];
+        if tree.modules[i].builtin || !r.unprivileged {
+            continue;
+        }
+        let kept_because = (input.exclude_reachable && is_boot.contains(m))
+            .then(|| format!("needed to boot: {}", reasons[m].join("; ")));
+        reachable_loaded.push(ReachableLoaded {
+            name: m.clone(),
+            how: describe_reach(r),
+            via: r.via.clone(),
+            needs_userns: r.needs_userns,
+            excluded: input.exclude_reachable && kept_because.is_none(),
+            kept_because,
+        });
+    }
+    let left_out: BTreeSet<&str> = reachable_loaded
+        .iter()
+        .filter(|r| r.excluded)
+        .map(|r| r.name.as_str())
+        .collect();
+
+    let mut not_in_tree = Vec::new();
+    for m in loaded.iter().filter(|m| !left_out.contains(m.as_str())) {
         let r = reasons.entry(m.clone()).or_default();
         if tree.get(m).is_some() {
             r.insert(0, "loaded".into());
         } else {
             r.insert(0, "loaded (not in this kernel's tree)".into());
             not_in_tree.push(m.clone());
+        }
+    }
+    for rl in &reachable_loaded {
+        if let Some(r) = reasons.get_mut(&rl.name) {
+            r.push(format!("WARNING: {}", rl.how));
         }
     }
 
@@ -336,6 +401,13 @@ pub fn freeze(input: &FreezeInput<'_>) -> Frozen {
         ..Policy::default()
     };
     let effective = policy.effective_modules(tree);
+    // An excluded module that a kept one needs stays allowed: say so.
+    for rl in reachable_loaded.iter_mut().filter(|r| r.excluded) {
+        if let Some(why) = effective.get(&rl.name) {
+            rl.excluded = false;
+            rl.kept_because = Some(why.to_string());
+        }
+    }
 
     let mut families: BTreeSet<u32> = [1, 2, 10, 16].into_iter().collect();
     for name in effective.keys() {
@@ -386,6 +458,19 @@ pub fn freeze(input: &FreezeInput<'_>) -> Frozen {
         "splice.mode is \"audit\": review denied endpoints before switching to \"enforce\""
             .to_owned(),
     ];
+    if !reachable_loaded.is_empty() && !input.exclude_reachable {
+        notes.push(format!(
+            "{} loaded module(s) can be loaded by any user, so an unprivileged user may have \
+             loaded them before this freeze: {}; make sure the host uses them, or freeze \
+             again with --exclude-reachable to leave them out",
+            reachable_loaded.len(),
+            reachable_loaded
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if !not_in_tree.is_empty() {
         notes.push(format!(
             "{} loaded module(s) are not in this kernel's tree and were listed as is: {}",
@@ -406,9 +491,108 @@ pub fn freeze(input: &FreezeInput<'_>) -> Frozen {
             .iter()
             .map(|e| e.value.to_string())
             .collect(),
+        reachable_loaded,
+        exclude_reachable: input.exclude_reachable,
         notes,
     };
     Frozen { policy, report }
+}
+
+/// `reachable by any user [in a user namespace] [as a dependency of X]
+/// through CALL (ALIAS)`.
+fn describe_reach(r: &Reach) -> String {
+    let mut s = "reachable by any user".to_owned();
+    if r.needs_userns {
+        s.push_str(" in a user namespace");
+    }
+    match &r.via {
+        Some(Via::Trigger { kind, alias }) => {
+            s.push_str(&format!(
+                " through {} ({alias})",
+                trigger_call(*kind, alias)
+            ));
+        }
+        Some(Via::Dependency { of, kind, alias }) => s.push_str(&format!(
+            " as a dependency of {of}, through {} ({alias})",
+            trigger_call(*kind, alias)
+        )),
+        None => {}
+    }
+    s
+}
+
+/// What a user does to send a request: `net-pf-2-proto-132` →
+/// `socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)`.
+pub fn trigger_call(kind: TriggerKind, alias: &str) -> String {
+    let af = |n: u32| {
+        family_name(n)
+            .map(|f| format!("AF_{}", f.to_uppercase()))
+            .unwrap_or_else(|| n.to_string())
+    };
+    let num = |s: &str| s.parse::<u32>().ok();
+    match kind {
+        TriggerKind::SocketFamily => {
+            if let Some(f) = alias.strip_prefix("net-pf-").and_then(num) {
+                return format!("socket({}, …)", af(f));
+            }
+        }
+        TriggerKind::SocketProtocol | TriggerKind::Netlink => {
+            let parts: Vec<&str> = alias.split('-').collect();
+            if let ["net", "pf", f, "proto", p, rest @ ..] = parts.as_slice() {
+                if let (Some(f), Some(p)) = (num(f), num(p)) {
+                    let proto = crate::socket::protocol_name(f, p);
+                    let ty = match rest {
+                        ["type", t] => match num(t) {
+                            Some(1) => "SOCK_STREAM".to_owned(),
+                            Some(2) => "SOCK_DGRAM".to_owned(),
+                            Some(3) => "SOCK_RAW".to_owned(),
+                            Some(5) => "SOCK_SEQPACKET".to_owned(),
+                            Some(6) => "SOCK_DCCP".to_owned(),
+                            _ => t.to_string(),
+                        },
+                        _ if f == crate::socket::AF_NETLINK => "SOCK_RAW".to_owned(),
+                        _ => match proto {
+                            Some("tcp" | "sctp" | "mptcp" | "smc") => "SOCK_STREAM".to_owned(),
+                            Some("udp" | "udplite" | "icmp" | "l2tp") => "SOCK_DGRAM".to_owned(),
+                            Some("dccp") => "SOCK_DCCP".to_owned(),
+                            _ => "…".to_owned(),
+                        },
+                    };
+                    let prefix = if f == crate::socket::AF_NETLINK {
+                        "NETLINK_"
+                    } else {
+                        "IPPROTO_"
+                    };
+                    let proto = proto
+                        .map(|p| format!("{prefix}{}", p.to_uppercase()))
+                        .unwrap_or_else(|| p.to_string());
+                    return format!("socket({}, {ty}, {proto})", af(f));
+                }
+            }
+        }
+        TriggerKind::Filesystem => {
+            if let Some(fs) = alias.strip_prefix("fs-") {
+                return format!("mount -t {fs}");
+            }
+        }
+        TriggerKind::TtyLdisc => {
+            if let Some(n) = alias.strip_prefix("tty-ldisc-") {
+                return format!("ioctl(TIOCSETD, {n})");
+            }
+        }
+        TriggerKind::AfAlg => {
+            if let Some(t) = alias.strip_prefix("algif-") {
+                return format!("bind() of an AF_ALG socket to type {t}");
+            }
+        }
+        TriggerKind::Devname => {
+            if let Some(node) = alias.strip_prefix("devname:") {
+                return format!("open(/dev/{node})");
+            }
+        }
+        _ => {}
+    }
+    format!("a {} request", kind.as_str().replace('_', " "))
 }
 
 /// A policy carried to a new kernel, and what changed.

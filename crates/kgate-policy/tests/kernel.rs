@@ -111,6 +111,9 @@ fn freeze_lists_top_level_modules_and_reports_everything() {
         loaded: &loaded,
         boot: &boot,
         name: Some("web-01".into()),
+        // Reachability has a test of its own (issue19_…).
+        ctx: &no_autoload(),
+        exclude_reachable: false,
     });
     let p = &frozen.policy;
     let listed: Vec<&str> = p.modules.allow.iter().map(|e| e.value.as_str()).collect();
@@ -302,6 +305,8 @@ fn debian_kernel_freeze_and_diff() {
         loaded: &loaded,
         boot: &[],
         name: None,
+        ctx: &no_autoload(),
+        exclude_reachable: false,
     });
     let p = &frozen.policy;
     let eff = p.effective_modules(&tree);
@@ -337,4 +342,108 @@ fn debian_kernel_freeze_and_diff() {
     );
     let w = p.check_against(&tree);
     assert!(w.is_empty(), "{w:#?}");
+}
+
+fn no_autoload() -> ReachContext {
+    ReachContext {
+        autoload: false,
+        ..ReachContext::default()
+    }
+}
+
+/// Issue 19, item 7: loaded modules any user can get loaded are named with
+/// their trigger; `exclude_reachable` leaves them out, but not what boot
+/// needs.
+#[test]
+fn issue19_freeze_flags_and_excludes_reachable_loaded_modules() {
+    let dir = TempDir::new("freeze-reach");
+    let tree = fixture(dir.path());
+    let loaded = set(&[
+        "ext4",
+        "jbd2",
+        "mbcache",
+        "sctp",
+        "can",
+        "n_hdlc",
+        "virtio_net",
+    ]);
+    let boot = vec![("ext4".to_string(), "root filesystem ext4".to_string())];
+    let ctx = ReachContext::default();
+    let input = |exclude_reachable| FreezeInput {
+        tree: &tree,
+        release: "6.12.0-test",
+        loaded: &loaded,
+        boot: &boot,
+        name: None,
+        ctx: &ctx,
+        exclude_reachable,
+    };
+    let frozen = freeze(&input(false));
+    let how: Vec<(&str, &str)> = frozen
+        .report
+        .reachable_loaded
+        .iter()
+        .map(|r| (r.name.as_str(), r.how.as_str()))
+        .collect();
+    assert_eq!(
+        how,
+        [
+            ("can", "reachable by any user through socket(AF_CAN, …) (net-pf-29)"),
+            (
+                "ext4",
+                "reachable by any user in a user namespace through mount -t ext4 (fs-ext4)"
+            ),
+            (
+                "jbd2",
+                "reachable by any user in a user namespace as a dependency of ext4, through mount -t ext4 (fs-ext4)"
+            ),
+            (
+                "mbcache",
+                "reachable by any user in a user namespace as a dependency of ext4, through mount -t ext4 (fs-ext4)"
+            ),
+            ("n_hdlc", "reachable by any user through ioctl(TIOCSETD, 13) (tty-ldisc-13)"),
+            (
+                "sctp",
+                "reachable by any user through socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) (net-pf-2-proto-132)"
+            ),
+        ]
+    );
+    let reason = |p: &Policy, m: &str| p.lists_module(m).map(|e| e.reason.clone().unwrap());
+    assert_eq!(
+        reason(&frozen.policy, "can").as_deref(),
+        Some("loaded; WARNING: reachable by any user through socket(AF_CAN, …) (net-pf-29)")
+    );
+    assert!(frozen
+        .report
+        .notes
+        .iter()
+        .any(|n| n.contains("--exclude-reachable")));
+
+    let strict = freeze(&input(true));
+    let p = &strict.policy;
+    let listed: Vec<&str> = p.modules.allow.iter().map(|e| e.value.as_str()).collect();
+    assert_eq!(listed, ["ext4", "virtio_net"]);
+    let eff = p.effective_modules(&tree);
+    for gone in ["sctp", "can", "n_hdlc"] {
+        assert!(!eff.contains_key(gone), "{gone} is still allowed");
+    }
+    let r = |m: &str| {
+        strict
+            .report
+            .reachable_loaded
+            .iter()
+            .find(|r| r.name == m)
+            .unwrap()
+            .clone()
+    };
+    assert!(r("sctp").excluded && r("sctp").kept_because.is_none());
+    assert_eq!(
+        r("ext4").kept_because.as_deref(),
+        Some("needed to boot: root filesystem ext4")
+    );
+    assert!(!r("jbd2").excluded);
+    assert_eq!(
+        r("jbd2").kept_because.as_deref(),
+        Some("dependency of ext4")
+    );
 }

@@ -88,7 +88,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("kgate: error: {err:#}");
+            // Errors quote paths, names and file contents others control.
+            use std::io::Write;
+            let mut stderr = output::TextOut::new(std::io::stderr().lock());
+            let _ = writeln!(stderr, "kgate: error: {err:#}");
             ExitCode::from(1)
         }
     }

@@ -45,33 +45,53 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// `s` made safe for one line of text output: control characters
-/// (`\n`, ESC, DEL, C1), backslash, space, the replacement character
-/// (where the kernel's bytes were not UTF-8) and invisible format
-/// characters (bidi overrides, zero-width) are written as escapes (`\n`,
-/// `\x1b`, `\\`, `\x20`, `\u{fffd}`), so that a file or task name chosen
-/// by an unprivileged user can neither end a line, drive the terminal,
-/// nor pass for another `key=value` field. JSON output needs none of this:
-/// serde escapes exactly.
-pub fn escape_field(s: &str) -> String {
+/// `s` made safe to print inside a line of prose: control characters
+/// (`\n`, ESC, BEL, DEL, C1), backslash, the replacement character (where
+/// the bytes were not UTF-8) and invisible format characters (bidi
+/// overrides, zero-width) are written as escapes (`\n`, `\x1b`, `\\`,
+/// `\u{fffd}`); spaces stay. A module name, alias or `.modinfo` string
+/// chosen by whoever built a module can then neither end a line nor drive
+/// the terminal (an OSC title, a screen clear; issue 19). JSON output needs
+/// none of this: serde escapes exactly.
+pub fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s, Escape::Text);
+    out
+}
+
+/// [`escape_text`], and spaces too (`\x20`): for one `key=value` field of
+/// an event line, where a space would start a field of its own.
+pub fn escape_field(s: &str) -> String {
+    // escape_text writes no space of its own, so this only touches the input's.
+    escape_text(s).replace(' ', "\\x20")
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    /// Everything, backslash included: an untrusted string in a line.
+    Text,
+    /// Keep newlines, tabs and backslashes: a whole report ([`TextOut`]).
+    Layout,
+}
+
+fn push_escaped(out: &mut String, s: &str, how: Escape) {
+    use std::fmt::Write as _;
     for c in s.chars() {
         match c {
+            '\n' | '\t' | '\\' if how == Escape::Layout => out.push(c),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            ' ' => out.push_str("\\x20"),
             c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+                let _ = write!(out, "\\x{:02x}", c as u32);
             }
             c if c.is_control() || is_invisible(c) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
-    out
 }
 
 /// Characters that change how a line displays without showing.
@@ -80,6 +100,91 @@ fn is_invisible(c: char) -> bool {
         c as u32,
         0x00ad | 0x061c | 0x180e | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffd
     )
+}
+
+/// A writer for text reports that lets no terminal control through: every
+/// control character except newline and tab, and every invisible format
+/// character, is written escaped as in [`escape_text`]; bytes that are not
+/// UTF-8 become `\xNN`. Printers still escape untrusted strings with
+/// [`escape_text`] (which also escapes newlines); this catches any string a
+/// printer forgot. Never wrap JSON in it: JSON stays exact.
+pub struct TextOut<W: std::io::Write> {
+    inner: W,
+    /// The start of a UTF-8 sequence split across two writes.
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> TextOut<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> TextOut<W> {
+        TextOut {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for TextOut<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::fmt::Write as _;
+        self.pending.extend_from_slice(buf);
+        let mut out = String::with_capacity(self.pending.len());
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    push_escaped(&mut out, s, Escape::Layout);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    // from_utf8 said this prefix is valid, so never the default.
+                    push_escaped(
+                        &mut out,
+                        std::str::from_utf8(good).unwrap_or_default(),
+                        Escape::Layout,
+                    );
+                    match e.error_len() {
+                        Some(n) => {
+                            for b in &bad[..n] {
+                                let _ = write!(out, "\\x{b:02x}");
+                            }
+                            rest = &bad[n..];
+                        }
+                        // An incomplete sequence at the end: wait for the rest.
+                        None => {
+                            rest = bad;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let rest = rest.to_vec();
+        self.pending = rest;
+        self.inner.write_all(out.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        use std::fmt::Write as _;
+        if !self.pending.is_empty() {
+            let mut out = String::new();
+            for b in std::mem::take(&mut self.pending) {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+            self.inner.write_all(out.as_bytes())?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write> Drop for TextOut<W> {
+    fn drop(&mut self) {
+        // An error here has nowhere to go; run's own flush reports it.
+        let _ = std::io::Write::flush(self);
+    }
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.
@@ -122,5 +227,39 @@ mod tests {
         assert_eq!(escape_field("café"), "café");
         // Escaping is unambiguous: a literal backslash-n differs from a newline.
         assert_ne!(escape_field("\\n"), escape_field("\n"));
+    }
+
+    #[test]
+    fn escape_text_keeps_spaces_and_escapes_terminal_controls() {
+        assert_eq!(
+            escape_text("loaded, and reachable"),
+            "loaded, and reachable"
+        );
+        assert_eq!(
+            escape_text("t\x1b]0;pwned\x07 \x1b[2J\n"),
+            "t\\x1b]0;pwned\\x07 \\x1b[2J\\n"
+        );
+        assert_eq!(
+            escape_text("a\\b \u{9b}\u{202e}"),
+            "a\\\\b \\u{9b}\\u{202e}"
+        );
+    }
+
+    #[test]
+    fn text_out_keeps_layout_and_escapes_controls_across_writes() {
+        use std::io::Write;
+        let mut buf = Vec::new();
+        {
+            let mut w = TextOut::new(&mut buf);
+            write!(w, "a\tb\\c\n\x1b[2J").unwrap();
+            // A C1 CSI (U+009B) split across two writes, then a bad byte.
+            w.write_all(&[0xc2]).unwrap();
+            w.write_all(&[0x9b, b'x', 0xff, b'\n']).unwrap();
+            w.flush().unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "a\tb\\c\n\\x1b[2J\\u{9b}x\\xff\n"
+        );
     }
 }

@@ -121,7 +121,8 @@ fn freeze_allows_loaded_modules_their_closure_and_builtins() {
     assert!(out.contains("3 loadable modules blocked"), "{out}");
     let text = std::fs::read_to_string(&policy).unwrap();
     assert!(
-        text.contains(r#"{ name = "xfs", reason = "loaded" }"#),
+        // xfs is also mountable in a user namespace: freeze says so (issue 19).
+        text.contains(r#"{ name = "xfs", reason = "loaded; WARNING: reachable by any user in a user namespace through mount -t xfs (fs-xfs)" }"#),
         "{text}"
     );
     assert!(
@@ -464,4 +465,177 @@ fn bpf_lsm_unavailable_says_why_and_offers_modprobe() {
 
 fn kgate_bpf_pin_dir() -> &'static str {
     "/sys/fs/bpf/kgate"
+}
+
+/// Issue 19, item 1: a module name is written into modprobe.d, so a name
+/// with a space (`ext4 /tmp/x`) or a newline was a command injection
+/// (`install ext4 /tmp/x /bin/false` runs /tmp/x as root on every request
+/// for ext4). Names that are not what the kernel and kmod accept are
+/// dropped with a reported problem, and every line kgate writes is
+/// `install NAME /bin/false`.
+#[test]
+fn issue19_hostile_module_names_never_reach_modprobe_conf() {
+    use kgate_kernel::testutil::modinfo_elf;
+    let dir = TempDir::new("hostile-names");
+    let root = dir.path().join("root");
+    let t = fixture(&root, "6.99.0-test");
+    // `.modinfo` name= with a space: the injection of the issue.
+    t.write_bytes(
+        "kernel/fs/evil.ko",
+        &modinfo_elf("name=ext4 /tmp/x;alias=fs-evil"),
+    );
+    // A newline: whole extra directives.
+    t.write_bytes(
+        "kernel/fs/evil2.ko",
+        &modinfo_elf("name=evil2\ninstall vsock /tmp/y;alias=fs-evil2"),
+    );
+    // No name= at all, so the name comes from a file name with a space.
+    t.write_bytes("kernel/fs/bad name.ko", &modinfo_elf("alias=fs-bad"));
+    // A builtin name with a space.
+    t.write(
+        "modules.builtin",
+        "kernel/builtin/ext4.ko\nkernel/builtin/ext4 x.ko\n",
+    );
+    // Longer than the kernel's MODULE_NAME_LEN - 1 = 55 bytes.
+    let long = "a".repeat(56);
+    t.write_bytes(
+        &format!("kernel/fs/{long}.ko"),
+        &modinfo_elf(&format!("name={long}")),
+    );
+
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[modules]\nmode = \"enforce\"\nallow = [\"xfs\"]\n",
+    )
+    .unwrap();
+    ok(args(
+        kgate()
+            .arg("apply")
+            .arg(&policy)
+            .args(["--backend", "modprobe"]),
+        &root,
+    ));
+    let conf = std::fs::read_to_string(root.join("etc/modprobe.d/kgate.conf")).unwrap();
+    for line in conf.lines().filter(|l| !l.starts_with('#')) {
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert!(
+            parts.len() == 3
+                && parts[0] == "install"
+                && parts[2] == "/bin/false"
+                && parts[1]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "line {line:?} in\n{conf}"
+        );
+    }
+    for bad in ["/tmp/x", "/tmp/y", "bad name", long.as_str()] {
+        assert!(!conf.contains(bad), "{bad}: {conf}");
+    }
+    assert!(conf.contains("\ninstall sctp /bin/false\n"), "{conf}");
+    // Exit status 3: the survey found module files it could not use.
+    let (code, out, err) = run(args(kgate().args(["survey", "--format", "json"]), &root));
+    assert_eq!(code, 3, "{err}");
+    let s: Value = serde_json::from_str(&out).unwrap();
+    let problems = s["problems"].to_string();
+    for path in [
+        "kernel/fs/evil.ko",
+        "kernel/fs/evil2.ko",
+        "kernel/fs/bad name.ko",
+        "modules.builtin",
+    ] {
+        assert!(
+            problems.contains(&format!("\"path\":\"{path}\"")),
+            "{path}: {problems}"
+        );
+    }
+    assert!(problems.contains(&long), "{problems}");
+    let names = s["modules"].to_string();
+    for bad in [
+        "ext4 /tmp/x",
+        "install vsock",
+        "bad name",
+        "ext4 x",
+        long.as_str(),
+    ] {
+        assert!(!names.contains(bad), "{bad} surveyed as a module: {names}");
+    }
+}
+
+/// Issue 19, item 7: `kgate freeze` allowlisted every loaded module as
+/// "loaded", so a module an unprivileged user had autoloaded before the
+/// freeze (`socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)` loads sctp) became
+/// allowed without a word. Freeze names the trigger of each such module,
+/// in its report and in the policy's reason, and `--exclude-reachable`
+/// leaves them out, except what a kept module needs.
+#[test]
+fn issue19_freeze_flags_loaded_modules_unprivileged_users_can_load() {
+    let dir = TempDir::new("freeze-reachable");
+    let root = dir.path().join("root");
+    let t = fixture(&root, "6.99.0-test");
+    // No alias: nothing but a root modprobe loads it; it needs vsock.
+    t.module("kernel/drivers/misc/keeper.ko.xz", &[], &["vsock"], "");
+    let lsmod = dir.path().join("lsmod");
+    std::fs::write(
+        &lsmod,
+        "sctp 100 0\nxfs 100 0\nkeeper 10 0\nvsock 10 1 keeper\n",
+    )
+    .unwrap();
+    let freeze = |extra: &[&str], out: &Path| {
+        ok(args(kgate().arg("freeze"), &root)
+            .arg("--loaded")
+            .arg(&lsmod)
+            .args(extra)
+            .arg("-o")
+            .arg(out))
+    };
+
+    let policy = dir.path().join("p.toml");
+    let out = freeze(&[], &policy);
+    let sctp = "sctp: loaded, and reachable by any user through \
+                socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) (net-pf-2-proto-132)";
+    assert!(out.contains(sctp), "{out}");
+    assert!(
+        out.contains("xfs: loaded, and reachable by any user in a user namespace through mount -t xfs (fs-xfs)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "vsock: loaded, and reachable by any user through socket(AF_VSOCK, …) (net-pf-40)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("keeper: loaded, and reachable"), "{out}");
+    assert!(out.contains("--exclude-reachable"), "{out}");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(
+        text.contains("name = \"sctp\", reason = \"loaded; WARNING: reachable by any user through socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) (net-pf-2-proto-132)"),
+        "{text}"
+    );
+
+    let strict = dir.path().join("strict.toml");
+    let out = freeze(&["--exclude-reachable"], &strict);
+    assert!(
+        out.contains("Excluded 2 loaded module(s) that any user can get loaded: sctp, xfs"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Kept vsock although any user can get it loaded: dependency of keeper"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&strict).unwrap();
+    assert!(!text.contains("\"sctp\""), "{text}");
+    assert!(!text.contains("\"xfs\""), "{text}");
+    assert!(text.contains("name = \"keeper\""), "{text}");
+    // The policy blocks what was excluded.
+    let conf_root = dir.path().join("root");
+    ok(args(kgate().arg("apply").arg(&strict), &conf_root));
+    let conf = std::fs::read_to_string(conf_root.join("etc/modprobe.d/kgate.conf")).unwrap();
+    for m in ["sctp", "xfs"] {
+        assert!(
+            conf.contains(&format!("\ninstall {m} /bin/false\n")),
+            "{conf}"
+        );
+    }
+    assert!(!conf.contains("install vsock "), "{conf}");
 }

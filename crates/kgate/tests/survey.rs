@@ -604,3 +604,93 @@ fn survey_reports_splice_paths_and_their_gates() {
         "{text}"
     );
 }
+
+/// Issue 19, item 6: `.modinfo` strings and file names reached the
+/// terminal raw, so a crafted module set the terminal's title (OSC 0) and
+/// cleared the screen. Text output escapes control characters; JSON keeps
+/// the exact strings.
+#[test]
+fn issue19_terminal_escapes_in_module_strings_are_escaped_in_text_output() {
+    use kgate_kernel::testutil::modinfo_elf;
+    const OSC: &str = "\x1b]0;pwned\x07";
+    const CLEAR: &str = "\x1b[2J";
+    let dir = TempDir::new("escapes");
+    let root = dir.path().join("root");
+    let tree = FixtureTree::new(&root, "6.99.0-test");
+    // A valid name, with hostile aliases (a reachable socket trigger among
+    // them), dependencies and softdeps. (elf_module, not modinfo_elf: the
+    // OSC sequence has a `;`.)
+    let fs_alias = format!("fs-evil{OSC}");
+    let net_alias = format!("net-pf-40-proto-{CLEAR}");
+    tree.write_bytes(
+        "kernel/fs/evilfs.ko",
+        &elf_module(
+            "evilfs",
+            &[&fs_alias, &net_alias],
+            &[&format!("dep{CLEAR}")],
+            &format!("pre: soft{OSC}"),
+        ),
+    );
+    tree.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    // Hostile names: a `.modinfo` name= and a file name.
+    tree.write_bytes(
+        "kernel/fs/evil2.ko",
+        &elf_module(&format!("evil{OSC}{CLEAR}"), &[], &[], ""),
+    );
+    tree.write_bytes(&format!("kernel/fs/evil{CLEAR}.ko"), &modinfo_elf(""));
+
+    let survey = |format: &str| {
+        kgate()
+            .args(["survey", "--no-cache", "--format", format, "--root"])
+            .arg(&root)
+            .output()
+            .unwrap()
+    };
+    let text = survey("text");
+    assert_eq!(text.status.code(), Some(3), "{text:?}");
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(!text.stdout.contains(&0x1b), "ESC in survey text:\n{shown}");
+    assert!(!text.stderr.contains(&0x1b), "ESC in survey stderr");
+    assert!(!text.stdout.contains(&0x07), "BEL in survey text:\n{shown}");
+    // The escaped form is shown, so the user can see what the file says.
+    assert!(shown.contains("\\x1b[2J"), "{shown}");
+    assert!(shown.contains("net-pf-40-proto-\\x1b[2J"), "{shown}");
+
+    let json = survey("json");
+    let s = json_of(&json);
+    assert!(
+        s["problems"]
+            .to_string()
+            .contains(&serde_json::to_string(&format!("kernel/fs/evil{CLEAR}.ko")).unwrap()),
+        "{}",
+        s["problems"]
+    );
+    let evilfs = module(&s, "evilfs");
+    assert_eq!(evilfs["via"]["alias"], net_alias.as_str(), "{evilfs}");
+    assert!(
+        evilfs["aliases"]
+            .to_string()
+            .contains(&serde_json::to_string(&fs_alias).unwrap()),
+        "{evilfs}"
+    );
+
+    // freeze's report names the same strings (the module is loaded).
+    let lsmod = dir.path().join("lsmod");
+    std::fs::write(&lsmod, "evilfs 100 0\n").unwrap();
+    let frozen = kgate()
+        .args(["freeze", "--no-cache", "--root"])
+        .arg(&root)
+        .arg("--loaded")
+        .arg(&lsmod)
+        .arg("-o")
+        .arg(dir.path().join("p.toml"))
+        .output()
+        .unwrap();
+    assert!(frozen.status.success(), "{frozen:?}");
+    let shown = String::from_utf8_lossy(&frozen.stdout);
+    assert!(
+        !frozen.stdout.contains(&0x1b),
+        "ESC in freeze text:\n{shown}"
+    );
+    assert!(!frozen.stderr.contains(&0x1b), "ESC in freeze stderr");
+}

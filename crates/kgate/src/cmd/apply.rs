@@ -15,7 +15,7 @@ use kgate_policy::Mode;
 
 use crate::cmd::bpf::{print_sections, row, seccomp_row, sysctl_row, SectionRow};
 use crate::cmd::policy::load_policy;
-use crate::output::Format;
+use crate::output::{Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// Enforcement backends.
@@ -117,7 +117,7 @@ pub struct RevertArgs {
 /// Run `kgate apply`.
 pub fn run_apply(args: &ApplyArgs) -> Result<ExitCode> {
     if args.format == Format::Text {
-        let mut out = std::io::stdout().lock();
+        let mut out = TextOut::new(std::io::stdout().lock());
         let (code, rows) = apply_to(args, &mut out)?;
         print_sections(&mut out, &rows)?;
         return Ok(code);
@@ -360,7 +360,7 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
 
 /// Run `kgate revert`.
 pub fn run_revert(args: &RevertArgs) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    let mut out = TextOut::new(std::io::stdout().lock());
     if args.root.is_none() && args.backend != Some(Backend::Modprobe) {
         crate::cmd::bpf::revert(args.dry_run, &mut out)?;
     }

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use kgate_bpf::{BpfError, BpfPolicy, Event, Request};
 use kgate_policy::Loaded;
 
-use crate::output::{escape_field, Format};
+use crate::output::{escape_field, Format, TextOut};
 use crate::target::Target;
 
 /// Where the programs, links and maps are pinned.
@@ -414,6 +414,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => {
+            let mut out = TextOut::new(&mut out);
             match &bpf {
                 Ok(s) => {
                     writeln!(

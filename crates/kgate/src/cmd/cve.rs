@@ -12,7 +12,7 @@ use kgate_score::db::{self, CveDb, DbMeta};
 use kgate_score::git;
 use kgate_score::import::{self, ImportOptions, ImportProgress};
 
-use crate::output::{self, Format};
+use crate::output::{self, Format, TextOut};
 
 /// The kernel CNA's CVE repository.
 pub const VULNS_URL: &str = "https://git.kernel.org/pub/scm/linux/security/vulns.git";
@@ -322,6 +322,7 @@ fn print_info(path: &Path, meta: &DbMeta, format: Format, verb: Option<&str>) ->
             writeln!(out)?;
         }
         Format::Text => {
+            let mut out = TextOut::new(&mut out);
             if let Some(v) = verb {
                 writeln!(
                     out,
@@ -421,6 +422,7 @@ fn list(args: &ListArgs) -> Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => {
+            let mut out = TextOut::new(&mut out);
             for c in &cves {
                 writeln!(
                     out,

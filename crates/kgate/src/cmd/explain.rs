@@ -14,7 +14,7 @@ use kgate_score::db::{CveRecord, Severity};
 
 use crate::cmd::cve::DataArgs;
 use crate::cmd::score::{analyse, DatabaseRef};
-use crate::output::{human_bytes, Format};
+use crate::output::{escape_text, human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// JSON schema identifier of `kgate explain --format json`.
@@ -211,7 +211,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
         }
-        Format::Text => print_text(&mut out, &json)?,
+        Format::Text => print_text(&mut TextOut::new(&mut out), &json)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -243,9 +243,12 @@ fn print_text(out: &mut dyn Write, e: &ExplainJson<'_>) -> Result<()> {
                 ""
             },
             match via {
-                reach::Via::Trigger { kind, alias } => format!("{kind} trigger {alias}"),
-                reach::Via::Dependency { of, kind, alias } =>
-                    format!("dependency of {of}, via {kind} trigger {alias}"),
+                reach::Via::Trigger { kind, alias } =>
+                    format!("{kind} trigger {}", escape_text(alias)),
+                reach::Via::Dependency { of, kind, alias } => format!(
+                    "dependency of {of}, via {kind} trigger {}",
+                    escape_text(alias)
+                ),
             }
         )?,
         (None, false) => writeln!(
@@ -258,7 +261,7 @@ fn print_text(out: &mut dyn Write, e: &ExplainJson<'_>) -> Result<()> {
             out,
             "  trigger {:<16} {:<40} reachable by {}",
             tr.kind,
-            tr.alias,
+            escape_text(&tr.alias),
             tr.access.as_str()
         )?;
     }

@@ -12,7 +12,7 @@ use kgate_kernel::boot::{self, BootModule};
 use kgate_policy::{Carried, FreezeInput, FreezeReport, Policy};
 
 use crate::cmd::policy::loaded_modules;
-use crate::output::Format;
+use crate::output::{escape_text, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// JSON schema identifier of `kgate freeze --format json`.
@@ -27,8 +27,12 @@ pub const SCHEMA: &str = "kgate.freeze/1";
 /// policy also sets hardened sysctls and limits unprivileged socket()
 /// to unix, inet, inet6, netlink and the families of the allowed modules.
 ///
-/// It prints what it allowed and why. Nothing on the host changes: review
-/// the policy, then `kgate policy diff` and `kgate apply --dry-run`.
+/// It prints what it allowed and why. A loaded module that any user can
+/// get loaded (an unprivileged user may have loaded it before the freeze)
+/// is flagged with its trigger, in the report and in the policy's reason;
+/// --exclude-reachable leaves such modules out. Nothing on the host
+/// changes: review the policy, then `kgate policy diff` and `kgate apply
+/// --dry-run`.
 ///
 /// With --from POLICY and --kernel NEWVER it carries an existing policy to
 /// another kernel instead: it reports modules that vanished or are new, and
@@ -40,6 +44,8 @@ pub const SCHEMA: &str = "kgate.freeze/1";
     ssh web-01 lsmod > web-01.lsmod
     kgate freeze --root pkg --loaded web-01.lsmod -o web-01.toml
         Freeze another host's module set against an unpacked kernel package.
+    kgate freeze --exclude-reachable -o /etc/kgate/policy.toml
+        Freeze, leaving out loaded modules any user could have loaded.
     kgate freeze --from /etc/kgate/policy.toml --kernel 6.12.120+deb12-amd64 -o next.toml
         Carry a policy to a newly installed kernel before rebooting into it.")]
 pub struct Args {
@@ -59,6 +65,21 @@ pub struct Args {
     /// Do not look at any initramfs.
     #[arg(long)]
     pub no_initramfs: bool,
+
+    /// Leave out loaded modules that any user can get loaded.
+    ///
+    /// A loaded module is not necessarily one the host uses: an
+    /// unprivileged user may have made the kernel load it before the freeze
+    /// (`socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)` loads sctp). kgate
+    /// always lists such modules with the trigger that reaches them, judged
+    /// on this kernel's settings as `kgate survey` judges them, and writes
+    /// the warning into the entry's reason in the policy. With this flag
+    /// they are left out of the allowlist, so the policy blocks them;
+    /// modules boot needs, and dependencies of the modules that are kept,
+    /// stay allowed, and the report says which were excluded and which
+    /// were kept and why.
+    #[arg(long, conflicts_with = "from")]
+    pub exclude_reachable: bool,
 
     /// Carry this policy to the kernel given by --kernel/--root instead of
     /// freezing anew.
@@ -131,6 +152,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 loaded: &loaded,
                 boot: &boot_pairs,
                 name,
+                ctx: &t.ctx,
+                exclude_reachable: args.exclude_reachable,
             });
             let mut report = frozen.report;
             if loaded.is_empty() && t.tree.modules.iter().any(|m| !m.builtin) {
@@ -170,32 +193,41 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => {
-            // The report goes to stderr when the policy itself is on stdout.
-            let mut err = std::io::stderr().lock();
-            let report_out: &mut dyn Write = if args.output.is_some() {
-                &mut out
-            } else {
-                &mut err
-            };
-            if let Some(report) = &report {
-                print_report(report_out, report, &boot, &t)?;
+            {
+                // The report goes to stderr when the policy itself is on stdout.
+                let mut err = std::io::stderr().lock();
+                let report_out: &mut dyn Write = if args.output.is_some() {
+                    &mut out
+                } else {
+                    &mut err
+                };
+                // Module names, reasons and paths come from files others
+                // control: no terminal control gets through.
+                let mut report_out = TextOut::new(report_out);
+                let report_out: &mut dyn Write = &mut report_out;
+                if let Some(report) = &report {
+                    print_report(report_out, report, &boot, &t)?;
+                }
+                if let Some((from, c)) = &carried {
+                    print_carried(report_out, from, c, &t.release)?;
+                }
+                if let Some(path) = &args.output {
+                    writeln!(
+                        report_out,
+                        "\nWrote {} (sha256 {}).",
+                        path.display(),
+                        policy.hash()
+                    )?;
+                    writeln!(
+                        report_out,
+                        "Next: kgate policy diff {0}, then kgate apply {0} --dry-run.",
+                        path.display()
+                    )?;
+                }
+                report_out.flush()?;
             }
-            if let Some((from, c)) = &carried {
-                print_carried(report_out, from, c, &t.release)?;
-            }
-            if let Some(path) = &args.output {
-                writeln!(
-                    report_out,
-                    "\nWrote {} (sha256 {}).",
-                    path.display(),
-                    policy.hash()
-                )?;
-                writeln!(
-                    report_out,
-                    "Next: kgate policy diff {0}, then kgate apply {0} --dry-run.",
-                    path.display()
-                )?;
-            } else {
+            if args.output.is_none() {
+                // The policy itself, exact (TOML escapes its own strings).
                 out.write_all(text.as_bytes())?;
             }
         }
@@ -310,6 +342,7 @@ fn print_report(
         "\nUnprivileged socket families: {}",
         report.socket_families.join(", ")
     )?;
+    print_reachable(out, report)?;
     if !report.not_in_tree.is_empty() {
         writeln!(
             out,
@@ -325,6 +358,52 @@ fn print_report(
     }
     for note in &report.notes {
         writeln!(out, "Note: {note}")?;
+    }
+    Ok(())
+}
+
+/// Loaded modules any user can get loaded: each with its trigger, then
+/// what `--exclude-reachable` left out and what it kept.
+fn print_reachable(out: &mut dyn Write, report: &FreezeReport) -> Result<()> {
+    let r = &report.reachable_loaded;
+    if r.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nWarning: {} loaded module(s) can be loaded by any user, so an unprivileged user may have loaded them before this freeze:",
+        r.len()
+    )?;
+    for m in r {
+        writeln!(out, "  {}: loaded, and {}", m.name, escape_text(&m.how))?;
+    }
+    if !report.exclude_reachable {
+        return Ok(());
+    }
+    let excluded: Vec<&str> = r
+        .iter()
+        .filter(|m| m.excluded)
+        .map(|m| m.name.as_str())
+        .collect();
+    if excluded.is_empty() {
+        writeln!(out, "Excluded none of them (--exclude-reachable).")?;
+    } else {
+        writeln!(
+            out,
+            "Excluded {} loaded module(s) that any user can get loaded: {} (the policy blocks them).",
+            excluded.len(),
+            excluded.join(", ")
+        )?;
+    }
+    for m in r {
+        if let Some(why) = &m.kept_because {
+            writeln!(
+                out,
+                "Kept {} although any user can get it loaded: {}",
+                m.name,
+                escape_text(why)
+            )?;
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use kgate_policy::profile::{generate, GenerateReport, Profile};
 use kgate_seccomp::baseline::{compare, Comparison, DockerProfile, PODMAN_DEFAULT};
 
-use crate::output::Format;
+use crate::output::{Format, TextOut};
 
 /// `kgate policy generate`.
 ///
@@ -112,7 +112,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
             if args.output.is_none() {
                 out.write_all(toml.as_bytes())?;
             }
-            let mut e = std::io::stderr().lock();
+            let mut e = TextOut::new(std::io::stderr().lock());
             writeln!(
                 e,
                 "kgate: {} profile(s): {} syscalls allowed, socket families {}",

@@ -20,7 +20,7 @@ use kgate_score::score::Window;
 
 use crate::cmd::cve::DataArgs;
 use crate::ftrace::{self, Ended, HeldChild, Instance, Tracefs};
-use crate::output::Format;
+use crate::output::{Format, TextOut};
 
 /// JSON schema of `kgate hap --format json` (the profile plus the baseline
 /// comparison).
@@ -184,7 +184,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &report).context("failed to write JSON")?;
             writeln!(out)?;
         }
-        Format::Text => print_text(&mut out, &profile, comparison.as_ref(), args)?,
+        Format::Text => print_text(
+            &mut TextOut::new(&mut out),
+            &profile,
+            comparison.as_ref(),
+            args,
+        )?,
     }
     out.flush()?;
 

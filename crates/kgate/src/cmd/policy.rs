@@ -12,7 +12,7 @@ use serde::Serialize;
 use kgate_kernel::depmod;
 use kgate_policy::{Diagnostic, DiffReport, Policy, Surface};
 
-use crate::output::{human_bytes, Format};
+use crate::output::{human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// Check, compare and explain a policy against a kernel. Read-only.
@@ -135,6 +135,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
                     writeln!(out)?;
                 }
                 Format::Text => {
+                    let mut out = TextOut::new(&mut out);
                     for d in errors.iter().chain(&warnings) {
                         writeln!(out, "{d}")?;
                     }
@@ -172,6 +173,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => {
+            let mut out = TextOut::new(&mut out);
             for w in &warnings {
                 writeln!(out, "{w}")?;
             }
@@ -250,7 +252,7 @@ fn diff(args: &DiffArgs) -> Result<ExitCode> {
             )?;
             writeln!(out)?;
         }
-        Format::Text => print_diff(&mut out, &args.policy, &report)?,
+        Format::Text => print_diff(&mut TextOut::new(&mut out), &args.policy, &report)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -343,6 +345,7 @@ fn explain(args: &ExplainArgs) -> Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => {
+            let mut out = TextOut::new(&mut out);
             if e.modules.is_empty() {
                 writeln!(
                     out,

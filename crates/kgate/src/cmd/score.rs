@@ -16,7 +16,7 @@ use kgate_score::Analysis;
 
 use crate::cmd::cve::{provenance, DataArgs};
 use crate::cmd::policy::load_policy;
-use crate::output::{self, human_bytes, Format};
+use crate::output::{self, human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// JSON schema identifier of `kgate score --format json`.
@@ -294,7 +294,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Text => print_text(
-            &mut out,
+            &mut TextOut::new(&mut out),
             args,
             &r.target,
             &r.db,

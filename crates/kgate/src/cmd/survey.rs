@@ -16,7 +16,7 @@ use kgate_kernel::sysctl;
 use kgate_kernel::tree::KernelTree;
 use kgate_kernel::trigger::{Trigger, TriggerKind};
 
-use crate::output::{human_bytes, Format};
+use crate::output::{escape_text, human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// JSON schema identifier of `kgate survey --format json`.
@@ -313,7 +313,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &survey).context("failed to write JSON")?;
             writeln!(out)?;
         }
-        Format::Text => print_text(&mut out, &survey, args.top)?,
+        Format::Text => print_text(&mut TextOut::new(&mut out), &survey, args.top)?,
     }
     out.flush()?;
     if survey.problems.is_empty() {
@@ -624,9 +624,9 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
             )?;
             for m in top_modules.into_iter().take(top) {
                 let via = match &m.via {
-                    Some(Via::Trigger { kind, alias }) => format!("{kind} {alias}"),
+                    Some(Via::Trigger { kind, alias }) => format!("{kind} {}", escape_text(alias)),
                     Some(Via::Dependency { of, alias, .. }) => {
-                        format!("dependency of {of} ({alias})")
+                        format!("dependency of {of} ({})", escape_text(alias))
                     }
                     None => String::new(),
                 };
@@ -710,7 +710,7 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
             s.problems.len()
         )?;
         for p in &s.problems {
-            writeln!(out, "  {}: {}", p.path, p.error)?;
+            writeln!(out, "  {}: {}", escape_text(&p.path), escape_text(&p.error))?;
         }
     }
     Ok(())
