@@ -29,6 +29,7 @@
 //! real Debian kernel packages fetched by `cargo xtask fetch`.
 
 pub mod boot;
+pub mod bounded;
 pub mod cache;
 pub mod config;
 pub mod depmod;
