@@ -138,6 +138,13 @@ fn xz_bomb(len: usize) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+fn gz_bomb(prefix: &[u8], len: usize) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(prefix).unwrap();
+    bomb(len, |c| e.write_all(c).unwrap());
+    e.finish().unwrap()
+}
+
 /// `modules.dep -> /dev/zero` took 1 GB in 1.8 s and more until killed.
 #[test]
 fn issue19_modules_dep_symlink_to_dev_zero() {
@@ -255,4 +262,28 @@ fn issue19_zstd_and_xz_bombs_stay_within_the_memory_bound() {
         assert!(e.contains("exceeds"), "{p}: {e}");
     }
     assert!(has_module(&s, "vsock"));
+}
+
+/// `kgate cve import bomb.csv.gz` decompressed without a limit.
+#[test]
+fn issue19_csv_gz_bomb_is_refused() {
+    let dir = TempDir::new("csv-bomb");
+    let header =
+        b"cve_id,published_date,cvss_score,cvss_severity,cvss_vector,fix_commit,files,title\n";
+    let path = dir.path().join("bomb.csv.gz");
+    std::fs::write(&path, gz_bomb(header, 2 << 30)).unwrap();
+    let out = kgate_limited(
+        &["cve", "import", path.to_str().unwrap()],
+        dir.path(),
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "kgate cve import ended with {}:\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("exceeds"), "{stderr}");
+    assert!(!dir.path().join("data/kgate/cve-db.json").exists());
 }
