@@ -85,6 +85,7 @@ fn real_modprobe_honours_kgate_conf() {
 
     let tree = KernelTree::load(&LoadOptions {
         modules_dir: root.join("lib/modules").join(&ver),
+        fs_root: Some(root.to_path_buf()),
         loaded: None,
         cache_dir: None,
         progress: None,

@@ -14,12 +14,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::{self, Limit};
 use crate::canonical_name;
 use crate::ko::module_name_from_path;
 use crate::tree::KernelTree;
 
-/// Largest decompressed initramfs accepted (a decompression bomb guard).
-const MAX_INITRAMFS_BYTES: u64 = 4 << 30;
+/// liblzma's memory limit for an initramfs segment: initramfs-tools and
+/// dracut use xz's default preset (8 MiB dictionary, 9 MiB to decode),
+/// some `-9` (64 MiB dictionary, 65 MiB).
+const XZ_MEMLIMIT: u64 = 80 << 20;
 
 /// A module the host needs to boot, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,10 +214,11 @@ fn fs_modules(tree: &KernelTree, fstype: &str) -> Vec<String> {
 /// (mountpoint, fstype) of every mount, from `proc/self/mountinfo` or else
 /// `proc/mounts`. Nothing when neither can be read.
 fn mounts(root: &Path) -> Vec<(String, String)> {
-    if let Ok(text) = fs::read_to_string(root.join("proc/self/mountinfo")) {
+    if let Ok(text) = bounded::read_text(root, &root.join("proc/self/mountinfo"), Limit::MOUNTINFO)
+    {
         return parse_mountinfo(&text);
     }
-    if let Ok(text) = fs::read_to_string(root.join("proc/mounts")) {
+    if let Ok(text) = bounded::read_text(root, &root.join("proc/mounts"), Limit::MOUNTINFO) {
         return parse_proc_mounts(&text);
     }
     Vec::new()
@@ -282,7 +286,9 @@ fn sorted_entries(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
-    fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+    bounded::read_text(Path::new("/"), path, Limit::HOST_FILE)
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 /// Walks from `start` up to `root/sys`, returning (driver name, module
@@ -373,10 +379,11 @@ fn net_devices(root: &Path, tree: &KernelTree, found: &mut Found) {
 /// be several cpio archives back to back, each uncompressed (early
 /// microcode) or gzip/zstd/xz-compressed, with zero padding between them.
 pub fn initramfs_modules(path: &Path) -> Result<Vec<String>, BootError> {
-    let data = fs::read(path).map_err(|source| BootError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let data =
+        bounded::read(Path::new("/"), path, Limit::INITRAMFS).map_err(|e| BootError::Read {
+            path: path.to_owned(),
+            source: io::Error::other(e),
+        })?;
     let mut names = Vec::new();
     let mut pos = 0;
     loop {
@@ -406,7 +413,7 @@ pub fn initramfs_modules(path: &Path) -> Result<Vec<String>, BootError> {
             "gzip" => read_capped(flate2::bufread::MultiGzDecoder::new(rest), &mut out),
             "zstd" => zstd::stream::read::Decoder::with_buffer(rest)
                 .and_then(|d| read_capped(d, &mut out)),
-            "xz" => xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
+            "xz" => xz2::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, xz2::stream::CONCATENATED)
                 .map_err(io::Error::from)
                 .and_then(|s| read_capped(xz2::bufread::XzDecoder::new_stream(rest, s), &mut out)),
             other => {
@@ -468,16 +475,16 @@ fn compression_of(b: &[u8]) -> Option<&'static str> {
 }
 
 fn read_capped(reader: impl Read, out: &mut Vec<u8>) -> io::Result<()> {
-    reader.take(MAX_INITRAMFS_BYTES + 1).read_to_end(out)?;
-    if out.len() as u64 > MAX_INITRAMFS_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "decompressed size exceeds {} MiB",
-                MAX_INITRAMFS_BYTES >> 20
-            ),
-        ));
-    }
+    bounded::decompressed(
+        reader,
+        Path::new("initramfs"),
+        Limit::INITRAMFS_UNPACKED,
+        out,
+    )
+    .map_err(|e| match e {
+        bounded::ReadError::Io { source, .. } => source,
+        e => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+    })?;
     Ok(())
 }
 

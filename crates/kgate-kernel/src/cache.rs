@@ -234,16 +234,19 @@ impl FactCache {
 
 /// Read `path` without following a symlink planted in its place.
 fn read_no_follow(path: &Path) -> Option<Vec<u8>> {
-    let mut f = fs::OpenOptions::new()
+    let f = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .ok()?;
     // The file checked may have been swapped since: check what was opened.
     let m = f.metadata().ok()?;
+    if !m.is_file() {
+        return None;
+    }
     judge_owner(euid(), m.uid(), m.mode(), false).ok()?;
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut f, &mut bytes).ok()?;
+    crate::bounded::read_file_into(f, path, crate::bounded::Limit::CACHE, &mut bytes).ok()?;
     Some(bytes)
 }
 

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::{self, Limit};
+
 /// Errors while loading a kernel config. Each variant names the file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -96,7 +98,7 @@ impl KernelConfig {
         release: &str,
     ) -> Result<Option<(KernelConfig, PathBuf)>, ConfigError> {
         let gz = root.join("proc/config.gz");
-        let gz_err = match read_gz(&gz) {
+        let gz_err = match read_gz(root, &gz) {
             Ok(Some(text)) => return Ok(Some((KernelConfig::parse(&text), gz))),
             Ok(None) => None,
             Err(e) => Some(e),
@@ -123,13 +125,16 @@ impl KernelConfig {
             return Ok(None);
         }
         let path = dir.join("boot").join(format!("config-{release}"));
-        match std::fs::read(&path) {
+        match bounded::read(dir, &path, Limit::KERNEL_CONFIG) {
             Ok(bytes) => Ok(Some((
                 KernelConfig::parse(&String::from_utf8_lossy(&bytes)),
                 path,
             ))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ConfigError::Read { path, source }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(ConfigError::Read {
+                path,
+                source: std::io::Error::other(e),
+            }),
         }
     }
 
@@ -172,25 +177,32 @@ impl KernelConfig {
     }
 }
 
-/// Reads a gzip file; `Ok(None)` when it does not exist.
-fn read_gz(path: &Path) -> Result<Option<String>, ConfigError> {
-    let file = match std::fs::File::open(path) {
+/// Reads a gzip file below `root`, file and content capped at
+/// [`Limit::KERNEL_CONFIG`]; `Ok(None)` when it does not exist.
+fn read_gz(root: &Path, path: &Path) -> Result<Option<String>, ConfigError> {
+    let file = match bounded::open(root, path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => {
             return Err(ConfigError::Read {
                 path: path.to_path_buf(),
-                source,
+                source: std::io::Error::other(e),
             })
         }
     };
     let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ConfigError::Decompress {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    // /proc/config.gz has no size in fstat; its stream is capped here.
+    let input = std::io::BufReader::new(file).take(Limit::KERNEL_CONFIG.max);
+    bounded::decompressed(
+        flate2::bufread::GzDecoder::new(std::io::BufReader::new(input)),
+        path,
+        Limit::KERNEL_CONFIG,
+        &mut bytes,
+    )
+    .map_err(|e| ConfigError::Decompress {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::{self, Limit};
 use crate::config::KernelConfig;
 use crate::sysctl::{self, SysctlReading, SysctlSource, SysctlStatus, ATTACK_SURFACE_SYSCTLS};
 
@@ -983,8 +984,8 @@ fn split_list(s: &str) -> Vec<String> {
 
 /// Reads `root/rel`, trimmed; the error names the logical path.
 fn read_trimmed(root: &Path, rel: &str) -> Result<String, String> {
-    std::fs::read(root.join(rel))
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+    bounded::read_text(root, &root.join(rel), Limit::HOST_FILE)
+        .map(|t| t.trim().to_string())
         .map_err(|e| format!("cannot read /{rel}: {e}"))
 }
 
@@ -992,7 +993,7 @@ fn read_trimmed(root: &Path, rel: &str) -> Result<String, String> {
 /// lookup function `within_error_injection_list` exists only with that
 /// option. `None` when kallsyms cannot be read or hides its symbols.
 fn error_injection_from_kallsyms(root: &Path) -> Option<bool> {
-    let text = std::fs::read_to_string(root.join("proc/kallsyms")).ok()?;
+    let text = bounded::read_text(root, &root.join("proc/kallsyms"), Limit::KALLSYMS).ok()?;
     let mut any = false;
     for line in text.lines() {
         any = true;

@@ -10,7 +10,6 @@
 //! libzstd (through `zstd`) and a zlib-compatible inflater (`flate2`).
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -19,12 +18,9 @@ use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::Endianness;
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::{self, Limit, ReadError};
 use crate::canonical_name;
 use crate::modinfo::{parse_modinfo, ModInfo};
-
-/// Largest uncompressed module accepted. The biggest in-tree modules are a
-/// few tens of MiB; anything past this is a decompression bomb or corruption.
-const MAX_MODULE_BYTES: u64 = 1 << 30;
 
 /// How a module file is compressed, as told by its file name suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -162,6 +158,10 @@ pub enum KoError {
         /// What was wrong.
         reason: String,
     },
+    /// Refused by the bounded reader: not a regular file, outside the
+    /// root, or over its size cap (before or after decompression).
+    #[error("{0}")]
+    Bounded(ReadError),
     /// The file name does not end in `.ko`, `.ko.xz`, `.ko.zst` or `.ko.gz`.
     #[error(
         "{}: not a kernel module file name (expected .ko, .ko.xz, .ko.zst or .ko.gz)",
@@ -182,33 +182,142 @@ impl KoError {
             | KoError::NotElf { path }
             | KoError::Elf { path, .. }
             | KoError::UnknownSuffix { path } => path,
+            KoError::Bounded(e) => e.path(),
+        }
+    }
+
+    /// The module is larger than the cap it was read with.
+    pub fn is_over_limit(&self) -> bool {
+        matches!(self, KoError::Bounded(e) if e.is_over_limit())
+    }
+
+    fn from_read(e: ReadError) -> KoError {
+        match e {
+            ReadError::NotFound { path } => KoError::Open {
+                path,
+                source: io::ErrorKind::NotFound.into(),
+            },
+            ReadError::Io { path, source } => KoError::Open { path, source },
+            e => KoError::Bounded(e),
         }
     }
 }
 
 thread_local! {
     /// Compressed file contents, reused across [`read_module`] calls on the
-    /// same thread.
+    /// same thread (at most [`Limit::MODULE_COMPRESSED`]).
     static COMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Threads that read modules at once, at most: the survey's memory bound
+/// (docs/ARCHITECTURE.md) is this many times [`PER_THREAD_BYTES`], plus
+/// one large module. Decompression keeps 4 threads busy on any disk.
+pub const READ_THREADS: usize = 4;
+
+/// The most one reader thread holds while reading one module of at most
+/// [`Limit::MODULE_PER_THREAD`]: the decompressed module, the compressed
+/// file, and the decoder's own memory ([`XZ_MEMLIMIT`],
+/// [`ZSTD_WINDOW_LOG_MAX`]; gzip's window is 32 KiB).
+pub const PER_THREAD_BYTES: u64 =
+    Limit::MODULE_PER_THREAD.max + Limit::MODULE_COMPRESSED.max + XZ_MEMLIMIT;
+
+/// liblzma's memory limit per stream. The kernel compresses modules with a
+/// 1 MiB dictionary (`scripts/Makefile.modinst`: `--lzma2=dict=1MiB`);
+/// 16 MiB also decodes xz's default preset (`-6`, 8 MiB dictionary).
+pub const XZ_MEMLIMIT: u64 = 16 << 20;
+
+/// Largest zstd window accepted (2^24 = 16 MiB). The kernel runs `zstd`
+/// at its default level (a window of at most 2^21 for modules); level 19
+/// uses 2^23. A frame asking for more is refused before it is allocated.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
+/// The one reader allowed past [`Limit::MODULE_PER_THREAD`], up to
+/// [`Limit::MODULE`].
+static LARGE_MODULE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn reader_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(READ_THREADS);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("kgate-ko-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Reads the module files `paths` (below `root`, see
+/// [`crate::bounded::open`]) in parallel and calls `f` with each index, the
+/// result and the decompressed bytes (also after an ELF error; empty after
+/// a read error). This is the only way kgate reads many modules: at most
+/// [`READ_THREADS`] threads, each holding at most [`PER_THREAD_BYTES`];
+/// a module larger than [`Limit::MODULE_PER_THREAD`] is read again while
+/// holding the single large-module slot, up to [`Limit::MODULE`].
+pub fn read_modules<T: Send>(
+    root: &Path,
+    paths: &[PathBuf],
+    f: impl Fn(usize, Result<KoFacts, KoError>, &[u8]) -> T + Sync + Send,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let one = |scratch: &mut Vec<u8>, i: usize| {
+        let path = &paths[i];
+        match read_module_capped(root, path, scratch, Limit::MODULE_PER_THREAD) {
+            Err(e) if e.is_over_limit() => {
+                let _slot = LARGE_MODULE.lock().unwrap_or_else(|p| p.into_inner());
+                let result = read_module_capped(root, path, scratch, Limit::MODULE);
+                let out = f(i, result, scratch);
+                // The large buffer goes with the slot.
+                *scratch = Vec::new();
+                out
+            }
+            result => f(i, result, scratch),
+        }
+    };
+    let run = || {
+        (0..paths.len())
+            .into_par_iter()
+            .map_init(Vec::new, one)
+            .collect()
+    };
+    match reader_pool() {
+        Some(pool) => pool.install(run),
+        None => {
+            let mut scratch = Vec::new();
+            (0..paths.len()).map(|i| one(&mut scratch, i)).collect()
+        }
+    }
 }
 
 /// Reads, decompresses and parses one module file.
 ///
 /// The decompressed module is left in `scratch` (cleared first; its capacity
 /// is reused, so pass the same buffer for every file of a survey). The
-/// compression is chosen by file name suffix.
+/// compression is chosen by file name suffix. Caps at [`Limit::MODULE`];
+/// many modules are read with [`read_modules`], which bounds the total.
 pub fn read_module(path: &Path, scratch: &mut Vec<u8>) -> Result<KoFacts, KoError> {
+    read_module_capped(Path::new("/"), path, scratch, Limit::MODULE)
+}
+
+/// [`read_module`] below `root` (see [`crate::bounded::open`]), with the
+/// decompressed size capped at `cap`.
+pub fn read_module_capped(
+    root: &Path,
+    path: &Path,
+    scratch: &mut Vec<u8>,
+    cap: Limit,
+) -> Result<KoFacts, KoError> {
     let compression = Compression::from_path(path).ok_or_else(|| KoError::UnknownSuffix {
         path: path.to_owned(),
     })?;
     scratch.clear();
-    let open_err = |source| KoError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::open(path).map_err(open_err)?;
+    let file = bounded::open(root, path).map_err(KoError::from_read)?;
     if compression == Compression::None {
-        read_all(&mut file, scratch).map_err(open_err)?;
+        bounded::read_file_into(file, path, cap, scratch).map_err(KoError::from_read)?;
     } else {
         COMPRESSED.with(|cell| {
             // A re-entrant call cannot happen (nothing below calls back), but
@@ -219,12 +328,27 @@ pub fn read_module(path: &Path, scratch: &mut Vec<u8>) -> Result<KoFacts, KoErro
                 Ok(buf) => &mut **buf,
                 Err(_) => &mut fallback,
             };
-            input.clear();
-            read_all(&mut file, input).map_err(open_err)?;
-            decompress(compression, input, scratch).map_err(|source| KoError::Decompress {
-                path: path.to_owned(),
-                format: compression.as_str(),
-                source,
+            bounded::read_file_into(file, path, Limit::MODULE_COMPRESSED, input)
+                .map_err(KoError::from_read)?;
+            let result = decompress(compression, input, scratch, cap.max);
+            if input.capacity() > (8 << 20) {
+                // Do not pin a large compressed buffer per thread.
+                *input = Vec::new();
+            }
+            result.map_err(|source| {
+                if bounded::is_over_cap(&source) {
+                    KoError::Bounded(ReadError::Exceeds {
+                        path: path.to_owned(),
+                        kind: cap.kind,
+                        max: cap.max,
+                    })
+                } else {
+                    KoError::Decompress {
+                        path: path.to_owned(),
+                        format: compression.as_str(),
+                        source,
+                    }
+                }
             })
         })?;
     }
@@ -239,62 +363,58 @@ pub fn read_module(path: &Path, scratch: &mut Vec<u8>) -> Result<KoFacts, KoErro
     })
 }
 
-/// Reads a whole file into `buf` (which `File::read_to_end` pre-sizes from
-/// the file's length).
-fn read_all(file: &mut File, buf: &mut Vec<u8>) -> io::Result<()> {
-    file.read_to_end(buf)?;
-    Ok(())
-}
-
-fn too_big() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("uncompressed size exceeds {} MiB", MAX_MODULE_BYTES >> 20),
-    )
-}
-
-/// Decompresses `input` into `out` (empty on entry).
-fn decompress(compression: Compression, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+/// Decompresses `input` into `out` (empty on entry), at most `cap` bytes
+/// ([`bounded::over_cap`] past it).
+fn decompress(
+    compression: Compression,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    cap: u64,
+) -> io::Result<()> {
     match compression {
         Compression::None => {
+            bounded::reserve_capped(out, input.len(), cap)?;
+            if input.len() as u64 > cap {
+                return Err(bounded::over_cap());
+            }
             out.extend_from_slice(input);
             Ok(())
         }
-        Compression::Xz => decompress_xz(input, out),
+        Compression::Xz => decompress_xz(input, out, cap),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(input)?;
-            read_capped(decoder, out)
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(input)?;
+            decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            read_capped(decoder, out, cap)
         }
-        Compression::Gzip => read_capped(flate2::bufread::MultiGzDecoder::new(input), out),
+        Compression::Gzip => read_capped(flate2::bufread::MultiGzDecoder::new(input), out, cap),
     }
 }
 
-fn read_capped(reader: impl Read, out: &mut Vec<u8>) -> io::Result<()> {
-    reader.take(MAX_MODULE_BYTES + 1).read_to_end(out)?;
-    if out.len() as u64 > MAX_MODULE_BYTES {
-        return Err(too_big());
-    }
-    Ok(())
+fn read_capped(reader: impl Read, out: &mut Vec<u8>, cap: u64) -> io::Result<()> {
+    let limit = Limit {
+        kind: "module",
+        max: cap,
+    };
+    bounded::decompressed(reader, Path::new(""), limit, out).map_err(|e| match e {
+        ReadError::Io { source, .. } => source,
+        ReadError::NotFound { .. } => io::ErrorKind::NotFound.into(),
+        _ => bounded::over_cap(),
+    })
 }
 
 /// liblzma straight into `out`'s spare capacity, the whole input at once
-/// (like kmod: `lzma_stream_decoder(UINT64_MAX, LZMA_CONCATENATED)`).
-fn decompress_xz(mut input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+/// (like kmod: `lzma_stream_decoder(memlimit, LZMA_CONCATENATED)`), the
+/// buffer grown by bounded steps up to `cap + 1`.
+fn decompress_xz(mut input: &[u8], out: &mut Vec<u8>, cap: u64) -> io::Result<()> {
     use xz2::stream::{Action, Status, Stream, CONCATENATED};
 
     // Modules compress about 4-6x; start there to avoid regrowth when the
     // caller's buffer is still small.
-    let want = input.len().saturating_mul(6).min(MAX_MODULE_BYTES as usize);
-    if out.capacity() < want {
-        out.reserve(want);
-    }
-    let mut stream = Stream::new_stream_decoder(u64::MAX, CONCATENATED)?;
+    bounded::reserve_capped(out, input.len().saturating_mul(6), cap)?;
+    let mut stream = Stream::new_stream_decoder(XZ_MEMLIMIT, CONCATENATED)?;
     loop {
         if out.len() == out.capacity() {
-            if out.len() as u64 >= MAX_MODULE_BYTES {
-                return Err(too_big());
-            }
-            out.reserve(out.len().max(1 << 16));
+            bounded::reserve_capped(out, out.len().max(1 << 16), cap)?;
         }
         let in_before = stream.total_in();
         let out_before = out.len();
@@ -303,6 +423,9 @@ fn decompress_xz(mut input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
             .unwrap_or(input.len())
             .min(input.len());
         input = &input[consumed..];
+        if out.len() as u64 > cap {
+            return Err(bounded::over_cap());
+        }
         match status {
             Status::StreamEnd => return Ok(()),
             Status::Ok | Status::GetCheck | Status::MemNeeded => {
@@ -659,7 +782,7 @@ intree=Y\0license=GPL\0";
         let err = read_module(&path, &mut scratch).unwrap_err();
         assert!(matches!(err, KoError::Elf { .. }), "{err}");
 
-        // Missing file, and a directory: Open.
+        // Missing file: Open; a directory: refused as not a regular file.
         let err = read_module(&dir.join("missing.ko.xz"), &mut scratch).unwrap_err();
         assert!(
             matches!(&err, KoError::Open { source, .. } if source.kind() == io::ErrorKind::NotFound),
@@ -668,7 +791,10 @@ intree=Y\0license=GPL\0";
         let sub = dir.join("adir.ko");
         std::fs::create_dir(&sub).unwrap();
         let err = read_module(&sub, &mut scratch).unwrap_err();
-        assert!(matches!(err, KoError::Open { .. }), "{err}");
+        assert!(
+            matches!(err, KoError::Bounded(ReadError::NotRegular { .. })),
+            "{err}"
+        );
         assert!(err.to_string().contains("adir.ko"), "{err}");
 
         // Unknown suffix: rejected before opening.
@@ -818,11 +944,17 @@ intree=Y\0license=GPL\0";
         // Parse-only pass over the last buffer sizes: time parsing separately.
         let mut parse_time = std::time::Duration::ZERO;
         for path in &files {
-            let mut f = File::open(path).unwrap();
+            let mut f = std::fs::File::open(path).unwrap();
             let mut input = Vec::new();
             f.read_to_end(&mut input).unwrap();
             scratch.clear();
-            decompress(Compression::from_path(path).unwrap(), &input, &mut scratch).unwrap();
+            decompress(
+                Compression::from_path(path).unwrap(),
+                &input,
+                &mut scratch,
+                Limit::MODULE.max,
+            )
+            .unwrap();
             let t = std::time::Instant::now();
             std::hint::black_box(parse_module_elf(&scratch).unwrap());
             parse_time += t.elapsed();

@@ -33,6 +33,7 @@
 
 pub mod atomic;
 pub mod boot;
+pub mod bounded;
 pub mod cache;
 pub mod config;
 pub mod depmod;

@@ -53,7 +53,9 @@ impl ModprobeConf {
         files.sort();
         let mut conf = ModprobeConf::default();
         for (_, path) in files {
-            if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(text) =
+                crate::bounded::read_text(root, &path, crate::bounded::Limit::HOST_FILE)
+            {
                 conf.add(&text, &path.display().to_string());
             }
         }

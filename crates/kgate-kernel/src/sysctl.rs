@@ -333,16 +333,17 @@ pub fn proc_path(name: &str) -> String {
 /// other error, e.g. permission denied) and the error text.
 pub fn read_one(root: &Path, name: &str) -> Result<String, (SysctlStatus, String)> {
     let path = root.join(proc_path(name));
-    match std::fs::read(&path) {
+    match crate::bounded::read(root, &path, crate::bounded::Limit::HOST_FILE) {
         Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err((
+        Err(e) if e.is_not_found() => Err((
             SysctlStatus::Absent,
             format!("{} does not exist", path.display()),
         )),
-        Err(e) => Err((
+        Err(crate::bounded::ReadError::Io { source, .. }) => Err((
             SysctlStatus::Unreadable,
-            format!("cannot read {}: {e}", path.display()),
+            format!("cannot read {}: {source}", path.display()),
         )),
+        Err(e) => Err((SysctlStatus::Unreadable, format!("cannot read {e}"))),
     }
 }
 

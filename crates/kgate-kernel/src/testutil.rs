@@ -243,6 +243,7 @@ impl FixtureTree {
 pub fn load_tree(modules_dir: &Path) -> KernelTree {
     KernelTree::load(&LoadOptions {
         modules_dir: modules_dir.to_path_buf(),
+        fs_root: None,
         loaded: None,
         cache_dir: None,
         progress: None,

@@ -6,9 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::bounded::{self, Limit};
 use crate::cache::{FactCache, FileStamp};
 use crate::depmod::{self, SoftDep};
 use crate::ko::{self, Compression, KoFacts};
@@ -117,6 +117,9 @@ pub struct Progress {
 pub struct LoadOptions<'a> {
     /// `/lib/modules/VER` or `DIR/lib/modules/VER`.
     pub modules_dir: PathBuf,
+    /// The filesystem root the tree belongs to (`--root DIR`); symlinks
+    /// resolve inside it ([`crate::bounded::open`]). `None` is `/`.
+    pub fs_root: Option<PathBuf>,
     /// Modules loaded right now, if known.
     pub loaded: Option<BTreeSet<String>>,
     /// Directory of the fact cache; `None` disables it.
@@ -149,6 +152,9 @@ pub struct KernelTree {
     pub depmod: DepmodCheck,
     /// Cache use.
     pub cache: CacheStats,
+    /// The filesystem root the modules are read in (`/`, or `--root DIR`).
+    #[serde(skip)]
+    pub fs_root: PathBuf,
     #[serde(skip)]
     index: HashMap<String, usize>,
 }
@@ -168,6 +174,7 @@ impl KernelTree {
             dep_source: DepSource::Modinfo,
             depmod: DepmodCheck::default(),
             cache: CacheStats::default(),
+            fs_root: PathBuf::from("/"),
             index: HashMap::new(),
         }
     }
@@ -175,6 +182,7 @@ impl KernelTree {
     /// Read every module of `opts.modules_dir`.
     pub fn load(opts: &LoadOptions<'_>) -> Result<KernelTree, TreeError> {
         let dir = &opts.modules_dir;
+        let fs_root = opts.fs_root.as_deref().unwrap_or(Path::new("/"));
         match fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(TreeError::MissingDir { path: dir.clone() }),
@@ -190,7 +198,7 @@ impl KernelTree {
         }
         let mut problems = Vec::new();
         let mut files = Vec::new();
-        walk(dir, "", &mut files, &mut problems).map_err(|source| TreeError::ReadDir {
+        walk(fs_root, dir, "", &mut files, &mut problems).map_err(|source| TreeError::ReadDir {
             path: dir.clone(),
             source,
         })?;
@@ -213,22 +221,15 @@ impl KernelTree {
         };
         let done = AtomicUsize::new(0);
         let total = todo.len();
-        let fresh: Vec<(usize, Result<KoFacts, String>)> = todo
-            .par_iter()
-            .map_init(Vec::new, |scratch, &i| {
-                let result =
-                    ko::read_module(&dir.join(&files[i].rel), scratch).map_err(|e| e.to_string());
-                if scratch.capacity() > 64 << 20 {
-                    // One huge module must not pin its buffer for the rest of the run.
-                    *scratch = Vec::new();
-                }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let paths: Vec<PathBuf> = todo.iter().map(|&i| dir.join(&files[i].rel)).collect();
+        let fresh: Vec<(usize, Result<KoFacts, String>)> =
+            ko::read_modules(fs_root, &paths, |n, result, _bytes| {
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(progress) = opts.progress {
-                    progress(Progress { done: n, total });
+                    progress(Progress { done: d, total });
                 }
-                (i, result)
-            })
-            .collect();
+                (todo[n], result.map_err(|e| e.to_string()))
+            });
         for (i, result) in fresh {
             if let (Some(cache), Ok(f)) = (cache.as_mut(), &result) {
                 cache.insert(files[i].rel.clone(), files[i].stamp, f.clone());
@@ -311,10 +312,10 @@ impl KernelTree {
 
         // Builtin modules: names from modules.builtin, facts (aliases) from
         // modules.builtin.modinfo.
-        let builtin_names = read_text(&dir.join("modules.builtin"))
-            .map(|t| depmod::parse_modules_builtin(&t))
+        let builtin_names = read_depmod(fs_root, dir, "modules.builtin", &mut problems)
+            .map(|t| depmod::parse_modules_builtin(&String::from_utf8_lossy(&t)))
             .unwrap_or_default();
-        let builtin_info = fs::read(dir.join("modules.builtin.modinfo"))
+        let builtin_info = read_depmod(fs_root, dir, "modules.builtin.modinfo", &mut problems)
             .map(|b| modinfo::parse_builtin_modinfo(&b))
             .unwrap_or_default();
         let all_builtin: BTreeSet<&String> =
@@ -362,10 +363,11 @@ impl KernelTree {
             dep_source: DepSource::Modinfo,
             depmod: DepmodCheck::default(),
             cache: stats,
+            fs_root: fs_root.to_owned(),
             index: HashMap::new(),
         };
         tree.reindex();
-        tree.apply_depmod(dir);
+        tree.apply_depmod(fs_root, dir);
         Ok(tree)
     }
 
@@ -380,13 +382,20 @@ impl KernelTree {
 
     /// Use depmod's output when present, after checking it against the
     /// modules' own `.modinfo`.
-    fn apply_depmod(&mut self, dir: &Path) {
-        let Some(dep_text) = read_text(&dir.join("modules.dep")) else {
+    fn apply_depmod(&mut self, fs_root: &Path, dir: &Path) {
+        let problems = &mut self.problems;
+        let mut text = |name| {
+            read_depmod(fs_root, dir, name, problems)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        let Some(dep_text) = text("modules.dep") else {
             return;
         };
+        let alias = text("modules.alias");
+        let softdep = text("modules.softdep");
         let dep = depmod::parse_modules_dep(&dep_text);
-        let alias = read_text(&dir.join("modules.alias")).map(|t| depmod::parse_modules_alias(&t));
-        let softdep = read_text(&dir.join("modules.softdep"))
+        let alias = alias.map(|t| depmod::parse_modules_alias(&t));
+        let softdep = softdep
             .map(|t| depmod::parse_modules_softdep(&t))
             .unwrap_or_default();
 
@@ -599,15 +608,34 @@ fn merge_unique(into: &mut Vec<String>, from: &[String]) {
     }
 }
 
-fn read_text(path: &Path) -> Option<String> {
-    fs::read(path)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+/// One depmod file of `dir`, capped at [`Limit::DEPMOD`]; `None` when it
+/// is absent, and a problem (named by the file) when it cannot be used.
+fn read_depmod(
+    fs_root: &Path,
+    dir: &Path,
+    name: &str,
+    problems: &mut Vec<ModuleProblem>,
+) -> Option<Vec<u8>> {
+    let path = dir.join(name);
+    match bounded::read(fs_root, &path, Limit::DEPMOD) {
+        Ok(b) => Some(b),
+        // Absent is normal (an unpacked package); a dangling link is not.
+        Err(e) if e.is_not_found() && fs::symlink_metadata(&path).is_err() => None,
+        Err(e) => {
+            problems.push(ModuleProblem {
+                path: name.to_owned(),
+                error: format!("{e}; ignored"),
+            });
+            None
+        }
+    }
 }
 
 /// Collect module files below `dir`. Symlinked directories (`build`,
-/// `source`) are not followed.
+/// `source`) are not followed; a symlinked module file is stamped by what
+/// it resolves to inside `fs_root`.
 fn walk(
+    fs_root: &Path,
     root: &Path,
     rel: &str,
     out: &mut Vec<Found>,
@@ -629,23 +657,32 @@ fn walk(
         };
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
-            if let Err(e) = walk(root, &child, out, problems) {
+            if let Err(e) = walk(fs_root, root, &child, out, problems) {
                 problems.push(ModuleProblem {
                     path: child,
                     error: format!("cannot read directory: {e}"),
                 });
             }
         } else if Compression::from_path(Path::new(&*name)).is_some() {
-            match fs::metadata(root.join(&child)) {
+            let meta = if file_type.is_symlink() {
+                bounded::open(fs_root, &root.join(&child))
+                    .and_then(|f| {
+                        f.metadata().map_err(|source| bounded::ReadError::Io {
+                            path: root.join(&child),
+                            source,
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+            } else {
+                entry.metadata().map_err(|e| format!("cannot stat: {e}"))
+            };
+            match meta {
                 Ok(meta) if meta.is_file() => out.push(Found {
                     rel: child,
                     stamp: FileStamp::of(&meta),
                 }),
                 Ok(_) => {}
-                Err(e) => problems.push(ModuleProblem {
-                    path: child,
-                    error: format!("cannot stat: {e}"),
-                }),
+                Err(error) => problems.push(ModuleProblem { path: child, error }),
             }
         }
     }

@@ -91,9 +91,14 @@ impl Policy {
     /// Read and parse a policy file.
     pub fn load(path: impl AsRef<Path>) -> Result<Loaded, PolicyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let text = kgate_kernel::bounded::read_text(
+            Path::new("/"),
+            path,
+            kgate_kernel::bounded::Limit::POLICY,
+        )
+        .map_err(|e| PolicyError::Read {
             path: path.to_owned(),
-            source,
+            source: e.into(),
         })?;
         Policy::parse(&text, path)
     }

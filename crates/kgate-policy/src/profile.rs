@@ -202,9 +202,14 @@ impl Profile {
     /// Read and check a profile file.
     pub fn load(path: impl AsRef<Path>) -> Result<Profile, ProfileError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        let text = kgate_kernel::bounded::read_text(
+            Path::new("/"),
+            path,
+            kgate_kernel::bounded::Limit::POLICY,
+        )
+        .map_err(|e| ProfileError::Read {
             path: path.to_owned(),
-            source,
+            source: e.into(),
         })?;
         Profile::from_json(&text, path)
     }

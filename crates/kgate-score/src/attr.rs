@@ -340,7 +340,11 @@ impl SourceMap {
 
 /// `modules.builtin` of a modules directory: name → source directory.
 fn read_builtin_dirs(modules_dir: &Path) -> HashMap<String, String> {
-    let Ok(text) = std::fs::read_to_string(modules_dir.join("modules.builtin")) else {
+    let Ok(text) = kgate_kernel::bounded::read_text(
+        Path::new("/"),
+        &modules_dir.join("modules.builtin"),
+        kgate_kernel::bounded::Limit::DEPMOD,
+    ) else {
         return HashMap::new();
     };
     text.lines()

@@ -10,6 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use kgate_kernel::bounded::{self, Limit};
 use serde::{Deserialize, Serialize};
 
 /// File name of the database below its directory.
@@ -231,17 +232,17 @@ impl CveDb {
 
     /// Read a database file.
     pub fn load(path: &Path) -> Result<CveDb, DbError> {
-        let bytes = match fs::read(path) {
+        let bytes = match bounded::read(Path::new("/"), path, Limit::CVE_DB) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(DbError::Missing {
                     path: path.to_owned(),
                 })
             }
-            Err(source) => {
+            Err(e) => {
                 return Err(DbError::Io {
                     path: path.to_owned(),
-                    source,
+                    source: std::io::Error::other(e),
                 })
             }
         };

@@ -14,6 +14,8 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
+use kgate_kernel::bounded::{self, Limit, ReadError};
+
 use crate::db::{CveDb, CveRecord, Severity, SourceKind, TermsOfUse};
 
 /// The kernel CNA's organisation ids: the one its own vulns repository
@@ -44,6 +46,10 @@ pub const TERMS_FILE_NAMES: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportError {
+    /// A file was refused or could not be read by the bounded reader (not
+    /// a regular file, over its cap; the message names the file and cap).
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The path does not exist.
     #[error("{path}: no such file or directory")]
     NotFound {
@@ -195,7 +201,7 @@ fn terms_of_use(
         }
     };
     for c in candidates {
-        match fs::read_to_string(&c) {
+        match bounded::read_text(Path::new("/"), &c, Limit::TERMS) {
             Ok(text) if !text.trim().is_empty() => {
                 return Ok(TermsOfUse {
                     text,
@@ -214,7 +220,7 @@ fn terms_of_use(
                     source: std::io::Error::other("the terms-of-use file is empty"),
                 })
             }
-            Err(source) => return Err(ImportError::Io { path: c, source }),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(TermsOfUse::default())
@@ -239,19 +245,9 @@ fn read_csv(path: &Path, opts: &ImportOptions<'_>) -> Result<Vec<CveRecord>, Imp
         path: path.to_owned(),
         source,
     };
-    let mut raw = Vec::new();
-    fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut raw))
-        .map_err(io)?;
-    let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = String::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_string(&mut out)
-            .map_err(io)?;
-        out
-    } else {
-        String::from_utf8(raw).map_err(|e| io(std::io::Error::other(e)))?
-    };
+    // The file and its content (a .csv.gz decompressed) are both capped.
+    let raw = bounded::read_maybe_gz(Path::new("/"), path, Limit::CVE_CSV)?;
+    let text = String::from_utf8(raw).map_err(|e| io(std::io::Error::other(e)))?;
     parse_csv(&text, path, opts)
 }
 
@@ -562,10 +558,7 @@ fn read_json_tree(
     let total = files.len();
     let mut out = Vec::new();
     for (n, f) in files.iter().enumerate() {
-        let bytes = fs::read(f).map_err(|source| ImportError::Io {
-            path: f.clone(),
-            source,
-        })?;
+        let bytes = bounded::read(Path::new("/"), f, Limit::CVE_JSON)?;
         let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
         match parse_cve_json(
             &bytes,

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use kgate_kernel::bounded::{self, Limit};
 use kgate_kernel::tree::KernelTree;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Top-level directories of the kernel source tree; a path found in a
@@ -94,7 +94,7 @@ impl ObjectIndex {
             .filter(|p| kgate_kernel::cache::check_owned(p).is_ok());
         let old: CacheFile = cache_file
             .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|p| bounded::read(Path::new("/"), p, Limit::CACHE).ok())
             .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
             .filter(|c| c.version == CACHE_VERSION)
             .unwrap_or_default();
@@ -116,20 +116,20 @@ impl ObjectIndex {
             .collect();
         let done = AtomicUsize::new(0);
         let total = misses.len();
-        let fresh: Vec<(usize, BTreeSet<String>)> = misses
-            .par_iter()
-            .map_init(Vec::new, |scratch, &i| {
-                let path = tree.modules_dir.join(work[i].1);
-                // A parse error still leaves the decompressed bytes.
-                let _ = kgate_kernel::ko::read_module(&path, scratch);
-                let files = source_files(scratch);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(p) = progress {
-                    p(n, total);
-                }
-                (i, files)
-            })
+        let paths: Vec<PathBuf> = misses
+            .iter()
+            .map(|&i| tree.modules_dir.join(work[i].1))
             .collect();
+        // A parse error still leaves the decompressed bytes.
+        let fresh: Vec<(usize, BTreeSet<String>)> =
+            kgate_kernel::ko::read_modules(&tree.fs_root, &paths, |n, _result, bytes| {
+                let files = source_files(bytes);
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(p) = progress {
+                    p(d, total);
+                }
+                (misses[n], files)
+            });
         let mut entries = BTreeMap::new();
         let mut modules: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut fresh_iter = fresh.into_iter().peekable();

@@ -117,7 +117,7 @@ impl Target {
             None
         };
         let tree = if host.modules.supported || modules_dir.is_dir() {
-            load_tree(&modules_dir, loaded.clone(), cache_dir)?
+            load_tree(args.root.clone(), &modules_dir, loaded.clone(), cache_dir)?
         } else {
             KernelTree::empty(modules_dir.clone())
         };
@@ -168,6 +168,7 @@ fn only_kernel_below(root: &Path) -> Result<String> {
 }
 
 fn load_tree(
+    fs_root: Option<PathBuf>,
     modules_dir: &Path,
     loaded: Option<BTreeSet<String>>,
     cache_dir: Option<PathBuf>,
@@ -182,6 +183,7 @@ fn load_tree(
     };
     let tree = KernelTree::load(&LoadOptions {
         modules_dir: modules_dir.to_owned(),
+        fs_root,
         loaded,
         cache_dir,
         progress: Some(&progress),

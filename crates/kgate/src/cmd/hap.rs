@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use kgate_kernel::bounded::{self, Limit};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -266,7 +268,7 @@ impl CveLookup for DbCves<'_> {
 }
 
 fn load_profile(path: &Path) -> Result<HapProfile> {
-    let text = std::fs::read_to_string(path)
+    let text = bounded::read_text(Path::new("/"), path, Limit::POLICY)
         .with_context(|| format!("cannot read the baseline {}", path.display()))?;
     HapProfile::from_json(&text).with_context(|| format!("{}", path.display()))
 }
@@ -276,7 +278,7 @@ fn module_dirs(modules_dep: Option<&Path>, release: &str) -> BTreeMap<String, St
     let path = modules_dep
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(format!("/lib/modules/{release}/modules.dep")));
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Ok(text) = bounded::read_text(Path::new("/"), &path, Limit::DEPMOD) else {
         return BTreeMap::new();
     };
     kgate_kernel::depmod::parse_modules_dep(&text)
@@ -308,7 +310,8 @@ fn offline(
     }
     let syms = match &args.kallsyms {
         Some(p) => Kallsyms::parse(
-            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+            &bounded::read_text(Path::new("/"), p, Limit::KALLSYMS)
+                .with_context(|| format!("cannot read {}", p.display()))?,
         ),
         None => Kallsyms::default(),
     };

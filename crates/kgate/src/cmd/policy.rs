@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde::Serialize;
 
+use kgate_kernel::bounded::{self, Limit};
 use kgate_kernel::depmod;
 use kgate_policy::{Diagnostic, DiffReport, Policy, Surface};
 
@@ -211,7 +212,7 @@ pub fn loaded_modules(
     let Some(file) = file else {
         return Ok(t.loaded.clone());
     };
-    let text = std::fs::read_to_string(file)
+    let text = bounded::read_text(Path::new("/"), file, Limit::HOST_FILE)
         .with_context(|| format!("failed to read {}", file.display()))?;
     let loaded = depmod::parse_loaded_modules(&text);
     if loaded.is_empty() && !text.trim().is_empty() {

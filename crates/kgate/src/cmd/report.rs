@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use kgate_hap::HapProfile;
+use kgate_kernel::bounded::{self, Limit};
 use kgate_kernel::reach::{self, Reach};
 use kgate_kernel::sysctl::SysctlStatus;
 use kgate_policy::{DiffReport, Policy};
@@ -86,7 +87,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .hap
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p)
+            let text = bounded::read_text(Path::new("/"), p, Limit::POLICY)
                 .with_context(|| format!("cannot read {}", p.display()))?;
             let profile =
                 HapProfile::from_json(&text).with_context(|| format!("{}", p.display()))?;
