@@ -28,11 +28,12 @@ pub const KERNEL_CNA_ORG_IDS: &[&str] = &[
 /// The kernel CNA's `assignerShortName` in cvelistV5.
 pub const KERNEL_CNA_SHORT_NAME: &str = "Linux";
 
-/// The largest CVE record read from a bare repository. The kernel CNA's
-/// records are a few KB (the sample set's largest is 13 KB); 4 MiB leaves
-/// a factor of 300 and bounds what a blob header can make kgate allocate.
-/// A larger blob is skipped and counted, never read.
-pub const MAX_RECORD_BYTES: usize = 4 << 20;
+/// The largest CVE record read from a bare repository: the same cap as a
+/// record read from a directory ([`Limit::CVE_JSON`], 1 MiB). The kernel
+/// CNA's records are a few KB (the sample set's largest is 13 KB), so this
+/// leaves a factor of 75 and bounds what a blob header can make kgate
+/// allocate. A larger blob is skipped and counted, never read.
+pub const MAX_RECORD_BYTES: usize = Limit::CVE_JSON.max as usize;
 
 /// Names of terms-of-use files looked for next to a source.
 pub const TERMS_FILE_NAMES: &[&str] = &[
@@ -412,7 +413,7 @@ impl NotImported {
             NotImported::Malformed => "malformed records",
             NotImported::NotPublished => "rejected or reserved records",
             NotImported::OtherCna => "records of other CNAs",
-            NotImported::TooLarge => "records larger than the 4 MiB cap",
+            NotImported::TooLarge => "records larger than the 1 MiB cap",
         }
     }
 }

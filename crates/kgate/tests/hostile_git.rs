@@ -314,7 +314,7 @@ fn cve_update_refuses_option_and_transport_urls() {
 }
 
 /// Issue 19, item 5 ("git blob sizes are trusted"): a blob larger than
-/// the documented cap (`MAX_RECORD_BYTES`, 4 MiB) is skipped and counted,
+/// the documented cap (`MAX_RECORD_BYTES`, 1 MiB, as for a record file) is skipped and counted,
 /// not read.
 #[test]
 fn cve_import_skips_blobs_over_the_cap() {
@@ -323,7 +323,7 @@ fn cve_import_skips_blobs_over_the_cap() {
     vulns_upstream(&upstream);
     // A valid record, padded past the cap.
     let mut big = record("CVE-2024-1999");
-    big.push_str(&" ".repeat(4 << 20));
+    big.push_str(&" ".repeat(1 << 20));
     std::fs::write(upstream.join("cve/published/2024/CVE-2024-1999.json"), big).unwrap();
     git(&upstream, &["add", "."]);
     git(&upstream, &["commit", "-q", "-m", "big"]);
@@ -337,7 +337,7 @@ fn cve_import_skips_blobs_over_the_cap() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("imported 2 CVE records"), "{text}");
     assert!(
-        text.contains("skipped:   1 records larger than the 4 MiB cap"),
+        text.contains("skipped:   1 records larger than the 1 MiB cap"),
         "{text}"
     );
 }
