@@ -10,9 +10,9 @@
 # oopses ("Oops: int3") because the other vCPU runs stale translated code.
 # Each kgate hap run therefore has CPU 1 offline. Real hardware and KVM do
 # not need this.
-# results: hap_workload hap_irq_noise_filtered hap_ftrace_state_restored hap_sigint_restores hap_sigkill_instance_reaped hap_with_policy
+# results: hap_workload hap_irq_noise_filtered hap_ftrace_state_restored hap_sigint_restores hap_sigkill_instance_reaped hap_stale_instance_impostor hap_with_policy
 
-ALL="hap_workload hap_irq_noise_filtered hap_ftrace_state_restored hap_sigint_restores hap_sigkill_instance_reaped hap_with_policy"
+ALL="hap_workload hap_irq_noise_filtered hap_ftrace_state_restored hap_sigint_restores hap_sigkill_instance_reaped hap_stale_instance_impostor hap_with_policy"
 T=/sys/kernel/tracing
 CPU1=/sys/devices/system/cpu/cpu1/online
 
@@ -111,6 +111,23 @@ kill -KILL $killed
 wait $killed 2>/dev/null
 killall sleep 2>/dev/null
 left=$(ls $T/instances | tr '\n' ' ')
+# An impostor: any user can start a process called "kgate" on the killed
+# kgate's pid (recycled here through ns_last_pid). It must not keep the
+# stale instance alive (kgate before issue 19 went by /proc/PID/comm only).
+mkdir -p /tmp/imp
+printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >/tmp/imp/kgate
+chmod +x /tmp/imp/kgate
+imp=
+for _ in 1 2 3 4 5; do
+	echo $((killed - 1)) >/proc/sys/kernel/ns_last_pid 2>/dev/null || break
+	/tmp/imp/kgate &
+	imp=$!
+	[ "$imp" = "$killed" ] && break
+	kill $imp 2>/dev/null
+	wait $imp 2>/dev/null
+	imp=
+done
+imp_comm=$(cat /proc/$killed/comm 2>/dev/null)
 kgate hap -o /tmp/hap-int.json -- sleep 60 >/tmp/hap-int.txt 2>/tmp/hap-int.err &
 kpid=$!
 wait_tracing $kpid
@@ -120,11 +137,22 @@ wait $kpid
 rc=$?
 all_cpus
 after=$(ftrace_state)
-case "$left" in "kgate-hap-$killed "* | "kgate-hap-$killed-e"*) left_ok=1 ;; *) left_ok= ;; esac
-if [ -n "$left_ok" ] && [ "$(echo $left | wc -w)" = 1 ] && grep -q "removed the tracefs instance kgate-hap-$killed[-e0-9]* left by a kgate that was killed" /tmp/hap-int.err; then
+[ -n "$imp" ] && kill $imp 2>/dev/null && wait $imp 2>/dev/null
+killall sleep 2>/dev/null
+case "$left" in "kgate-hap-$killed "* | "kgate-hap-$killed-"*) left_ok=1 ;; *) left_ok= ;; esac
+reaped=
+grep -q "removed the tracefs instance kgate-hap-$killed[-se0-9]* left by a kgate that was killed" /tmp/hap-int.err && reaped=1
+if [ -n "$left_ok" ] && [ "$(echo $left | wc -w)" = 1 ] && [ -n "$reaped" ]; then
 	result hap_sigkill_instance_reaped PASS "left after SIGKILL: $left; next run: $(cat /tmp/hap-int.err)"
 else
 	result hap_sigkill_instance_reaped FAIL "left: [$left]; next run: $(head -c 1500 /tmp/hap-int.err)"
+fi
+if [ -z "$imp" ]; then
+	result hap_stale_instance_impostor FAIL "could not start a process on the recycled pid $killed (ns_last_pid: $(cat /proc/sys/kernel/ns_last_pid 2>&1))"
+elif [ "$imp_comm" = kgate ] && [ -n "$reaped" ]; then
+	result hap_stale_instance_impostor PASS "a process called kgate ran on the killed kgate's pid $killed; its instance was still removed"
+else
+	result hap_stale_instance_impostor FAIL "impostor pid $imp comm [$imp_comm]; reaped=[$reaped]; next run: $(head -c 1500 /tmp/hap-int.err)"
 fi
 sig=$(json_num /tmp/hap-int.json exit_signal)
 if [ $rc = 0 ] && [ "$sig" = 2 ] && [ "$before" = "$after" ] && ! pidof sleep >/dev/null; then

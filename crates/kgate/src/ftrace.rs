@@ -2,13 +2,17 @@
 //! touches tracefs.
 //!
 //! kgate never changes the global tracer. It works in its own tracefs
-//! instance (`instances/kgate-hap-PID`: own tracer, pid filter, options and
+//! instance (`instances/kgate-hap-PID-sSTART`: own tracer, pid filter, options and
 //! ring buffer), so "restoring ftrace state" means removing that instance,
 //! which [`Instance`]'s `Drop` does on every exit path (errors, panics, and
 //! the SIGINT/SIGTERM/SIGHUP that `kgate hap` catches). If kgate is killed
 //! with SIGKILL the instance stays, still tracing its (dead) pids; the next
 //! `kgate hap` removes instances whose kgate process is gone
-//! ([`remove_stale_instances`]). When tracefs is not mounted, kgate mounts
+//! ([`remove_stale_instances`]). The owner is named by its pid *and* its
+//! start time (`/proc/PID/stat` field 22), which together are unique until
+//! reboot (when tracefs instances are gone anyway): any user can start a
+//! process called `kgate` on a recycled pid, but not one that started at
+//! the killed kgate's start time. When tracefs is not mounted, kgate mounts
 //! it on /sys/kernel/tracing (as trace-cmd does) and unmounts it afterwards.
 
 use std::ffi::CString;
@@ -22,7 +26,9 @@ use anyhow::{bail, Context, Result};
 /// Where tracefs lives.
 const TRACEFS: &str = "/sys/kernel/tracing";
 const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
-/// Instance names: this prefix and the pid of the kgate that made it.
+/// Instance names: this prefix, then `PID-sSTART` of the kgate that made it
+/// (its pid and start time in clock ticks since boot), then optionally
+/// `-eSIZE` (see [`Instance::create`]).
 const INSTANCE_PREFIX: &str = "kgate-hap-";
 
 /// A mounted tracefs; unmounted on drop when kgate mounted it.
@@ -145,7 +151,7 @@ fn mount_tracefs(target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Remove `kgate-hap-PID` instances whose kgate is gone (killed with
+/// Remove `kgate-hap-…` instances whose kgate is gone (killed with
 /// SIGKILL). Returns their names.
 pub fn remove_stale_instances(tracefs: &Tracefs) -> Vec<String> {
     let dir = tracefs.root.join("instances");
@@ -155,25 +161,90 @@ pub fn remove_stale_instances(tracefs: &Tracefs) -> Vec<String> {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(INSTANCE_PREFIX) else {
+        let Some(owner) = InstanceName::parse(&name) else {
             continue;
         };
-        let (pid, size) = rest.split_once("-e").unwrap_or((rest, ""));
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        let alive =
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "kgate");
-        if !alive {
+        if !owner.alive(Path::new("/proc")) {
             let stale = Instance { dir: e.path() };
             drop(stale);
-            if !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) {
-                restore_global_buffer(&tracefs.root, size);
+            if let Some(size) = owner.unexpanded_global {
+                restore_global_buffer(&tracefs.root, &size);
             }
             removed.push(name);
         }
     }
     removed
+}
+
+/// What an instance's name says about the kgate that made it.
+#[derive(Debug, PartialEq, Eq)]
+struct InstanceName {
+    pid: u32,
+    /// Start time of the owner (`/proc/PID/stat` field 22); `None` in the
+    /// names of earlier kgate versions, which carried only the pid.
+    start: Option<u64>,
+    /// The global buffer's unexpanded size, all digits.
+    unexpanded_global: Option<String>,
+}
+
+impl InstanceName {
+    fn new(pid: u32, start: u64, unexpanded_global: Option<&str>) -> String {
+        match unexpanded_global {
+            Some(size) => format!("{INSTANCE_PREFIX}{pid}-s{start}-e{size}"),
+            None => format!("{INSTANCE_PREFIX}{pid}-s{start}"),
+        }
+    }
+
+    /// `kgate-hap-PID[-sSTART][-eSIZE]`; anything else is not kgate's.
+    fn parse(name: &str) -> Option<InstanceName> {
+        let rest = name.strip_prefix(INSTANCE_PREFIX)?;
+        let mut parts = rest.split('-');
+        let pid = parts.next()?.parse().ok()?;
+        let mut start = None;
+        let mut unexpanded_global = None;
+        for part in parts {
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            match part.split_at_checked(1)? {
+                ("s", v) if start.is_none() && digits(v) => start = Some(v.parse().ok()?),
+                ("e", v) if unexpanded_global.is_none() && digits(v) => {
+                    unexpanded_global = Some(v.to_owned())
+                }
+                _ => return None,
+            }
+        }
+        Some(InstanceName {
+            pid,
+            start,
+            unexpanded_global,
+        })
+    }
+
+    /// Is the kgate that made this instance still running? Yes only if the
+    /// process with its pid is called `kgate` and, for names that carry it,
+    /// started at the same clock tick.
+    fn alive(&self, proc: &Path) -> bool {
+        let base = proc.join(self.pid.to_string());
+        let is_kgate =
+            std::fs::read_to_string(base.join("comm")).is_ok_and(|c| c.trim() == "kgate");
+        match self.start {
+            None => is_kgate,
+            Some(start) => is_kgate && process_start(&base) == Some(start),
+        }
+    }
+}
+
+/// Field 22 of `/proc/PID/stat` (`starttime`, clock ticks after boot). The
+/// comm in field 2 may hold spaces and parentheses, so fields are counted
+/// from the last `)`.
+fn process_start(proc_pid: &Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(proc_pid.join("stat")).ok()?;
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    // after_comm starts with field 3 (state); starttime is field 22.
+    after_comm
+        .split_ascii_whitespace()
+        .nth(22 - 3)?
+        .parse()
+        .ok()
 }
 
 /// kgate's own tracefs instance; removed on drop.
@@ -183,14 +254,14 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Create `instances/kgate-hap-PID`.
+    /// Create `instances/kgate-hap-PID-sSTART[-eSIZE]`.
     pub fn create(tracefs: &Tracefs) -> Result<Instance> {
         // The name carries the global buffer's unexpanded size, so that the
         // run after a SIGKILL can restore it (see `Drop for Tracefs`).
-        let name = match &tracefs.unexpanded_global {
-            Some(size) => format!("{INSTANCE_PREFIX}{}-e{size}", std::process::id()),
-            None => format!("{INSTANCE_PREFIX}{}", std::process::id()),
-        };
+        let pid = std::process::id();
+        let start = process_start(Path::new("/proc/self"))
+            .context("cannot read this process's start time from /proc/self/stat")?;
+        let name = InstanceName::new(pid, start, tracefs.unexpanded_global.as_deref());
         let dir = tracefs.root.join("instances").join(&name);
         if let Err(e) = std::fs::create_dir(&dir) {
             bail!(
@@ -588,5 +659,105 @@ pub fn take_interrupt() -> Option<i32> {
     match INTERRUPTED.swap(0, std::sync::atomic::Ordering::SeqCst) {
         0 => None,
         s => Some(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command};
+
+    /// A process whose comm is `kgate` (a copy of sleep named so), as any
+    /// user can start on a recycled pid.
+    fn impostor(dir: &Path) -> Child {
+        let exe = dir.join("kgate");
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        let child = Command::new(&exe).arg("60").spawn().unwrap();
+        let comm = format!("/proc/{}/comm", child.id());
+        for _ in 0..500 {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "kgate") {
+                return child;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{comm} never said kgate");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        let name = InstanceName::new(42, 1234, Some("1408"));
+        assert_eq!(name, "kgate-hap-42-s1234-e1408");
+        assert_eq!(
+            InstanceName::parse(&name),
+            Some(InstanceName {
+                pid: 42,
+                start: Some(1234),
+                unexpanded_global: Some("1408".into())
+            })
+        );
+        assert_eq!(
+            InstanceName::parse("kgate-hap-42-e1408"),
+            Some(InstanceName {
+                pid: 42,
+                start: None,
+                unexpanded_global: Some("1408".into())
+            })
+        );
+        for bad in [
+            "kgate-hap-",
+            "kgate-hap-x",
+            "kgate-hap-42-s",
+            "kgate-hap-42-s1-s2",
+            "kgate-hap-42-e1;rm",
+            "kgate-hap-42-q1",
+            "other-42",
+        ] {
+            assert_eq!(InstanceName::parse(bad), None, "{bad}");
+        }
+    }
+
+    /// Issue 19 (suspected): a process called `kgate` on the killed kgate's
+    /// pid kept its tracefs instance alive. Only the pid with its start
+    /// time is the owner.
+    #[test]
+    fn a_process_called_kgate_on_the_pid_is_not_the_owner() {
+        let dir = std::env::temp_dir().join(format!("kgate-ftrace-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = impostor(&dir);
+        let pid = child.id();
+        let proc = Path::new("/proc");
+        let start = process_start(&proc.join(pid.to_string())).unwrap();
+        let owner = |start| InstanceName {
+            pid,
+            start,
+            unexpanded_global: None,
+        };
+        assert!(owner(Some(start)).alive(proc), "the real owner");
+        assert!(
+            !owner(Some(start + 1)).alive(proc),
+            "same pid and comm, other start time"
+        );
+        assert!(owner(None).alive(proc), "old names: comm only");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!owner(Some(start)).alive(proc), "owner gone");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn start_time_is_counted_after_the_last_parenthesis() {
+        let dir = std::env::temp_dir().join(format!("kgate-ftrace-stat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // comm "a) b (c" with spaces and parentheses; starttime is 777.
+        let fields: Vec<String> = (3..=52)
+            .map(|i| if i == 22 { "777".into() } else { i.to_string() })
+            .collect();
+        std::fs::write(
+            dir.join("stat"),
+            format!("9 (a) b (c) {}\n", fields.join(" ")),
+        )
+        .unwrap();
+        assert_eq!(process_start(&dir), Some(777));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

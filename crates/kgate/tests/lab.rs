@@ -195,6 +195,7 @@ lab_results! {
         hap_ftrace_state_restored,
         hap_sigint_restores,
         hap_sigkill_instance_reaped,
+        hap_stale_instance_impostor,
         hap_with_policy,
         record_module_request,
         record_socket_shape,
