@@ -188,7 +188,7 @@ struct InstanceName {
 }
 
 impl InstanceName {
-    fn new(pid: u32, start: u64, unexpanded_global: Option<&str>) -> String {
+    fn format(pid: u32, start: u64, unexpanded_global: Option<&str>) -> String {
         match unexpanded_global {
             Some(size) => format!("{INSTANCE_PREFIX}{pid}-s{start}-e{size}"),
             None => format!("{INSTANCE_PREFIX}{pid}-s{start}"),
@@ -261,7 +261,7 @@ impl Instance {
         let pid = std::process::id();
         let start = process_start(Path::new("/proc/self"))
             .context("cannot read this process's start time from /proc/self/stat")?;
-        let name = InstanceName::new(pid, start, tracefs.unexpanded_global.as_deref());
+        let name = InstanceName::format(pid, start, tracefs.unexpanded_global.as_deref());
         let dir = tracefs.root.join("instances").join(&name);
         if let Err(e) = std::fs::create_dir(&dir) {
             bail!(
@@ -672,7 +672,7 @@ mod tests {
     fn impostor(dir: &Path) -> Child {
         let exe = dir.join("kgate");
         std::fs::copy("/bin/sleep", &exe).unwrap();
-        let child = Command::new(&exe).arg("60").spawn().unwrap();
+        let mut child = Command::new(&exe).arg("60").spawn().unwrap();
         let comm = format!("/proc/{}/comm", child.id());
         for _ in 0..500 {
             if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "kgate") {
@@ -680,12 +680,14 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("{comm} never said kgate");
     }
 
     #[test]
     fn names_round_trip() {
-        let name = InstanceName::new(42, 1234, Some("1408"));
+        let name = InstanceName::format(42, 1234, Some("1408"));
         assert_eq!(name, "kgate-hap-42-s1234-e1408");
         assert_eq!(
             InstanceName::parse(&name),
