@@ -316,8 +316,9 @@ pub fn create(root: &Path, rel: &Path, mode: u32) -> Result<NewFile, AtomicError
         }
         _ => {}
     }
+    // Best effort: a leftover that cannot be removed does not stop the write.
+    let _ = stale_temps(&dir, &parent_path, name, false);
     let prefix = format!(".{}.kgate-tmp.", name.to_string_lossy());
-    remove_stale(&dir, &prefix);
     let mut attempt = 0;
     let (fd, tmp, tmp_path) = loop {
         let tmp_name = format!("{prefix}{}.{:016x}", std::process::id(), random());
@@ -437,36 +438,118 @@ fn random() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Removes `prefix*` entries (never directories) of `dir` whose PID field
-/// names a process that no longer runs: temporary files of a killed
-/// writer. `unlinkat` removes a symlink itself, never its target.
-fn remove_stale(dir: &OwnedFd, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
-        return;
+/// The PID in `entry` when it is a temporary file name of [`create`] for
+/// `name`: exactly `.NAME.kgate-tmp.PID.HEX`.
+fn temp_pid(entry: &[u8], name: &[u8]) -> Option<u32> {
+    let rest = entry
+        .strip_prefix(b".")?
+        .strip_prefix(name)?
+        .strip_prefix(b".kgate-tmp.")?;
+    let (pid, hex) = rest.split_at(rest.iter().position(|&b| b == b'.')?);
+    let hex = &hex[1..];
+    let digits = !pid.is_empty() && pid.iter().all(u8::is_ascii_digit);
+    let hex_ok = !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit);
+    if !(digits && hex_ok) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
+/// Does process `pid` run (in this pid namespace)? `kill(pid, 0)`: no
+/// signal is sent; EPERM means it runs under another user.
+fn running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
     };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(prefix))
-            .and_then(|rest| rest.split('.').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// The names in the open directory `dir` (`.` and `..` left out).
+fn list(dir: &OwnedFd, path: &Path) -> Result<Vec<CString>, AtomicError> {
+    // SAFETY: dup of an fd we hold open; returns a new fd or -1.
+    let fd = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io_err(path, "list")(io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` is an open directory fd that we own; on success the DIR
+    // stream owns it (closedir closes it), on failure we close it.
+    let stream = unsafe { libc::fdopendir(fd) };
+    if stream.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `fd` is still ours to close.
+        unsafe { libc::close(fd) };
+        return Err(io_err(path, "list")(e));
+    }
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `stream` is a valid DIR stream until closedir below.
+        let ent = unsafe { libc::readdir(stream) };
+        if ent.is_null() {
+            break;
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is a
+        // NUL-terminated string, valid until the next readdir call; it is
+        // copied at once.
+        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            names.push(name.to_owned());
+        }
+    }
+    // SAFETY: `stream` is valid and closed exactly once.
+    unsafe { libc::closedir(stream) };
+    Ok(names)
+}
+
+/// Temporary files of `name` in `dir` whose writer no longer runs (a kgate
+/// killed between writing and renaming); removed unless `dry_run`.
+/// Returns their paths. A directory is never touched, `unlinkat` removes a
+/// symlink itself (never its target), and the temporary file of a running
+/// process (another kgate writing the same file now) is left alone.
+fn stale_temps(
+    dir: &OwnedFd,
+    dir_path: &Path,
+    name: &OsStr,
+    dry_run: bool,
+) -> Result<Vec<PathBuf>, AtomicError> {
+    let mut found = Vec::new();
+    for entry in list(dir, dir_path)? {
+        let Some(pid) = temp_pid(entry.to_bytes(), name.as_bytes()) else {
             continue;
         };
-        if Path::new(&format!("/proc/{pid}")).exists() {
+        if running(pid) {
             continue;
         }
-        let Ok(c) = CString::new(name.as_bytes()) else {
-            continue;
-        };
-        match lstat_at(dir.as_raw_fd(), &c) {
-            Ok(Some(st)) if !is_kind(&st, libc::S_IFDIR) => {
-                // SAFETY: `dir` is an open directory, `c` a valid name.
-                unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
+        let path = dir_path.join(OsStr::from_bytes(entry.to_bytes()));
+        match lstat_at(dir.as_raw_fd(), &entry) {
+            Ok(Some(st)) if !is_kind(&st, libc::S_IFDIR) => {}
+            _ => continue,
+        }
+        if !dry_run {
+            // SAFETY: `dir` is an open directory, `entry` a valid name.
+            if unsafe { libc::unlinkat(dir.as_raw_fd(), entry.as_ptr(), 0) } != 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ENOENT) {
+                    return Err(io_err(&path, "remove the leftover temporary file")(e));
+                }
             }
-            _ => {}
         }
+        found.push(path);
+    }
+    Ok(found)
+}
+
+/// The temporary files a killed writer left next to `root/rel` (see
+/// [`stale_temps`]); removed unless `dry_run`. Returns their paths; none
+/// when the directory does not exist. [`create`] does this for the file it
+/// writes; `kgate apply` and `kgate revert` call it for all their files.
+pub fn clean_stale(root: &Path, rel: &Path, dry_run: bool) -> Result<Vec<PathBuf>, AtomicError> {
+    let (parent, name) = split(rel)?;
+    match open_dir(root, parent, false)? {
+        Some(dir) => stale_temps(&dir, &root.join(parent), name, dry_run),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -557,6 +640,30 @@ mod tests {
         ] {
             assert!(matches!(e, AtomicError::Symlink { .. }), "{e}");
             assert!(e.to_string().contains("is a symlink"));
+        }
+    }
+
+    #[test]
+    fn only_kgate_temp_names_match() {
+        for (yes, pid) in [
+            (".kgate.conf.kgate-tmp.1.0", 1),
+            (".kgate.conf.kgate-tmp.4242.17", 4242),
+            (".kgate.conf.kgate-tmp.4242.00c0ffee12345678", 4242),
+        ] {
+            assert_eq!(temp_pid(yes.as_bytes(), b"kgate.conf"), Some(pid), "{yes}");
+        }
+        for no in [
+            "kgate.conf",
+            ".kgate.conf.kgate-tmp.",
+            ".kgate.conf.kgate-tmp.1",
+            ".kgate.conf.kgate-tmp.1.",
+            ".kgate.conf.kgate-tmp.1.x",
+            ".kgate.conf.kgate-tmp.1.2.3",
+            ".other.conf.kgate-tmp.1.0",
+            ".kgate.conf.kgate-tmp.-1.0",
+            ".kgate.conf.kgate-tmp.99999999999.0",
+        ] {
+            assert_eq!(temp_pid(no.as_bytes(), b"kgate.conf"), None, "{no}");
         }
     }
 
