@@ -31,6 +31,7 @@ pub use kgate_kernel::atomic;
 mod checked;
 mod crash;
 mod leftover;
+mod lock;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use atomic::AtomicError;
+pub use lock::{lock, StateLock};
 
 /// The modprobe configuration kgate writes, relative to the root.
 pub const MODPROBE_CONF: &str = "etc/modprobe.d/kgate.conf";
@@ -155,6 +157,14 @@ pub enum ApplyError {
         cause: Box<ApplyError>,
         /// Rollback steps that failed themselves (empty: clean rollback).
         rollback_problems: Vec<String>,
+    },
+    /// Another kgate holds the state lock.
+    #[error("another kgate apply or revert is running on {root} (it holds the lock on {dir}); nothing was changed: run this again when it has finished")]
+    Busy {
+        /// The root.
+        root: PathBuf,
+        /// The locked state directory.
+        dir: PathBuf,
     },
 }
 

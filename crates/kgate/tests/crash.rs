@@ -378,3 +378,51 @@ fn regression_issue19_identical_files_without_manifest_are_recorded() {
         &original,
     );
 }
+
+/// An exclusive `flock` on `dir`, as a running `kgate apply` holds it.
+fn hold_lock(dir: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dir).unwrap();
+    // SAFETY: `f` is an open fd.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    f
+}
+
+/// Issue 19 (found while fixing item 4): two kgate runs on one root at once
+/// each planned from the state the other was replacing. While another
+/// kgate holds the state lock, apply and revert fail at once and change
+/// nothing; when it is released they work.
+#[test]
+fn regression_issue19_concurrent_apply_and_revert_are_refused() {
+    let p = policies();
+    let dir = TempDir::new("crash-lock");
+    let root = fresh_root(dir.path(), "root");
+    std::fs::create_dir_all(root.join("var/lib/kgate")).unwrap();
+    let before = snapshot(&root);
+    let held = hold_lock(&root.join("var/lib/kgate"));
+    for (what, mut cmd) in [
+        ("apply", apply_cmd(&p.p1, &root)),
+        ("revert", revert_cmd(&root)),
+    ] {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what} ran while locked: {stderr}"
+        );
+        assert!(
+            stderr.contains("another kgate apply or revert is running")
+                && stderr.contains("nothing was changed"),
+            "{what}: {stderr}"
+        );
+        assert_same(what, &snapshot(&root), &before);
+    }
+    drop(held);
+    ok("apply", &mut apply_cmd(&p.p1, &root));
+    let _held = hold_lock(&root.join("var/lib/kgate"));
+    let applied = snapshot(&root);
+    let out = revert_cmd(&root).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_same("revert while locked", &snapshot(&root), &applied);
+}

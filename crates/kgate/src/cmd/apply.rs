@@ -45,6 +45,10 @@ pub enum Backend {
 /// module loaded right now or needed to boot, changes nothing (unless
 /// --force). Writes are atomic and never follow symlinks; a second apply of
 /// the same policy changes nothing. `kgate revert` undoes it exactly.
+///
+/// One apply or revert runs on a root at a time: each holds a lock on
+/// ROOT/var/lib/kgate, and a second one fails at once, changing nothing. A
+/// kill -9 at any point leaves a state the next apply or revert completes.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "EXAMPLES:
     kgate apply policy.toml --dry-run
@@ -210,6 +214,14 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
             )
         })?;
     }
+    // One kgate changes a root at a time: held from before the current
+    // state is read until this command exits (kgate_apply::lock).
+    let lock_root = args
+        .target
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let _lock = kgate_apply::lock(&lock_root, !args.dry_run)?;
     let t = Target::load(&args.target)?;
     for w in &loaded_policy.warnings {
         writeln!(out, "warning: {w}")?;
@@ -361,10 +373,11 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
 /// Run `kgate revert`.
 pub fn run_revert(args: &RevertArgs) -> Result<ExitCode> {
     let mut out = TextOut::new(std::io::stdout().lock());
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let _lock = kgate_apply::lock(&root, false)?;
     if args.root.is_none() && args.backend != Some(Backend::Modprobe) {
         crate::cmd::bpf::revert(args.dry_run, &mut out)?;
     }
-    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     // The bpf-lsm backend's [sysctl] part is in the manifest too.
     if args.backend == Some(Backend::BpfLsm)
         && kgate_apply::manifest_backend(&root)?.as_deref() != Some("bpf-lsm")
