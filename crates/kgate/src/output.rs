@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use anyhow::Context as _;
 use clap::ValueEnum;
 
 /// Output format of a report.
@@ -200,6 +201,33 @@ pub fn progress_bar(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
     bar.set_style(style);
     bar.set_message(what.to_owned());
     Some(bar)
+}
+
+/// Write the output file `path` (`-o FILE`) with
+/// [`kgate_kernel::atomic`]: a temporary file next to it, never through a
+/// symlink, fsynced and renamed over it (mode 0644).
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = create_file(path)?;
+    f.write_all(bytes)
+        .and_then(|()| f.commit().map_err(std::io::Error::other))
+        .with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// Start writing the output file `path` as [`write_file`] does; the
+/// content is in place when [`NewFile::commit`](kgate_kernel::atomic::NewFile::commit)
+/// returns, and nothing is left if it is dropped.
+pub fn create_file(path: &std::path::Path) -> anyhow::Result<kgate_kernel::atomic::NewFile> {
+    use std::path::Path;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    kgate_kernel::atomic::create(dir, Path::new(name), 0o644)
+        .with_context(|| format!("failed to write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         eprintln!("kgate: warning: {w}");
     }
     match args.output.as_deref() {
-        Some(p) if p != Path::new("-") => super::record::write_output(p, text.as_bytes())?,
+        Some(p) if p != Path::new("-") => crate::output::write_file(p, text.as_bytes())?,
         _ => std::io::stdout().write_all(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)

@@ -169,7 +169,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
     let text = policy.to_toml();
     if let Some(path) = &args.output {
-        write_output(path, text.as_bytes())?;
+        crate::output::write_file(path, text.as_bytes())?;
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -234,20 +234,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Write `-o FILE` atomically (temp file + rename in its directory), never
-/// through a symlink.
-pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    kgate_apply::atomic::write(dir, Path::new(name), bytes)
-        .with_context(|| format!("failed to write {}", path.display()))
 }
 
 fn initramfs_path(args: &Args, t: &Target) -> Option<PathBuf> {

@@ -88,7 +88,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
         Err(e) => (None, Some(e.to_string())),
     };
     if let Some(o) = &args.output {
-        super::record::write_output(o, toml.as_bytes())?;
+        crate::output::write_file(o, toml.as_bytes())?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -168,7 +168,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let comparison = baseline.as_ref().map(|b| profile.compare(b));
     if let Some(path) = &args.output {
         let json = serde_json::to_vec_pretty(&profile).context("failed to encode the profile")?;
-        crate::cmd::freeze::write_output(path, &json)?;
+        crate::output::write_file(path, &json)?;
     }
 
     let stdout = std::io::stdout();
@@ -352,9 +352,7 @@ fn traced(
     // Replaced atomically once the trace is complete; never through a
     // symlink planted at FILE (issue 19, item 3).
     let mut save = match &args.save_trace {
-        Some(p) => Some(std::io::BufWriter::new(crate::cmd::record::create_output(
-            p,
-        )?)),
+        Some(p) => Some(std::io::BufWriter::new(crate::output::create_file(p)?)),
         None => None,
     };
 

@@ -147,7 +147,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     match args.output.as_deref() {
         None => std::io::stdout().write_all(&json)?,
         Some(p) if p == Path::new("-") => std::io::stdout().write_all(&json)?,
-        Some(p) => write_output(p, &json)?,
+        Some(p) => crate::output::write_file(p, &json)?,
     }
     let total: u64 = profile.syscalls.iter().map(|s| s.count).sum();
     eprintln!(
@@ -353,28 +353,4 @@ fn to_profile(target: Target, r: &Recording, elapsed: Duration, code: Option<u8>
             module_requests: r.lost.3,
         },
     }
-}
-
-/// Write `-o FILE` atomically (temp file + rename in its directory), never
-/// through a symlink.
-pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = create_output(path)?;
-    f.write_all(bytes)
-        .and_then(|()| f.commit().map_err(std::io::Error::other))
-        .with_context(|| format!("failed to write {}", path.display()))
-}
-
-/// Start writing the output FILE with [`kgate_kernel::atomic::create`]
-/// (mode 0644): a temporary file next to it, never through a symlink,
-/// renamed over FILE by `commit`.
-pub(crate) fn create_output(path: &Path) -> Result<kgate_kernel::atomic::NewFile> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    kgate_kernel::atomic::create(dir, Path::new(name), 0o644)
-        .with_context(|| format!("failed to write {}", path.display()))
 }

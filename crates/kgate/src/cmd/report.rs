@@ -120,7 +120,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         data.cve_notice = Some(crate::cmd::cve::provenance(&db.meta));
     }
     let html = render(&t, &data, &haps, args.top);
-    crate::cmd::freeze::write_output(&args.html, html.as_bytes())?;
+    crate::output::write_file(&args.html, html.as_bytes())?;
     eprintln!(
         "wrote {} ({}): {} reachable modules{}{}",
         args.html.display(),
