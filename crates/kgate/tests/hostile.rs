@@ -88,18 +88,7 @@ fn survey_with_problems(root: &Path) -> Value {
     })
 }
 
-/// The error of the problem about `path`; panics with the list when absent.
-#[track_caller]
-fn problem(survey: &Value, path: &str) -> String {
-    let problems = survey["problems"].as_array().expect("problems[] missing");
-    problems
-        .iter()
-        .find(|p| p["path"] == path)
-        .unwrap_or_else(|| panic!("{path} not reported in {problems:?}"))["error"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
+use common::survey_problem as problem;
 
 #[track_caller]
 fn has_module(survey: &Value, name: &str) -> bool {

@@ -5,7 +5,7 @@
 //! `kgate policy diff`, which compute reachability on their own paths.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -14,16 +14,6 @@ mod common;
 use common::*;
 
 const GENERIC: &str = "linux-image-6.12.113+deb12-amd64-unsigned";
-
-#[track_caller]
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
 
 /// One imported database, kernel cache and server policy for every test
 /// of this binary (reading 4,230 module files is the slow part).

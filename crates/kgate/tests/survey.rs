@@ -31,16 +31,6 @@ fn run_ok(cmd: &mut Command) -> Output {
 }
 
 #[track_caller]
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-#[track_caller]
 fn module<'a>(survey: &'a Value, name: &str) -> &'a Value {
     survey["modules"]
         .as_array()
@@ -228,15 +218,7 @@ fn bad_modules_are_reported_and_skipped() {
     );
     let s = json_of(&out);
     let problems = s["problems"].as_array().unwrap();
-    let problem = |path: &str| {
-        problems
-            .iter()
-            .find(|p| p["path"] == path)
-            .unwrap_or_else(|| panic!("{path} not reported in {problems:?}"))["error"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let problem = |path: &str| survey_problem(&s, path);
     assert!(
         problem("kernel/net/sctp/sctp.ko.xz").contains("xz"),
         "{problems:?}"

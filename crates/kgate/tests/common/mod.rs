@@ -139,3 +139,28 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// The JSON on the stdout of `out`; panics with the text when it is not.
+#[track_caller]
+pub fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The error of a survey's problem about `path`; panics with the list
+/// when absent.
+#[track_caller]
+pub fn survey_problem(survey: &serde_json::Value, path: &str) -> String {
+    let problems = survey["problems"].as_array().expect("problems[] missing");
+    problems
+        .iter()
+        .find(|p| p["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not reported in {problems:?}"))["error"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
