@@ -667,6 +667,59 @@ pub fn first_added_dates(repo: &Path) -> Result<HashMap<String, String>, ImportE
     Ok(dates)
 }
 
+/// One answer of `git cat-file --batch`, as [`read_cat_file_batch`] hands
+/// it on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BatchBlob<'a> {
+    /// The blob's contents (at most [`MAX_RECORD_BYTES`]).
+    Contents(&'a [u8]),
+    /// A blob larger than [`MAX_RECORD_BYTES`]: skipped without being kept.
+    TooLarge,
+}
+
+/// Reads the answers of `git cat-file --batch` to the object names
+/// `names`, in order, from `reader` and calls `each(index, name, blob)` for
+/// every one. An answer is `"<oid> blob <size>\n"`, the contents and a
+/// newline; the size is checked against [`MAX_RECORD_BYTES`] before
+/// anything is allocated. Anything else (`"<name> missing"`, a bad header,
+/// an early end) is an error naming the reason.
+pub fn read_cat_file_batch(
+    reader: &mut impl BufRead,
+    names: &[String],
+    mut each: impl FnMut(usize, &str, BatchBlob<'_>),
+) -> Result<(), String> {
+    let mut header = String::new();
+    let mut buf = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        header.clear();
+        reader.read_line(&mut header).map_err(|e| e.to_string())?;
+        // "<oid> blob <size>\n", or "<name> missing\n".
+        let size: usize = match header.trim_end().rsplit_once(' ') {
+            Some((lhs, size)) if lhs.ends_with(" blob") => size
+                .parse()
+                .map_err(|_| format!("unexpected header {header:?}"))?,
+            _ => return Err(format!("{name}: unexpected answer {header:?}")),
+        };
+        // The size is the repository's word: check it before allocating,
+        // and skip the blob (and its newline) without keeping it.
+        if size > MAX_RECORD_BYTES {
+            let skip = size as u64 + 1;
+            let got = std::io::copy(&mut (&mut *reader).take(skip), &mut std::io::sink())
+                .map_err(|e| e.to_string())?;
+            if got != skip {
+                return Err(format!("{name}: the blob ended early"));
+            }
+            each(n, name, BatchBlob::TooLarge);
+            continue;
+        }
+        buf.resize(size + 1, 0);
+        reader.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        buf.truncate(size);
+        each(n, name, BatchBlob::Contents(&buf));
+    }
+    Ok(())
+}
+
 fn read_vulns_bare(
     path: &Path,
     opts: &ImportOptions<'_>,
@@ -728,44 +781,21 @@ fn read_vulns_bare(
         reason,
     };
     let mut out = Vec::new();
-    let mut header = String::new();
-    let mut buf = Vec::new();
     let total = names.len();
-    for (n, name) in names.iter().enumerate() {
-        header.clear();
-        reader
-            .read_line(&mut header)
-            .map_err(|e| bad(e.to_string()))?;
-        // "<oid> blob <size>\n", or "<name> missing\n".
-        let size: usize = match header.trim_end().rsplit_once(' ') {
-            Some((lhs, size)) if lhs.ends_with(" blob") => size
-                .parse()
-                .map_err(|_| bad(format!("unexpected header {header:?}")))?,
-            _ => return Err(bad(format!("{name}: unexpected answer {header:?}"))),
-        };
-        // The size is the repository's word: check it before allocating,
-        // and skip the blob (and its newline) without keeping it.
-        if size > MAX_RECORD_BYTES {
-            let skip = size as u64 + 1;
-            let got = std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink())
-                .map_err(|e| bad(e.to_string()))?;
-            if got != skip {
-                return Err(bad(format!("{name}: the blob ended early")));
+    read_cat_file_batch(&mut reader, &names, |n, name, blob| {
+        let buf = match blob {
+            BatchBlob::Contents(buf) => buf,
+            BatchBlob::TooLarge => {
+                skipped.add(NotImported::TooLarge.as_str());
+                return;
             }
-            skipped.add(NotImported::TooLarge.as_str());
-            continue;
-        }
-        buf.resize(size + 1, 0);
-        reader
-            .read_exact(&mut buf)
-            .map_err(|e| bad(e.to_string()))?;
-        buf.truncate(size);
+        };
         let id = name
             .rsplit('/')
             .next()
             .and_then(|f| f.strip_suffix(".json"))
             .unwrap_or_default();
-        match parse_cve_json(&buf, true, dates.get(id).map(String::as_str)) {
+        match parse_cve_json(buf, true, dates.get(id).map(String::as_str)) {
             Ok(r) => out.push(r),
             Err(why) => skipped.add(why.as_str()),
         }
@@ -774,7 +804,8 @@ fn read_vulns_bare(
                 p(ImportProgress { done: n + 1, total });
             }
         }
-    }
+    })
+    .map_err(bad)?;
     let fed = feeder.join();
     let status = child.wait().map_err(|e| bad(e.to_string()))?;
     if !status.success() || !matches!(fed, Ok(Ok(()))) {
