@@ -703,7 +703,9 @@ pub fn read_cat_file_batch(
         // The size is the repository's word: check it before allocating,
         // and skip the blob (and its newline) without keeping it.
         if size > MAX_RECORD_BYTES {
-            let skip = size as u64 + 1;
+            // `size` can be usize::MAX: the `+ 1` must not overflow.
+            // `size` can be usize::MAX: the `+ 1` must not overflow.
+            let skip = (size as u64).saturating_add(1);
             let got = std::io::copy(&mut (&mut *reader).take(skip), &mut std::io::sink())
                 .map_err(|e| e.to_string())?;
             if got != skip {
@@ -821,6 +823,42 @@ fn read_vulns_bare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cat_file_batch_sizes_are_checked_before_reading() {
+        let names = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let big = MAX_RECORD_BYTES + 1;
+        let mut input = format!("o1 blob 2\nhi\no2 blob {big}\n").into_bytes();
+        input.resize(input.len() + big + 1, b'x');
+        input.extend_from_slice(b"o3 blob 0\n\n");
+        let mut seen = Vec::new();
+        read_cat_file_batch(&mut &input[..], &names, |n, name, blob| {
+            seen.push((n, name.to_owned(), format!("{blob:?}")));
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                (0, "a".to_owned(), "Contents([104, 105])".to_owned()),
+                (1, "b".to_owned(), "TooLarge".to_owned()),
+                (2, "c".to_owned(), "Contents([])".to_owned()),
+            ]
+        );
+        let e = read_cat_file_batch(&mut &b"a missing\n"[..], &names, |_, _, _| {}).unwrap_err();
+        assert!(e.contains("unexpected answer"), "{e}");
+        let e = read_cat_file_batch(&mut &b"o blob 5\nab"[..], &names, |_, _, _| {}).unwrap_err();
+        assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn cat_file_batch_header_with_the_largest_size_is_an_error_not_an_overflow() {
+        // A header claiming usize::MAX bytes overflowed `size + 1` (a panic
+        // in debug builds) before the skip.
+        let header = format!("o blob {}\nshort", usize::MAX);
+        let e = read_cat_file_batch(&mut header.as_bytes(), &["a".to_owned()], |_, _, _| {})
+            .unwrap_err();
+        assert!(e.contains("ended early"), "{e}");
+    }
 
     #[test]
     fn csv_quoting() {
