@@ -144,6 +144,7 @@ seed() { # seed TARGET: fill fuzz/corpus/TARGET once
         local rec='{"cveMetadata":{"cveId":"CVE-2024-1","state":"PUBLISHED","assignerShortName":"Linux"},"containers":{"cna":{"affected":[{"programFiles":["net/sctp/a.c"]}]}}}'
         printf '%s blob %d\n%s\n%s blob 2000000\n' 0123456789abcdef0123456789abcdef01234567 ${#rec} "$rec" 89abcdef0123456789abcdef0123456789abcdef >"$d/batch"
         printf 'HEAD:cve/published/2024/CVE-2024-1.json missing\n' >"$d/missing"
+        printf '0123 blob 18446744073709551615\nx' >"$d/usize-max" # overflowed size + 1
         ;;
     cve_db)
         printf '%s' '{"meta":{"schema":"kgate.cve-db/1","source_kind":"csv","source":"min.csv","source_commit":null,"imported_at":"2026-01-01T00:00:00Z","records":1,"newest_published":"2024-05-01","oldest_published":"2024-05-01","skipped":[["other_cna",2]],"terms_of_use":{"text":"CVE(R) records","from":null}},"cves":[{"id":"CVE-2024-1","published":"2024-05-01","severity":"HIGH","score":7.5,"vector":null,"files":["net/sctp/a.c"],"title":"sctp: fix it","fix_commit":null}]}' >"$d/min.json"
