@@ -2,8 +2,11 @@
 # Run every fuzz target (fuzz/fuzz_targets) for SECONDS each (default 60),
 # seeded from real inputs where this machine has them: the lab's Debian
 # kernel packages (~/.cache/kgate-lab, `cargo xtask fetch`), a freeze
-# policy and the policy examples in docs/, and CVE records when
-# KGATE_FUZZ_CVE_DIR names a directory of CVE JSON 5 files. Needs the
+# policy and the policy examples in docs/, this host's /proc and /sys
+# (mountinfo, kallsyms, LSMs, cmdline, sysctls), the kgate-hap test traces,
+# kgate's own caches, small archives built here (cpio, xz, zstd, gzip), and
+# CVE records when KGATE_FUZZ_CVE_DIR names a directory of CVE JSON 5
+# files. Needs the
 # nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
@@ -73,6 +76,85 @@ seed() { # seed TARGET: fill fuzz/corpus/TARGET once
         ;;
     cve_csv)
         printf 'cve_id,files\nCVE-2024-0001,net/sctp/socket.c\n' >"$d/min.csv"
+        ;;
+    decompress) # first byte: 0 xz, 1 zstd, 2 gzip, 3 none
+        local kos
+        mapfile -t kos < <(find "$lab/kernels" -name '*.ko.xz' -size -48k 2>/dev/null | sort | head -4)
+        for f in "${kos[@]}"; do
+            local b
+            b=$(basename "$f" .ko.xz)
+            { printf '\0' && cat "$f"; } >"$d/$b.xz"
+            if command -v zstd >/dev/null; then { printf '\1' && xz -dc "$f" | zstd -q -c; } >"$d/$b.zst"; fi
+            { printf '\2' && xz -dc "$f" | gzip -c; } >"$d/$b.gz"
+        done
+        ;;
+    builtin_modinfo)
+        [ -n "$tree" ] || return 0
+        if [ -f "$tree/modules.builtin.modinfo" ]; then head -c 262144 "$tree/modules.builtin.modinfo" >"$d/modules.builtin.modinfo"; fi
+        if [ -f "$tree/modules.builtin" ]; then head -c 65536 "$tree/modules.builtin" >"$d/modules.builtin"; fi
+        ;;
+    host_facts)
+        local f
+        for f in /sys/kernel/security/lsm /sys/kernel/security/lockdown /proc/cmdline \
+            /proc/sys/kernel/osrelease /proc/sys/kernel/yama/ptrace_scope \
+            /proc/sys/kernel/unprivileged_bpf_disabled /proc/sys/user/max_user_namespaces; do
+            if [ -r "$f" ]; then head -c 4096 "$f" >"$d/$(echo "${f#/}" | tr / _)" 2>/dev/null || true; fi
+        done
+        printf 'lockdown,capability,landlock,yama,apparmor,bpf\n' >"$d/lsm"
+        printf 'none [integrity] confidentiality\n' >"$d/lockdown"
+        printf 'BOOT_IMAGE=/vmlinuz root=UUID=x ro lsm=landlock,yama,bpf security=apparmor -- lsm=x\n' >"$d/cmdline"
+        printf 'CRYPT-LUKS2-0123456789abcdef-sda2_crypt\n' >"$d/dm-uuid"
+        printf 'raid5\n' >"$d/md-level"
+        ;;
+    mountinfo)
+        if [ -r /proc/self/mountinfo ]; then head -c 262144 /proc/self/mountinfo >"$d/mountinfo"; fi
+        if [ -r /proc/mounts ]; then head -c 262144 /proc/mounts >"$d/mounts"; fi
+        printf '36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 - ext3 /dev/root rw\n' >"$d/escaped"
+        ;;
+    kallsyms)
+        if [ -r /proc/kallsyms ]; then head -c 262144 /proc/kallsyms >"$d/proc-kallsyms"; fi
+        local k
+        for k in crates/kgate-hap/tests/data/*.kallsyms.gz; do
+            if [ -f "$k" ]; then { gzip -dc "$k" | head -c 262144 >"$d/$(basename "$k" .gz)"; } || true; fi
+        done
+        ;;
+    initramfs)
+        local t
+        t=$(mktemp -d)
+        mkdir -p "$t/lib/modules/6.12.0/kernel/fs/ext4" "$t/kernel/x86/microcode"
+        printf 'x' >"$t/lib/modules/6.12.0/kernel/fs/ext4/ext4.ko.xz"
+        printf 'x' >"$t/lib/modules/6.12.0/kernel/fs/ext4/crc16.ko"
+        printf 'ucode' >"$t/kernel/x86/microcode/GenuineIntel.bin"
+        (cd "$t" && find kernel | cpio -o -H newc --quiet) >"$t/early.cpio"
+        (cd "$t" && find lib | cpio -o -H newc --quiet) >"$t/main.cpio"
+        cp "$t/main.cpio" "$d/plain"
+        cat "$t/early.cpio" >"$d/early-gzip" && gzip -c "$t/main.cpio" >>"$d/early-gzip"
+        xz -c --check=crc32 "$t/main.cpio" >"$d/xz"
+        if command -v zstd >/dev/null; then zstd -q -c "$t/main.cpio" >"$d/zstd"; fi
+        rm -rf "$t"
+        ;;
+    hap)
+        local tr
+        for tr in crates/kgate-hap/tests/data/*.trace.gz; do
+            if [ -f "$tr" ]; then { gzip -dc "$tr" | head -c 131072 >"$d/$(basename "$tr" .gz)"; } || true; fi
+        done
+        printf '%s' '{"schema":"kgate.hap/1","kernel":"6.12.0","command":["true"],"exit_status":0,"exit_signal":null,"duration_seconds":0.5,"method":{"tracer":"function","follow_fork":true,"irq_filter":"irq-info","buffer_kb_per_cpu":4096},"hap":1,"irq_only_functions":0,"events":{"total":3,"process_context":3,"irq_context":0,"unknown_context":0,"lost":0,"unparsed_lines":0},"tasks":{"7":"true"},"mapping":{"module":1,"prefix":0,"neighbour":0,"unknown":0},"subsystems":[{"subsystem":"net/sctp","functions":1,"cves":{"all":3,"high_or_critical":1,"last_12_months":0}}],"modules":[{"module":"sctp","functions":1}],"functions":[{"name":"sctp_sendmsg","module":"sctp","subsystem":"net/sctp","how":"module","calls":3,"irq_calls":0}]}' >"$d/profile.json"
+        ;;
+    cat_file_batch)
+        local rec='{"cveMetadata":{"cveId":"CVE-2024-1","state":"PUBLISHED","assignerShortName":"Linux"},"containers":{"cna":{"affected":[{"programFiles":["net/sctp/a.c"]}]}}}'
+        printf '%s blob %d\n%s\n%s blob 2000000\n' 0123456789abcdef0123456789abcdef01234567 ${#rec} "$rec" 89abcdef0123456789abcdef0123456789abcdef >"$d/batch"
+        printf 'HEAD:cve/published/2024/CVE-2024-1.json missing\n' >"$d/missing"
+        printf '0123 blob 18446744073709551615\nx' >"$d/usize-max" # overflowed size + 1
+        ;;
+    cve_db)
+        printf '%s' '{"meta":{"schema":"kgate.cve-db/1","source_kind":"csv","source":"min.csv","source_commit":null,"imported_at":"2026-01-01T00:00:00Z","records":1,"newest_published":"2024-05-01","oldest_published":"2024-05-01","skipped":[["other_cna",2]],"terms_of_use":{"text":"CVE(R) records","from":null}},"cves":[{"id":"CVE-2024-1","published":"2024-05-01","severity":"HIGH","score":7.5,"vector":null,"files":["net/sctp/a.c"],"title":"sctp: fix it","fix_commit":null}]}' >"$d/min.json"
+        ;;
+    caches)
+        local c
+        for c in "${XDG_CACHE_HOME:-$HOME/.cache}"/kgate/facts-*.bin "${XDG_CACHE_HOME:-$HOME/.cache}"/kgate/score-objects-*.json; do
+            if [ -f "$c" ] && [ "$(stat -c %s "$c")" -le 1048576 ]; then cp "$c" "$d/"; fi
+        done
+        printf '{"version":1,"entries":{"kernel/net/sctp/sctp.ko.xz":{"size":1,"mtime_ns":2,"files":["net/sctp/socket.c"]}}}' >"$d/objects.json"
         ;;
     esac
 }

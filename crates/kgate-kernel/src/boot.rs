@@ -325,13 +325,7 @@ fn block_devices(root: &Path, tree: &KernelTree, found: &mut Found) {
     for (name, entry) in sorted_entries(&root.join("sys/class/block")) {
         if name.starts_with("dm-") {
             let uuid = read_trimmed(&entry.join("dm/uuid")).unwrap_or_default();
-            let (kind, modules): (&str, &[&str]) = if uuid.starts_with("CRYPT-") {
-                ("crypt", &["dm_crypt", "dm_mod"])
-            } else if uuid.starts_with("LVM-") {
-                ("lvm", &["dm_mod"])
-            } else {
-                ("dm", &["dm_mod"])
-            };
+            let (kind, modules) = dm_modules(&uuid);
             let reason = format!("device-mapper block device {name} ({kind})");
             for m in modules {
                 found.add(tree, m, &reason, true);
@@ -342,12 +336,7 @@ fn block_devices(root: &Path, tree: &KernelTree, found: &mut Found) {
             if let Some(level) = read_trimmed(&entry.join("md/level")) {
                 let reason = format!("md block device {name} ({level})");
                 found.add(tree, "md_mod", &reason, true);
-                let personality = match level.as_str() {
-                    "raid4" | "raid5" | "raid6" => Some("raid456"),
-                    "raid0" | "raid1" | "raid10" | "linear" | "multipath" => Some(level.as_str()),
-                    _ => None,
-                };
-                if let Some(p) = personality {
+                if let Some(p) = md_personality(&level) {
                     found.add(tree, p, &reason, true);
                 }
                 continue;
@@ -359,6 +348,28 @@ fn block_devices(root: &Path, tree: &KernelTree, found: &mut Found) {
             let reason = format!("driver of block device {name} ({driver})");
             found.add(tree, &module, &reason, true);
         }
+    }
+}
+
+/// The kind of a device-mapper device and the modules behind it, from its
+/// `dm/uuid` (`CRYPT-…` for dm-crypt, `LVM-…` for LVM).
+pub fn dm_modules(uuid: &str) -> (&'static str, &'static [&'static str]) {
+    if uuid.starts_with("CRYPT-") {
+        ("crypt", &["dm_crypt", "dm_mod"])
+    } else if uuid.starts_with("LVM-") {
+        ("lvm", &["dm_mod"])
+    } else {
+        ("dm", &["dm_mod"])
+    }
+}
+
+/// The md personality module of an md device's `md/level` (`raid5` →
+/// `raid456`), if the level has one.
+pub fn md_personality(level: &str) -> Option<&str> {
+    match level {
+        "raid4" | "raid5" | "raid6" => Some("raid456"),
+        "raid0" | "raid1" | "raid10" | "linear" | "multipath" => Some(level),
+        _ => None,
     }
 }
 
@@ -384,6 +395,16 @@ pub fn initramfs_modules(path: &Path) -> Result<Vec<String>, BootError> {
             path: path.to_owned(),
             source: io::Error::other(e),
         })?;
+    parse_initramfs(&data, path, Limit::INITRAMFS_UNPACKED)
+}
+
+/// [`initramfs_modules`] of the bytes `data` of the initramfs `path` (for
+/// messages), each decompressed segment capped at `unpacked`.
+pub fn parse_initramfs(
+    data: &[u8],
+    path: &Path,
+    unpacked: Limit,
+) -> Result<Vec<String>, BootError> {
     let mut names = Vec::new();
     let mut pos = 0;
     loop {
@@ -396,7 +417,7 @@ pub fn initramfs_modules(path: &Path) -> Result<Vec<String>, BootError> {
         let rest = &data[pos..];
         if rest.starts_with(b"07070") {
             let segment = format!("uncompressed segment at byte {pos}");
-            pos = parse_cpio(&data, pos, &mut names).map_err(|reason| BootError::Cpio {
+            pos = parse_cpio(data, pos, &mut names).map_err(|reason| BootError::Cpio {
                 path: path.to_owned(),
                 segment,
                 reason,
@@ -410,12 +431,22 @@ pub fn initramfs_modules(path: &Path) -> Result<Vec<String>, BootError> {
         })?;
         let mut out = Vec::new();
         let result = match format {
-            "gzip" => read_capped(flate2::bufread::MultiGzDecoder::new(rest), &mut out),
+            "gzip" => read_capped(
+                flate2::bufread::MultiGzDecoder::new(rest),
+                &mut out,
+                unpacked,
+            ),
             "zstd" => zstd::stream::read::Decoder::with_buffer(rest)
-                .and_then(|d| read_capped(d, &mut out)),
+                .and_then(|d| read_capped(d, &mut out, unpacked)),
             "xz" => xz2::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, xz2::stream::CONCATENATED)
                 .map_err(io::Error::from)
-                .and_then(|s| read_capped(xz2::bufread::XzDecoder::new_stream(rest, s), &mut out)),
+                .and_then(|s| {
+                    read_capped(
+                        xz2::bufread::XzDecoder::new_stream(rest, s),
+                        &mut out,
+                        unpacked,
+                    )
+                }),
             other => {
                 return Err(BootError::UnsupportedCompression {
                     path: path.to_owned(),
@@ -474,14 +505,8 @@ fn compression_of(b: &[u8]) -> Option<&'static str> {
     })
 }
 
-fn read_capped(reader: impl Read, out: &mut Vec<u8>) -> io::Result<()> {
-    bounded::decompressed(
-        reader,
-        Path::new("initramfs"),
-        Limit::INITRAMFS_UNPACKED,
-        out,
-    )
-    .map_err(|e| match e {
+fn read_capped(reader: impl Read, out: &mut Vec<u8>, limit: Limit) -> io::Result<()> {
+    bounded::decompressed(reader, Path::new("initramfs"), limit, out).map_err(|e| match e {
         bounded::ReadError::Io { source, .. } => source,
         e => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
     })?;

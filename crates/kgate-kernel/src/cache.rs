@@ -55,6 +55,19 @@ struct CacheFile {
     entries: HashMap<String, (FileStamp, KoFacts)>,
 }
 
+/// The entries of a fact cache file `bytes` of `modules_dir` (by path below
+/// it: file stamp and facts); `None` (the cache is ignored) when it is not
+/// a cache of this version for this directory.
+pub fn parse_cache(
+    bytes: &[u8],
+    modules_dir: &str,
+) -> Option<HashMap<String, (FileStamp, KoFacts)>> {
+    bincode::deserialize::<CacheFile>(bytes)
+        .ok()
+        .filter(|c| c.version == CACHE_VERSION && c.modules_dir == modules_dir)
+        .map(|c| c.entries)
+}
+
 /// Cached facts of the modules of one modules directory.
 #[derive(Debug)]
 pub struct FactCache {
@@ -147,9 +160,7 @@ impl FactCache {
         let trusted = check_owned(cache_dir).and_then(|dir| Ok(dir && check_owned(&path)?));
         let entries = match trusted {
             Ok(true) => read_no_follow(&path)
-                .and_then(|bytes| bincode::deserialize::<CacheFile>(&bytes).ok())
-                .filter(|c| c.version == CACHE_VERSION && c.modules_dir == modules_dir)
-                .map(|c| c.entries)
+                .and_then(|bytes| parse_cache(&bytes, &modules_dir))
                 .unwrap_or_default(),
             Ok(false) => HashMap::new(),
             Err(why) => {

@@ -257,7 +257,7 @@ pub fn read_host(root: &Path) -> HostFacts {
     // LSMs.
     let lsm = match read_trimmed(root, "sys/kernel/security/lsm") {
         Ok(list) => LsmFacts {
-            active: Some(split_list(&list)),
+            active: Some(parse_lsm_list(&list)),
             why: None,
             derived: None,
             derived_from: None,
@@ -328,7 +328,7 @@ pub fn read_host(root: &Path) -> HostFacts {
     // best answer (it can only have been raised since, never lowered).
     let lockdown = read_trimmed(root, "sys/kernel/security/lockdown")
         .ok()
-        .and_then(|s| bracketed(&s))
+        .and_then(|s| lockdown_mode(&s))
         .or_else(|| {
             let c = config?;
             let list = lsm.effective()?;
@@ -957,8 +957,9 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// Last `name=value` among the kernel's own parameters (those before `--`).
-fn cmdline_param(cmdline: &str, name: &str) -> Option<String> {
+/// Last `name=value` among the kernel's own parameters (those before `--`)
+/// of `/proc/cmdline`.
+pub fn cmdline_param(cmdline: &str, name: &str) -> Option<String> {
     cmdline
         .split_whitespace()
         .take_while(|w| *w != "--")
@@ -967,14 +968,16 @@ fn cmdline_param(cmdline: &str, name: &str) -> Option<String> {
         .map(|v| v.trim_matches('"').to_string())
 }
 
+/// The active mode of `/sys/kernel/security/lockdown`, the bracketed word:
 /// `"none [integrity] confidentiality"` → `integrity`.
-fn bracketed(s: &str) -> Option<String> {
+pub fn lockdown_mode(s: &str) -> Option<String> {
     let start = s.find('[')? + 1;
     let end = start + s[start..].find(']')?;
     Some(s[start..end].to_string())
 }
 
-fn split_list(s: &str) -> Vec<String> {
+/// `/sys/kernel/security/lsm` (`"lockdown,capability,landlock"`) as a list.
+pub fn parse_lsm_list(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -994,6 +997,13 @@ fn read_trimmed(root: &Path, rel: &str) -> Result<String, String> {
 /// option. `None` when kallsyms cannot be read or hides its symbols.
 fn error_injection_from_kallsyms(root: &Path) -> Option<bool> {
     let text = bounded::read_text(root, &root.join("proc/kallsyms"), Limit::KALLSYMS).ok()?;
+    kallsyms_error_injection(&text)
+}
+
+/// [`HostFacts::error_injection`] from the text of `/proc/kallsyms`:
+/// whether `within_error_injection_list` is listed, `None` when the text
+/// has no line at all.
+pub fn kallsyms_error_injection(text: &str) -> Option<bool> {
     let mut any = false;
     for line in text.lines() {
         any = true;
@@ -1341,7 +1351,7 @@ mod tests {
         assert_eq!(kernel_version("5.4"), Some((5, 4)));
         assert_eq!(kernel_version(""), None);
         assert_eq!(
-            bracketed("none [integrity] confidentiality").as_deref(),
+            lockdown_mode("none [integrity] confidentiality").as_deref(),
             Some("integrity")
         );
         assert_eq!(

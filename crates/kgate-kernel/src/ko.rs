@@ -364,8 +364,10 @@ pub fn read_module_capped(
 }
 
 /// Decompresses `input` into `out` (empty on entry), at most `cap` bytes
-/// ([`bounded::over_cap`] past it).
-fn decompress(
+/// ([`bounded::over_cap`] past it): the bounded decompression every module
+/// file goes through ([`read_module_capped`]). `out` never holds more than
+/// `cap + 1` bytes, whatever the input.
+pub fn decompress(
     compression: Compression,
     input: &[u8],
     out: &mut Vec<u8>,

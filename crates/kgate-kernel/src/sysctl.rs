@@ -328,13 +328,19 @@ pub fn proc_path(name: &str) -> String {
     format!("proc/sys/{}", name.replace('.', "/"))
 }
 
+/// The value of a `/proc/sys` file: its text (invalid UTF-8 replaced),
+/// trimmed.
+pub fn parse_value(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).trim().to_string()
+}
+
 /// Reads one sysctl under `root/proc/sys`: trimmed value, or `None` with
 /// [`SysctlStatus::Absent`] (not found) / [`SysctlStatus::Unreadable`] (any
 /// other error, e.g. permission denied) and the error text.
 pub fn read_one(root: &Path, name: &str) -> Result<String, (SysctlStatus, String)> {
     let path = root.join(proc_path(name));
     match crate::bounded::read(root, &path, crate::bounded::Limit::HOST_FILE) {
-        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).trim().to_string()),
+        Ok(bytes) => Ok(parse_value(&bytes)),
         Err(e) if e.is_not_found() => Err((
             SysctlStatus::Absent,
             format!("{} does not exist", path.display()),

@@ -347,6 +347,12 @@ fn read_builtin_dirs(modules_dir: &Path) -> HashMap<String, String> {
     ) else {
         return HashMap::new();
     };
+    parse_builtin_dirs(&text)
+}
+
+/// The text of `modules.builtin` as module name → source directory
+/// (`kernel/net/sctp/sctp.ko` → `sctp` → `net/sctp`).
+pub fn parse_builtin_dirs(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(|l| {
             let l = l.trim();

@@ -246,7 +246,12 @@ impl CveDb {
                 })
             }
         };
-        let db: CveDb = serde_json::from_slice(&bytes).map_err(|e| DbError::Corrupt {
+        CveDb::from_json(&bytes, path)
+    }
+
+    /// A database from the bytes of its file `path` (for messages).
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<CveDb, DbError> {
+        let db: CveDb = serde_json::from_slice(bytes).map_err(|e| DbError::Corrupt {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;

@@ -667,6 +667,61 @@ pub fn first_added_dates(repo: &Path) -> Result<HashMap<String, String>, ImportE
     Ok(dates)
 }
 
+/// One answer of `git cat-file --batch`, as [`read_cat_file_batch`] hands
+/// it on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BatchBlob<'a> {
+    /// The blob's contents (at most [`MAX_RECORD_BYTES`]).
+    Contents(&'a [u8]),
+    /// A blob larger than [`MAX_RECORD_BYTES`]: skipped without being kept.
+    TooLarge,
+}
+
+/// Reads the answers of `git cat-file --batch` to the object names
+/// `names`, in order, from `reader` and calls `each(index, name, blob)` for
+/// every one. An answer is `"<oid> blob <size>\n"`, the contents and a
+/// newline; the size is checked against [`MAX_RECORD_BYTES`] before
+/// anything is allocated. Anything else (`"<name> missing"`, a bad header,
+/// an early end) is an error naming the reason.
+pub fn read_cat_file_batch(
+    reader: &mut impl BufRead,
+    names: &[String],
+    mut each: impl FnMut(usize, &str, BatchBlob<'_>),
+) -> Result<(), String> {
+    let mut header = String::new();
+    let mut buf = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        header.clear();
+        reader.read_line(&mut header).map_err(|e| e.to_string())?;
+        // "<oid> blob <size>\n", or "<name> missing\n".
+        let size: usize = match header.trim_end().rsplit_once(' ') {
+            Some((lhs, size)) if lhs.ends_with(" blob") => size
+                .parse()
+                .map_err(|_| format!("unexpected header {header:?}"))?,
+            _ => return Err(format!("{name}: unexpected answer {header:?}")),
+        };
+        // The size is the repository's word: check it before allocating,
+        // and skip the blob (and its newline) without keeping it.
+        if size > MAX_RECORD_BYTES {
+            // `size` can be usize::MAX: the `+ 1` must not overflow.
+            // `size` can be usize::MAX: the `+ 1` must not overflow.
+            let skip = (size as u64).saturating_add(1);
+            let got = std::io::copy(&mut (&mut *reader).take(skip), &mut std::io::sink())
+                .map_err(|e| e.to_string())?;
+            if got != skip {
+                return Err(format!("{name}: the blob ended early"));
+            }
+            each(n, name, BatchBlob::TooLarge);
+            continue;
+        }
+        buf.resize(size + 1, 0);
+        reader.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        buf.truncate(size);
+        each(n, name, BatchBlob::Contents(&buf));
+    }
+    Ok(())
+}
+
 fn read_vulns_bare(
     path: &Path,
     opts: &ImportOptions<'_>,
@@ -728,44 +783,21 @@ fn read_vulns_bare(
         reason,
     };
     let mut out = Vec::new();
-    let mut header = String::new();
-    let mut buf = Vec::new();
     let total = names.len();
-    for (n, name) in names.iter().enumerate() {
-        header.clear();
-        reader
-            .read_line(&mut header)
-            .map_err(|e| bad(e.to_string()))?;
-        // "<oid> blob <size>\n", or "<name> missing\n".
-        let size: usize = match header.trim_end().rsplit_once(' ') {
-            Some((lhs, size)) if lhs.ends_with(" blob") => size
-                .parse()
-                .map_err(|_| bad(format!("unexpected header {header:?}")))?,
-            _ => return Err(bad(format!("{name}: unexpected answer {header:?}"))),
-        };
-        // The size is the repository's word: check it before allocating,
-        // and skip the blob (and its newline) without keeping it.
-        if size > MAX_RECORD_BYTES {
-            let skip = size as u64 + 1;
-            let got = std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink())
-                .map_err(|e| bad(e.to_string()))?;
-            if got != skip {
-                return Err(bad(format!("{name}: the blob ended early")));
+    read_cat_file_batch(&mut reader, &names, |n, name, blob| {
+        let buf = match blob {
+            BatchBlob::Contents(buf) => buf,
+            BatchBlob::TooLarge => {
+                skipped.add(NotImported::TooLarge.as_str());
+                return;
             }
-            skipped.add(NotImported::TooLarge.as_str());
-            continue;
-        }
-        buf.resize(size + 1, 0);
-        reader
-            .read_exact(&mut buf)
-            .map_err(|e| bad(e.to_string()))?;
-        buf.truncate(size);
+        };
         let id = name
             .rsplit('/')
             .next()
             .and_then(|f| f.strip_suffix(".json"))
             .unwrap_or_default();
-        match parse_cve_json(&buf, true, dates.get(id).map(String::as_str)) {
+        match parse_cve_json(buf, true, dates.get(id).map(String::as_str)) {
             Ok(r) => out.push(r),
             Err(why) => skipped.add(why.as_str()),
         }
@@ -774,7 +806,8 @@ fn read_vulns_bare(
                 p(ImportProgress { done: n + 1, total });
             }
         }
-    }
+    })
+    .map_err(bad)?;
     let fed = feeder.join();
     let status = child.wait().map_err(|e| bad(e.to_string()))?;
     if !status.success() || !matches!(fed, Ok(Ok(()))) {
@@ -790,6 +823,42 @@ fn read_vulns_bare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cat_file_batch_sizes_are_checked_before_reading() {
+        let names = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let big = MAX_RECORD_BYTES + 1;
+        let mut input = format!("o1 blob 2\nhi\no2 blob {big}\n").into_bytes();
+        input.resize(input.len() + big + 1, b'x');
+        input.extend_from_slice(b"o3 blob 0\n\n");
+        let mut seen = Vec::new();
+        read_cat_file_batch(&mut &input[..], &names, |n, name, blob| {
+            seen.push((n, name.to_owned(), format!("{blob:?}")));
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                (0, "a".to_owned(), "Contents([104, 105])".to_owned()),
+                (1, "b".to_owned(), "TooLarge".to_owned()),
+                (2, "c".to_owned(), "Contents([])".to_owned()),
+            ]
+        );
+        let e = read_cat_file_batch(&mut &b"a missing\n"[..], &names, |_, _, _| {}).unwrap_err();
+        assert!(e.contains("unexpected answer"), "{e}");
+        let e = read_cat_file_batch(&mut &b"o blob 5\nab"[..], &names, |_, _, _| {}).unwrap_err();
+        assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn cat_file_batch_header_with_the_largest_size_is_an_error_not_an_overflow() {
+        // A header claiming usize::MAX bytes overflowed `size + 1` (a panic
+        // in debug builds) before the skip.
+        let header = format!("o blob {}\nshort", usize::MAX);
+        let e = read_cat_file_batch(&mut header.as_bytes(), &["a".to_owned()], |_, _, _| {})
+            .unwrap_err();
+        assert!(e.contains("ended early"), "{e}");
+    }
 
     #[test]
     fn csv_quoting() {

@@ -39,8 +39,10 @@ pub struct ObjectIndex {
     pub cached: usize,
 }
 
+/// The object-evidence cache file (`score-objects-*.json`), as
+/// [`parse_cache`] reads it.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct CacheFile {
+pub struct CacheFile {
     version: u32,
     entries: BTreeMap<String, CacheEntry>,
 }
@@ -64,6 +66,14 @@ fn stamp(path: &Path) -> Option<(u64, i128)> {
         m.size(),
         i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
     ))
+}
+
+/// The object-evidence cache in `bytes`; `None` (the cache is ignored) when
+/// it is not valid JSON of this cache version.
+pub fn parse_cache(bytes: &[u8]) -> Option<CacheFile> {
+    serde_json::from_slice::<CacheFile>(bytes)
+        .ok()
+        .filter(|c| c.version == CACHE_VERSION)
 }
 
 fn cache_path(cache_dir: &Path, modules_dir: &Path) -> PathBuf {
@@ -95,8 +105,7 @@ impl ObjectIndex {
         let old: CacheFile = cache_file
             .as_ref()
             .and_then(|p| bounded::read(Path::new("/"), p, Limit::CACHE).ok())
-            .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
-            .filter(|c| c.version == CACHE_VERSION)
+            .and_then(|b| parse_cache(&b))
             .unwrap_or_default();
         let work: Vec<Work<'_>> = tree
             .modules
