@@ -125,7 +125,7 @@ static void usage(void)
 	      "       probe errno-name N\n"
 	      "       probe drop-caps -- CMD...   (uid 0, no capabilities, empty bounding set)\n"
 	      "       probe sendfile-pipe FILE\n"
-	      "       probe sendfile-race FILE N\n"
+	      "       probe sendfile-race FILE N [first]\n"
 	      "       probe x32-splice FILE\n"
 	      "       probe userns-hold GOFILE OUTFILE\n"
 	      "       probe setns-user PID\n"
@@ -1753,7 +1753,9 @@ static void *race_swap(void *arg)
  * sendfile(out, FILE) N times while another thread (sharing the fd table)
  * flips `out` between a unix socket and a pipe: the pipe case is the one
  * the kernel checks nothing for after the source. Prints how many bytes
- * reached the pipe.
+ * reached the pipe. With "first", stops at the first bytes that reached it
+ * (showing the race can be won). Each try yields the CPU, so the swapping
+ * thread runs between tries even when both threads share one vCPU.
  */
 static int cmd_sendfile_race(int argc, char **argv)
 {
@@ -1763,7 +1765,11 @@ static int cmd_sendfile_race(int argc, char **argv)
 	char buf[65536];
 	int last_errno = 0;
 
-	if (argc != 2)
+	int first = 0;
+
+	if (argc == 3 && strcmp(argv[2], "first") == 0)
+		first = 1;
+	else if (argc != 2)
 		usage();
 	n = num(argv[1]);
 	fd = open(argv[0], O_RDONLY);
@@ -1777,9 +1783,12 @@ static int cmd_sendfile_race(int argc, char **argv)
 		return report(-1, "thread-");
 	while (!race_started)
 		usleep(1000);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !(first && pipe_bytes > 0); i++) {
 		off_t off = 0;
-		ssize_t r = sendfile(race_fd, fd, &off, 512);
+		ssize_t r;
+
+		sched_yield();
+		r = sendfile(race_fd, fd, &off, 512);
 		if (r >= 0)
 			ok++;
 		else {
