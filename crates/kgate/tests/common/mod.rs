@@ -25,6 +25,14 @@ fn is_root() -> bool {
         == Some("0")
 }
 
+/// `Some(the LSM list)` when the tests run as root and BPF-LSM is active
+/// (`bpf` in /sys/kernel/security/lsm): where loading kgate's LSM programs
+/// must work, so a refusal is a failure, not an explanation.
+pub fn root_with_bpf_lsm() -> Option<String> {
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").ok()?;
+    (is_root() && lsm.trim().split(',').any(|l| l == "bpf")).then(|| lsm.trim().to_owned())
+}
+
 /// A command that runs `program` without root's power to read anything:
 /// as `nobody` through setpriv(1) when the tests run as root.
 pub fn as_unprivileged(program: &str) -> Command {
