@@ -17,7 +17,7 @@
 //! console and `KGATE-LAB-DONE` at the end; a result that a scenario
 //! declared but never printed (crash, panic, hang, timeout) is a failure
 //! whose detail says why. A SKIP passes only when the kernel's
-//! [manifest](manifest) declares missing the feature the SKIP names
+//! [manifest] declares missing the feature the SKIP names
 //! (`needs:FEATURE`); any other SKIP fails. See `lab/README.md` for writing
 //! scenarios.
 
