@@ -2,6 +2,10 @@
 #
 # Scenarios run as root in the guest; use as_nobody to act as an
 # unprivileged user. Report with `result NAME PASS|FAIL|SKIP "detail"`.
+# A SKIP's detail starts with `needs:FEATURE` (function_error_injection,
+# modules, module:NAME, x32_abi, run:SCENARIO, ...): it passes only on a
+# kernel whose manifest (crates/kgate-lab/src/manifest.rs) declares FEATURE
+# missing, and fails everywhere else.
 # KGATE_LAB_KERNEL is cloud-6.12, generic-6.12, cloud-6.1 or fei-6.12 (the
 # lab's own build, which ships no modules); KGATE_LAB_SCENARIO is the
 # running scenario's path.
@@ -36,19 +40,34 @@ result() {
 has_modules() {
 	[ -s "/lib/modules/$(uname -r)/modules.dep" ]
 }
-NO_MODULES="$KGATE_LAB_KERNEL ships no loadable modules (the lab builds everything in)"
+NO_MODULES="needs:modules $KGATE_LAB_KERNEL ships no loadable modules (the lab builds everything in)"
 
-# skip_scenario DETAIL: report every result the running scenario declares
-# (its `# results:` line, else its name) as SKIP, and end the scenario.
-skip_scenario() {
+# scenario_results: the result names the running scenario declares (its
+# `# results:` line, else its name).
+scenario_results() {
 	_names=$(sed -n 's/^# results://p' "$KGATE_LAB_SCENARIO")
 	if [ -z "$_names" ]; then
 		_names=${KGATE_LAB_SCENARIO##*/}
 		_names=${_names%.sh}
 		case $_names in [0-9]*-*) _names=${_names#*-} ;; esac
 	fi
-	for _r in $_names; do
+	echo $_names
+}
+
+# skip_scenario "needs:FEATURE detail": report every result the running
+# scenario declares as SKIP, and end the scenario.
+skip_scenario() {
+	for _r in $(scenario_results); do
 		result "$_r" SKIP "$*"
+	done
+	exit 0
+}
+
+# fail_scenario DETAIL: report every result the running scenario declares
+# as FAIL (a precondition that should hold broke), and end the scenario.
+fail_scenario() {
+	for _r in $(scenario_results); do
+		result "$_r" FAIL "$*"
 	done
 	exit 0
 }
@@ -83,8 +102,9 @@ as_nobody() {
 }
 
 # expect_autoload NAME "MOD1 MOD2..." CMD...: run CMD as nobody and check
-# that it makes the kernel load every listed module. SKIP when the kernel
-# does not ship one of them (or ships no modules at all), FAIL when one is
+# that it makes the kernel load every listed module. SKIP (needs:module:MOD,
+# or needs:modules) when the kernel does not ship one of them as a loadable
+# module (or ships no modules at all), FAIL when one is
 # loaded already (the scenario would prove nothing) or is still missing
 # afterwards.
 expect_autoload() {
@@ -98,9 +118,9 @@ expect_autoload() {
 	for _m in $_mods; do
 		if ! available "$_m"; then
 			if builtin "$_m"; then
-				result "$_name" SKIP "$_m is built into $KGATE_LAB_KERNEL"
+				result "$_name" SKIP "needs:module:$_m $_m is built into $KGATE_LAB_KERNEL"
 			else
-				result "$_name" SKIP "$KGATE_LAB_KERNEL does not ship $_m"
+				result "$_name" SKIP "needs:module:$_m $KGATE_LAB_KERNEL does not ship $_m"
 			fi
 			return 0
 		fi

@@ -23,6 +23,10 @@ step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "cargo test"
-# Tests that need a Debian kernel fail instead of skipping.
+# Tests that need a Debian kernel, the shared CVE data set (../shared/data,
+# always there for CI) or a tool deps_install put there fail instead of
+# skipping.
 export KGATE_REQUIRE_KERNELS=1
+export KGATE_REQUIRE_SHARED_DATA=1
+export KGATE_REQUIRE_TOOLS=1
 cargo test --workspace 2>&1

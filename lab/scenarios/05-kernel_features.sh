@@ -5,7 +5,8 @@
 # syscall is listed through ALLOW_ERROR_INJECTION: what a BPF fmod_ret
 # program on a syscall, e.g. fmod_ret/__x64_sys_vmsplice, needs). Debian's
 # kernels are built without CONFIG_FUNCTION_ERROR_INJECTION: there that
-# result is a SKIP; fei-6.12 is built for it and fails without it.
+# result is a SKIP (needs:function_error_injection, declared in their
+# manifests); fei-6.12 is built for it and fails without it.
 # results: kernel_bpf_lsm_active kernel_btf_vmlinux kernel_error_injection_syscalls
 
 lsm=$(cat /sys/kernel/security/lsm 2>&1)
@@ -40,5 +41,5 @@ if [ -e $L ]; then
 elif [ "$KGATE_LAB_KERNEL" = fei-6.12 ]; then
 	result kernel_error_injection_syscalls FAIL "no $L on fei-6.12, built for it: $(ls /sys/kernel/debug 2>&1 | tr '\n' ' '); config: $(zcat /proc/config.gz 2>/dev/null | grep -E 'FUNCTION_ERROR_INJECTION|CONFIG_DEBUG_FS=')"
 else
-	result kernel_error_injection_syscalls SKIP "no $L: $KGATE_LAB_KERNEL is built without CONFIG_FUNCTION_ERROR_INJECTION (as every Debian kernel), so no fmod_ret on syscalls"
+	result kernel_error_injection_syscalls SKIP "needs:function_error_injection no $L: $KGATE_LAB_KERNEL is built without CONFIG_FUNCTION_ERROR_INJECTION (as every Debian kernel), so no fmod_ret on syscalls"
 fi

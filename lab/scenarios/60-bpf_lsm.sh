@@ -205,7 +205,7 @@ ev=$(kgate events 2>&1)
 if available l2tp_ip && [ "$r" != ok ] && [ -z "$new" ] && echo "$ev" | grep -q 'event deny module:net_pf_2_proto_115_type_2 uid=65534'; then
 	result bpf_unprivileged_autoload_denied PASS "as nobody: socket(inet, dgram, l2tp) -> $r; nothing loaded; $(echo "$ev" | grep net_pf_2_proto_115 | head -1)"
 elif ! available l2tp_ip; then
-	result bpf_unprivileged_autoload_denied SKIP "$KGATE_LAB_KERNEL does not ship l2tp_ip"
+	result bpf_unprivileged_autoload_denied SKIP "needs:module:l2tp_ip $KGATE_LAB_KERNEL does not ship l2tp_ip"
 else
 	result bpf_unprivileged_autoload_denied FAIL "as nobody: l2tp -> $r; newly loaded: $new; events: $ev"
 fi

@@ -15,7 +15,7 @@ kgate revert >/dev/null 2>&1
 rm -rf $PIN
 unload_all
 kgate freeze --loaded /run/boot.modules -o /tmp/sec-freeze.toml >/tmp/sec-freeze.out 2>&1 ||
-	skip_scenario "kgate freeze failed: $(cat /tmp/sec-freeze.out)"
+	fail_scenario "kgate freeze failed: $(cat /tmp/sec-freeze.out)"
 
 # --- 5a: a pin directory nobody created first -------------------------------------
 # bpffs as the kernel mounts it by default: 01777, anyone may mkdir.

@@ -108,7 +108,7 @@ fi
 # --- x32 splice ------------------------------------------------------------------
 r=$(as_nobody probe x32-splice $D/data 2>&1)
 if [ "$s_x32" = "errno=ENOSYS" ]; then
-	result security_splice_x32 SKIP "$KGATE_LAB_KERNEL has no x32 ABI (CONFIG_X86_X32_ABI unset); generic-6.12 tests it"
+	result security_splice_x32 SKIP "needs:x32_abi $KGATE_LAB_KERNEL has no x32 ABI (CONFIG_X86_X32_ABI unset); generic-6.12 tests it"
 elif [ "${s_x32%% *}" = ok ] && [ "$r" = "errno=EINVAL" ]; then
 	result security_splice_x32 PASS "stock: x32 splice file -> pipe $s_x32; strict: $r"
 else

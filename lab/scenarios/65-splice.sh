@@ -20,7 +20,7 @@
 # cloud-6.12 and boots slowest: it runs the module scenarios only (CI time).
 if [ "$KGATE_LAB_KERNEL" = generic-6.12 ]; then
 	for r in $(sed -n 's/^# results: //p' /lab/scenarios/65-splice.sh); do
-		result "$r" SKIP "splice is tested on cloud-6.12 and cloud-6.1 (same fs/splice.c as generic-6.12)"
+		result "$r" SKIP "needs:run:splice splice is tested on cloud-6.12 and cloud-6.1 (same fs/splice.c as generic-6.12)"
 	done
 	exit 0
 fi
@@ -195,7 +195,7 @@ if out=$(apply default); then
 	run_all default
 	EV=$(kgate events 2>&1)
 	if [ "$(field "$STOCK_ALG" sha256)" != "$SHA" ]; then
-		result splice_alg_denied SKIP "AF_ALG sha256 does not work here even without a policy: $STOCK_ALG"
+		result splice_alg_denied SKIP "needs:af_alg_sha256 AF_ALG sha256 does not work here even without a policy: $STOCK_ALG"
 	elif [ "$r_alg" = "step=pipe-to-alg errno=EINVAL" ] && [ -n "$(deny_events 'splice pipe -> socket:alg')" ] &&
 		[ "$r_salg" = "step=sendfile errno=EINVAL" ] && [ -n "$(deny_events 'sendfile file:tmpfs -> socket:alg')" ]; then
 		result splice_alg_denied PASS "as nobody: socket/bind/accept AF_ALG and splice(file -> pipe) ok, splice(pipe -> alg) -> $r_alg (stock: $STOCK_ALG); $(deny_events 'splice pipe -> socket:alg' | head -1); sendfile(alg, file) -> $r_salg (stock: $STOCK_SALG); $(deny_events 'sendfile file:tmpfs -> socket:alg' | head -1)"

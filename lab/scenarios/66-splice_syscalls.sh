@@ -93,7 +93,7 @@ fi
 
 if [ -z "$FEI" ]; then
 	for r in splice_syscall_default_allows splice_syscall_vmsplice_denied splice_syscall_tee_denied splice_syscall_audit splice_syscall_revert; do
-		result $r SKIP "no CONFIG_FUNCTION_ERROR_INJECTION on $KGATE_LAB_KERNEL: tee and vmsplice cannot be gated host-wide (the fei-6.12 lab kernel tests it)"
+		result $r SKIP "needs:function_error_injection no CONFIG_FUNCTION_ERROR_INJECTION on $KGATE_LAB_KERNEL: tee and vmsplice cannot be gated host-wide (the fei-6.12 lab kernel tests it)"
 	done
 	kgate revert --backend bpf-lsm >/dev/null 2>&1
 	exit 0

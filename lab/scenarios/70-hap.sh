@@ -19,7 +19,7 @@ CPU1=/sys/devices/system/cpu/cpu1/online
 # generic-6.12 is the same 6.12 source as cloud-6.12 (ftrace is identical):
 # the scenario is slow under TCG, so it runs on cloud-6.12 and cloud-6.1.
 if [ "$KGATE_LAB_KERNEL" = generic-6.12 ]; then
-	for r in $ALL; do result "$r" SKIP "tested on cloud-6.12 (same kernel source) and cloud-6.1, to keep the lab fast"; done
+	for r in $ALL; do result "$r" SKIP "needs:run:hap tested on cloud-6.12 (same kernel source) and cloud-6.1, to keep the lab fast"; done
 	exit 0
 fi
 if ! grep -qw function $T/available_tracers 2>/dev/null; then

@@ -52,7 +52,7 @@ socketpair_check() {
 		return
 	fi
 	if builtin vsock; then
-		result security_seccomp_socketpair SKIP "vsock is built into $KGATE_LAB_KERNEL"
+		result security_seccomp_socketpair SKIP "needs:module:vsock vsock is built into $KGATE_LAB_KERNEL"
 		return
 	fi
 	unload_tree vsock

@@ -150,7 +150,7 @@ fn main() -> Result<()> {
 
 /// `cargo xtask lab`: build kgate, boot each kernel once, print a table.
 fn lab(args: &LabArgs) -> Result<()> {
-    use kgate_lab::{Flavour, Kernel, RunOptions};
+    use kgate_lab::{Flavour, Kernel, Outcome, RunOptions};
 
     let flavours: Vec<Flavour> = if args.kernel == "all" {
         Flavour::DEBIAN.to_vec()
@@ -199,6 +199,18 @@ fn lab(args: &LabArgs) -> Result<()> {
                 .map(|l| format!(", console log {}", l.display()))
                 .unwrap_or_default()
         );
+        let count = |o| {
+            run.results
+                .keys()
+                .filter(|n| run.verdict(n) == Some(o))
+                .count()
+        };
+        eprintln!(
+            "lab: {flavour}: {} passed, {} skipped (declared missing in its manifest), {} failed",
+            count(Outcome::Pass),
+            count(Outcome::Skip),
+            count(Outcome::Fail)
+        );
         if run.failures() > 0 {
             failed += run.failures();
             eprintln!(
@@ -207,7 +219,14 @@ fn lab(args: &LabArgs) -> Result<()> {
             );
         }
         for (name, (outcome, detail)) in &run.results {
-            rows.push((flavour, name.clone(), *outcome, detail.clone()));
+            // A SKIP counts only when the kernel's manifest declares what it
+            // needs; otherwise it is a failure and the row says why.
+            let row = match (outcome, run.declared_skip(detail)) {
+                (Outcome::Skip, Err(why)) => (Outcome::Fail, why),
+                (Outcome::Skip, Ok(m)) => (Outcome::Skip, format!("{detail} [{m}]", m = m.why)),
+                _ => (*outcome, detail.clone()),
+            };
+            rows.push((flavour, name.clone(), row.0, row.1));
         }
     }
     println!("{:<13} {:<36} {:<5} DETAIL", "KERNEL", "RESULT", "");

@@ -122,15 +122,22 @@ fn validation_names_each_problem() {
 
 /// Where LSM programs cannot load (the development VM, CI containers),
 /// `probe` must say why, not panic or claim support. Where BPF-LSM is
-/// active and we are root, it must succeed.
+/// active and we are root, it must succeed: a refusal there is a bug, not
+/// an explanation.
 #[test]
 fn probe_explains_or_succeeds() {
     let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    let bpf_lsm = lsm.trim().split(',').any(|l| l == "bpf");
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     match kgate_bpf::probe() {
-        Ok(s) => assert!(root && lsm.contains("bpf"), "probe claimed support: {s:?}"),
+        Ok(s) => assert!(root && bpf_lsm, "probe claimed support: {s:?}"),
         Err(e) => {
+            assert!(
+                !(root && bpf_lsm),
+                "running as root with BPF-LSM active (/sys/kernel/security/lsm: {}), probe must succeed, but: {e:#}",
+                lsm.trim()
+            );
             let msg = e.to_string();
             assert!(matches!(e, BpfError::NotSupported { .. }), "{e:?}");
             assert!(msg.contains("not available on this host"), "{msg}");

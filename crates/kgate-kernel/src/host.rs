@@ -1370,18 +1370,22 @@ mod tests {
         println!("bpf_lsm: {}", h.bpf_lsm.explain());
     }
 
-    /// Prints the offline facts of the Debian cloud kernel unpacked by the lab
-    /// scripts; skips when it is not there.
+    /// The offline facts of the Debian cloud kernel that `cargo xtask fetch`
+    /// unpacks into the lab cache; skips loudly when it is not there (fails
+    /// under `KGATE_REQUIRE_KERNELS=1`), and fails when its config is
+    /// missing or unreadable. (It used to look in a directory the lab never
+    /// creates, and skipped everywhere.)
     #[test]
     fn print_debian_offline_if_present() {
         let rel = "6.12.113+deb12-cloud-amd64";
-        let dir = Path::new(
-            "/root/.cache/kgate-lab/unpacked/linux-image-6.12.113+deb12-cloud-amd64-unsigned_6.12.113-1~deb12u1_amd64",
-        );
-        let Ok(Some((cfg, src))) = KernelConfig::load_offline(dir, rel) else {
-            eprintln!("skipped: {} not present", dir.display());
+        let Some(dir) =
+            crate::testutil::debian_kernel("linux-image-6.12.113+deb12-cloud-amd64-unsigned")
+        else {
             return;
         };
+        let (cfg, src) = KernelConfig::load_offline(&dir, rel)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .unwrap_or_else(|| panic!("{} has no boot/config-{rel}", dir.display()));
         let mut h = offline_facts(rel, Some(&cfg));
         h.config_source = Some(src.display().to_string());
         println!("{}", serde_json::to_string_pretty(&h).unwrap());

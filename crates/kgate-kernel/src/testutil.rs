@@ -250,3 +250,32 @@ pub fn load_tree(modules_dir: &Path) -> KernelTree {
     })
     .unwrap()
 }
+
+/// Root of an unpacked Debian kernel package from the lab cache
+/// (`cargo xtask fetch`). Skips loudly when absent, fails when
+/// `KGATE_REQUIRE_KERNELS=1`.
+#[track_caller]
+pub fn debian_kernel(package: &str) -> Option<PathBuf> {
+    let lab = std::env::var_os("KGATE_LAB_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/kgate-lab")
+        });
+    let root = lab.join("kernels").join(package);
+    if root.join("lib/modules").is_dir() {
+        return Some(root);
+    }
+    if std::env::var("KGATE_REQUIRE_KERNELS").as_deref() == Ok("1") {
+        panic!(
+            "{} is missing and KGATE_REQUIRE_KERNELS=1: run `cargo xtask fetch`",
+            root.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: {package} is not in the lab cache ({}); run `cargo xtask fetch`",
+        root.display()
+    );
+    None
+}

@@ -16,11 +16,15 @@
 //! `KGATE-LAB-RESULT <name> <PASS|FAIL|SKIP> <detail>` lines on the serial
 //! console and `KGATE-LAB-DONE` at the end; a result that a scenario
 //! declared but never printed (crash, panic, hang, timeout) is a failure
-//! whose detail says why. See `lab/README.md` for writing scenarios.
+//! whose detail says why. A SKIP passes only when the kernel's
+//! [manifest] declares missing the feature the SKIP names
+//! (`needs:FEATURE`); any other SKIP fails. See `lab/README.md` for writing
+//! scenarios.
 
 pub mod cpio;
 pub mod initramfs;
 mod kernel;
+pub mod manifest;
 mod scenario;
 
 use std::collections::BTreeMap;
@@ -34,6 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 pub use kernel::{lab_dir, parse_stamp, Flavour, Kernel, KernelBuild, BUILD_STAMP};
+pub use manifest::{Missing, Why};
 pub use scenario::Scenario;
 
 /// Marker of a result line on the guest console.
@@ -60,7 +65,8 @@ pub enum Outcome {
     Pass,
     /// The check failed, or the result never came.
     Fail,
-    /// Not applicable to this kernel.
+    /// Not run on this kernel: passes only when the kernel's manifest
+    /// declares the feature it names missing ([`LabRun::check`]).
     Skip,
 }
 
@@ -129,6 +135,8 @@ impl RunOptions {
 pub struct LabRun {
     /// `cloud-6.12`, ...
     pub kernel: String,
+    /// What the kernel lacks ([`Flavour::missing`]): the SKIPs that pass.
+    pub missing: &'static [Missing],
     /// Every declared or reported result: outcome and detail.
     pub results: BTreeMap<String, (Outcome, String)>,
     /// The whole serial console (`\r` removed).
@@ -153,15 +161,51 @@ impl LabRun {
     }
 
     /// `Ok(detail)` if `name` passed, `Err(message)` with the detail and the
-    /// console tail otherwise (a skip is `Ok` with the detail prefixed
-    /// `SKIP: `).
+    /// console tail otherwise. A SKIP is `Ok` with the detail prefixed
+    /// `SKIP: ` only when its detail starts with `needs:FEATURE` and the
+    /// kernel's manifest ([`LabRun::missing`]) declares FEATURE missing;
+    /// any other SKIP is an `Err` saying why it does not count.
     pub fn check(&self, name: &str) -> std::result::Result<String, String> {
         match self.results.get(name) {
             Some((Outcome::Pass, d)) => Ok(d.clone()),
-            Some((Outcome::Skip, d)) => Ok(format!("SKIP: {d}")),
+            Some((Outcome::Skip, d)) => match self.declared_skip(d) {
+                Ok(m) => Ok(format!(
+                    "SKIP: {d} [{} lacks {}: {}]",
+                    self.kernel, m.feature, m.why
+                )),
+                Err(why) => Err(self.failure(name, &why)),
+            },
             Some((Outcome::Fail, d)) => Err(self.failure(name, d)),
             None => Err(self.failure(name, "no such result: no scenario declares it")),
         }
+    }
+
+    /// The outcome that counts: an undeclared SKIP is a [`Outcome::Fail`].
+    pub fn verdict(&self, name: &str) -> Option<Outcome> {
+        let (outcome, detail) = self.results.get(name)?;
+        Some(match outcome {
+            Outcome::Skip if self.declared_skip(detail).is_err() => Outcome::Fail,
+            o => *o,
+        })
+    }
+
+    /// The manifest entry that justifies a SKIP with `detail` on this
+    /// kernel, or why none does.
+    pub fn declared_skip(&self, detail: &str) -> std::result::Result<&'static Missing, String> {
+        let Some(feature) = manifest::needs(detail) else {
+            return Err(format!(
+                "skipped without naming the feature it needs (a SKIP detail starts with `needs:FEATURE`): {detail:?}"
+            ));
+        };
+        self.missing
+            .iter()
+            .find(|m| m.feature == feature)
+            .ok_or_else(|| {
+                format!(
+                    "skipped because it needs {feature} ({detail:?}), but the {} manifest (crates/kgate-lab/src/manifest.rs) does not declare {feature} missing: the kernel should have it",
+                    self.kernel
+                )
+            })
     }
 
     fn failure(&self, name: &str, detail: &str) -> String {
@@ -172,11 +216,11 @@ impl LabRun {
         )
     }
 
-    /// Number of failures.
+    /// Number of failures, undeclared SKIPs included ([`LabRun::verdict`]).
     pub fn failures(&self) -> usize {
         self.results
-            .values()
-            .filter(|(o, _)| *o == Outcome::Fail)
+            .keys()
+            .filter(|name| self.verdict(name) == Some(Outcome::Fail))
             .count()
     }
 }
@@ -345,6 +389,7 @@ pub fn run(kernel: &Kernel, scenarios: &[Scenario], opts: &RunOptions) -> Result
     };
     Ok(LabRun {
         kernel: kernel.flavour.name().to_owned(),
+        missing: kernel.flavour.missing(),
         results,
         console,
         boot_seconds,
@@ -428,11 +473,130 @@ mod tests {
         assert_eq!(r["c"], (Outcome::Skip, String::new()));
     }
 
+    fn run_of(kernel: Flavour, console: &str) -> LabRun {
+        LabRun {
+            kernel: kernel.name().to_owned(),
+            missing: kernel.missing(),
+            results: parse_console(console).0,
+            console: console.to_owned(),
+            boot_seconds: 1.0,
+            total_seconds: 2.0,
+            initrd_bytes: 0,
+            completed: true,
+            log: None,
+        }
+    }
+
+    #[test]
+    fn skip_of_a_declared_missing_feature_passes() {
+        let run = run_of(
+            Flavour::Cloud612,
+            "KGATE-LAB-RESULT tee_denied SKIP needs:function_error_injection no fmod_ret here\n",
+        );
+        let detail = run.check("tee_denied").unwrap();
+        assert!(detail.starts_with("SKIP: "), "{detail}");
+        assert!(
+            detail.contains("needs:function_error_injection"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("CONFIG_FUNCTION_ERROR_INJECTION"),
+            "{detail}"
+        );
+        assert_eq!(run.verdict("tee_denied"), Some(Outcome::Skip));
+        assert_eq!(run.failures(), 0);
+    }
+
+    #[test]
+    fn skip_covered_by_another_kernel_passes_and_says_which() {
+        let run = run_of(
+            Flavour::Generic612,
+            "KGATE-LAB-RESULT splice_revert SKIP needs:run:splice tested on cloud-6.12\n",
+        );
+        let detail = run.check("splice_revert").unwrap();
+        assert!(detail.starts_with("SKIP: "), "{detail}");
+        assert!(detail.contains("covered by cloud-6.12"), "{detail}");
+    }
+
+    #[test]
+    fn skip_of_an_undeclared_feature_fails() {
+        // cloud-6.12 ships modules: a SKIP for their absence is a failure.
+        let run = run_of(
+            Flavour::Cloud612,
+            "KGATE-LAB-RESULT bpf_apply SKIP needs:modules no modules\nKGATE-LAB-DONE\n",
+        );
+        let msg = run.check("bpf_apply").unwrap_err();
+        assert!(msg.contains("bpf_apply on cloud-6.12 FAILED"), "{msg}");
+        assert!(msg.contains("skipped because it needs modules"), "{msg}");
+        assert!(msg.contains("\"needs:modules no modules\""), "{msg}");
+        assert!(msg.contains("does not declare modules missing"), "{msg}");
+        assert_eq!(run.verdict("bpf_apply"), Some(Outcome::Fail));
+        assert_eq!(run.failures(), 1);
+        // The same SKIP on the kernel that declares it passes.
+        let fei = run_of(Flavour::Fei612, &run.console);
+        assert!(fei.check("bpf_apply").unwrap().starts_with("SKIP: "));
+    }
+
+    #[test]
+    fn skip_without_needs_fails() {
+        let run = run_of(
+            Flavour::Cloud612,
+            "KGATE-LAB-RESULT a SKIP not on this kernel\nKGATE-LAB-RESULT b SKIP\nKGATE-LAB-RESULT c SKIP needs:\n",
+        );
+        for name in ["a", "b", "c"] {
+            let msg = run.check(name).unwrap_err();
+            assert!(
+                msg.contains("skipped without naming the feature it needs"),
+                "{msg}"
+            );
+        }
+        assert!(run.check("a").unwrap_err().contains("not on this kernel"));
+        assert_eq!(run.failures(), 3);
+    }
+
     #[test]
     fn escapes_are_stripped() {
         assert_eq!(
             strip_escapes("\x1bc\x1b[?7l\x1b[2JKGATE-LAB-BOOTED x\r\n"),
             "KGATE-LAB-BOOTED x\n"
+        );
+    }
+
+    /// Every SKIP a scenario (or lib.sh) can print names the feature it
+    /// needs; caught here rather than by a boot on the kernel that skips.
+    #[test]
+    fn every_scenario_skip_names_what_it_needs() {
+        let dir = guest_src();
+        let mut files = vec![dir.join("lib.sh")];
+        files.extend(default_scenarios().unwrap().into_iter().map(|s| s.path));
+        let mut bad = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                for marker in [" SKIP \"", "skip_scenario \""] {
+                    let Some((_, rest)) = line.split_once(marker) else {
+                        continue;
+                    };
+                    // $NO_MODULES starts with needs:modules; "$*" is
+                    // skip_scenario passing its argument on.
+                    if !["needs:", "$NO_MODULES", "$*\""]
+                        .iter()
+                        .any(|ok| rest.starts_with(ok))
+                    {
+                        bad.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "SKIP details must start with needs:FEATURE:\n{}",
+            bad.join("\n")
+        );
+        let lib = std::fs::read_to_string(dir.join("lib.sh")).unwrap();
+        assert!(
+            lib.contains("NO_MODULES=\"needs:modules "),
+            "lib.sh NO_MODULES"
         );
     }
 

@@ -5,7 +5,7 @@
 //!
 //! The data set is found at `$KGATE_SHARED_DATA`, else `../shared/data`
 //! next to the repository. Tests skip loudly without it, and fail instead
-//! when `KGATE_REQUIRE_KERNELS=1` (CI), like the kernel-package tests.
+//! when `KGATE_REQUIRE_SHARED_DATA=1` (set by `scripts/test.sh`, hence CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

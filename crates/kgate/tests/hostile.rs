@@ -149,7 +149,15 @@ fn issue19_modules_dep_symlink_to_dev_zero() {
     let zero = std::ffi::CString::new(root.path().join("dev/zero").to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path; mknod only creates the node.
     if unsafe { libc::mknod(zero.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 5)) } != 0 {
-        eprintln!("SKIP the device half: mknod needs CAP_MKNOD");
+        // Only a missing CAP_MKNOD (EPERM) excuses the device half.
+        let err = std::io::Error::last_os_error();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(libc::EPERM),
+            "mknod {}: {err}",
+            root.path().join("dev/zero").display()
+        );
+        eprintln!("SKIPPED: the device half: mknod needs CAP_MKNOD ({err})");
         return;
     }
     let s = survey_with_problems(root.path());

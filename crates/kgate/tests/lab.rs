@@ -65,7 +65,8 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
     Some(run)
 }
 
-/// Assert that `result` passed (or was skipped by its scenario) on `flavour`.
+/// Assert that `result` passed on `flavour`, or was skipped for a feature
+/// that kernel's manifest declares missing (`kgate_lab::manifest`).
 fn check(flavour: Flavour, result: &str) {
     let slot = &RUNS[Flavour::DEBIAN.iter().position(|f| *f == flavour).unwrap()];
     match slot.get_or_init(|| boot(flavour)) {

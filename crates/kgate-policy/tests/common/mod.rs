@@ -3,7 +3,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kgate_kernel::testutil::{load_tree, FixtureTree};
 use kgate_kernel::tree::KernelTree;
@@ -64,17 +64,13 @@ pub fn fixture(root: &Path) -> KernelTree {
     tree_with(root, "6.12.0-test", MODULES, BUILTIN)
 }
 
-/// The Debian 6.12 cloud kernel of the lab cache, if fetched.
+/// The Debian 6.12 cloud kernel of the lab cache, if fetched (skips
+/// loudly without it; fails under `KGATE_REQUIRE_KERNELS=1`).
+#[track_caller]
 pub fn debian_tree() -> Option<KernelTree> {
-    let dir = PathBuf::from(
-        "/root/.cache/kgate-lab/kernels/linux-image-6.12.113+deb12-cloud-amd64-unsigned/lib/modules/6.12.113+deb12-cloud-amd64",
-    );
-    if !dir.is_dir() {
-        eprintln!(
-            "skipping: {} is absent (run `cargo xtask fetch`)",
-            dir.display()
-        );
-        return None;
-    }
-    Some(load_tree(&dir))
+    let root =
+        kgate_kernel::testutil::debian_kernel("linux-image-6.12.113+deb12-cloud-amd64-unsigned")?;
+    Some(load_tree(
+        &root.join("lib/modules/6.12.113+deb12-cloud-amd64"),
+    ))
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 #[allow(unused_imports, reason = "each test binary uses a different subset")]
-pub use kgate_kernel::testutil::{elf_module, xz, FixtureTree, TempDir};
+pub use kgate_kernel::testutil::{debian_kernel, elf_module, xz, FixtureTree, TempDir};
 
 pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -25,6 +25,14 @@ fn is_root() -> bool {
         == Some("0")
 }
 
+/// `Some(the LSM list)` when the tests run as root and BPF-LSM is active
+/// (`bpf` in /sys/kernel/security/lsm): where loading kgate's LSM programs
+/// must work, so a refusal is a failure, not an explanation.
+pub fn root_with_bpf_lsm() -> Option<String> {
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").ok()?;
+    (is_root() && lsm.trim().split(',').any(|l| l == "bpf")).then(|| lsm.trim().to_owned())
+}
+
 /// A command that runs `program` without root's power to read anything:
 /// as `nobody` through setpriv(1) when the tests run as root.
 pub fn as_unprivileged(program: &str) -> Command {
@@ -38,41 +46,12 @@ pub fn as_unprivileged(program: &str) -> Command {
     }
 }
 
-/// Root of an unpacked Debian kernel package from the lab cache
-/// (`cargo xtask fetch`). Skips loudly when absent, fails when
-/// `KGATE_REQUIRE_KERNELS=1`.
-#[track_caller]
-pub fn debian_kernel(package: &str) -> Option<PathBuf> {
-    let lab = std::env::var_os("KGATE_LAB_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/kgate-lab")
-        });
-    let root = lab.join("kernels").join(package);
-    if root.join("lib/modules").is_dir() {
-        return Some(root);
-    }
-    if std::env::var("KGATE_REQUIRE_KERNELS").as_deref() == Ok("1") {
-        panic!(
-            "{} is missing and KGATE_REQUIRE_KERNELS=1: run `cargo xtask fetch`",
-            root.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {package} is not in the lab cache ({}); run `cargo xtask fetch`",
-        root.display()
-    );
-    None
-}
-
 /// The shared test data set (kernel CNA CVE CSV, sample CNA records, CVE
 /// terms of use): `$KGATE_SHARED_DATA`, else `../shared/data` next to the
 /// repository. Never committed, and not in any package registry, so a
 /// machine may simply not have it: the tests that need it skip loudly when
 /// it is absent, and fail only when `KGATE_REQUIRE_SHARED_DATA=1` asks
-/// for it (unlike the kernels of [`debian_kernel`], which CI can fetch).
+/// for it (unlike the kernels of [`debian_kernel`](kgate_kernel::testutil::debian_kernel), which CI can fetch).
 #[track_caller]
 pub fn shared_data() -> Option<PathBuf> {
     let dir = std::env::var_os("KGATE_SHARED_DATA")
