@@ -542,7 +542,7 @@ fn stale_temps(
 }
 
 /// The temporary files a killed writer left next to `root/rel` (see
-/// [`stale_temps`]); removed unless `dry_run`. Returns their paths; none
+/// `stale_temps`); removed unless `dry_run`. Returns their paths; none
 /// when the directory does not exist. [`create`] does this for the file it
 /// writes; `kgate apply` and `kgate revert` call it for all their files.
 pub fn clean_stale(root: &Path, rel: &Path, dry_run: bool) -> Result<Vec<PathBuf>, AtomicError> {
