@@ -16,7 +16,8 @@ deps_install() {
         # git: `kgate cve` reads bare vulns repositories with it (tests build some).
         # libseccomp-dev: kgate-seccomp's tests and benchmark compare with
         # libseccomp (a dev-dependency that links -lseccomp).
-        want+=(kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git libseccomp-dev)
+        # g++: libfuzzer-sys builds libFuzzer (C++) for the fuzz targets.
+        want+=(g++ kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git libseccomp-dev)
     fi
     if [[ ${1:-build} == kernel ]]; then
         # The fei-6.12 lab kernel (cargo xtask build-kernel): Debian's
@@ -39,5 +40,10 @@ deps_install() {
     if ! command -v cargo >/dev/null; then
         echo "kgate: cargo not found: install a Rust toolchain (https://rustup.rs), then rerun" >&2
         exit 1
+    fi
+    if [[ ${1:-build} == test ]] && ! cargo fuzz --version >/dev/null 2>&1; then
+        # The fuzz targets' short CI run (scripts/fuzz.sh), from crates.io.
+        echo "kgate: installing cargo-fuzz (cargo install --locked cargo-fuzz)" >&2
+        cargo install --locked --quiet cargo-fuzz >&2
     fi
 }

@@ -1,29 +1,57 @@
 #!/usr/bin/env bash
-# Run every fuzz target (fuzz/fuzz_targets) for SECONDS each (default 60),
-# seeded from real inputs where this machine has them: the lab's Debian
-# kernel packages (~/.cache/kgate-lab, `cargo xtask fetch`), a freeze
-# policy and the policy examples in docs/, this host's /proc and /sys
-# (mountinfo, kallsyms, LSMs, cmdline, sysctls), the kgate-hap test traces,
-# kgate's own caches, small archives built here (cpio, xz, zstd, gzip), and
-# CVE records when KGATE_FUZZ_CVE_DIR names a directory of CVE JSON 5
-# files. Needs the
-# nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
+# Run every fuzz target (fuzz/fuzz_targets) for SECONDS each (default 60).
+# Each target reads the committed corpus fuzz/corpus/TARGET (small,
+# minimized) and its working corpus fuzz/work/TARGET (not committed),
+# which gets what it finds; the working corpus is seeded once from real
+# inputs where this machine has them: the lab's Debian kernel packages
+# (~/.cache/kgate-lab, `cargo xtask fetch`), a freeze policy and the policy
+# examples in docs/, this host's /proc and /sys, and CVE records when
+# KGATE_FUZZ_CVE_DIR names a directory of CVE JSON 5 files.
+#
+# Needs cargo-fuzz (`cargo install --locked cargo-fuzz`). With the nightly
+# toolchain the targets run under AddressSanitizer; with stable only (as in
+# CI) they run without a sanitizer (`--sanitizer none`: coverage-guided,
+# debug assertions on, which is what safe Rust needs). KGATE_FUZZ_TOOLCHAIN
+# overrides the choice.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/fuzz.sh --minimize [TARGET...]
+#
+# --minimize merges the working corpus into the committed one, keeping only
+# inputs of at most KGATE_FUZZ_MAX_LEN bytes (default 64 KiB) that add
+# coverage (libFuzzer -merge=1).
 #
 # Exit 1 on the first target that crashes; the input is in
-# fuzz/artifacts/TARGET/.
+# fuzz/artifacts/TARGET/. Copy it to fuzz/regressions/TARGET/ so that the
+# stable replay test (`cargo test --manifest-path fuzz/Cargo.toml`) keeps
+# it fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-60}
-shift || true
+minimize=
+if [ "${1:-}" = --minimize ]; then
+    minimize=1
+    shift
+fi
+secs=60
+if [ -z "$minimize" ] && [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
+    secs=$1
+    shift
+fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
+
+tc=${KGATE_FUZZ_TOOLCHAIN:-}
+if [ -z "$tc" ]; then
+    if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then tc=nightly; else tc=stable; fi
+fi
+san=()
+[ "$tc" = nightly ] || san=(--sanitizer none)
+fuzz() { (cd fuzz && cargo "+$tc" fuzz "$@"); }
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(fuzz list)
 
 lab=${KGATE_LAB_DIR:-$HOME/.cache/kgate-lab}
 tree=$(find "$lab/kernels" -maxdepth 4 -path '*/lib/modules/*' -type d -name '[0-9]*' 2>/dev/null | head -1 || true)
-seed() { # seed TARGET: fill fuzz/corpus/TARGET once
-    local d=fuzz/corpus/$1
+seed() { # seed TARGET: fill fuzz/work/TARGET once
+    local d=fuzz/work/$1
     [ -d "$d" ] && return 0
     mkdir -p "$d"
     case $1 in
@@ -161,7 +189,19 @@ seed() { # seed TARGET: fill fuzz/corpus/TARGET once
 
 for t in "${targets[@]}"; do
     seed "$t" || { echo "fuzz: cannot seed $t" >&2; exit 1; }
-    printf '\n==> fuzz %s for %ss\n' "$t" "$secs" >&2
-    (cd fuzz && cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 2>&1) |
+    mkdir -p "fuzz/corpus/$t"
+    if [ -n "$minimize" ]; then
+        printf '\n==> minimize the corpus of %s\n' "$t" >&2
+        rm -rf "fuzz/work/.merge-$t"
+        mkdir -p "fuzz/work/.merge-$t"
+        fuzz run "${san[@]}" "$t" "work/.merge-$t" "corpus/$t" "work/$t" -- -merge=1 -max_len="${KGATE_FUZZ_MAX_LEN:-65536}" -rss_limit_mb=2048 2>&1 |
+            grep -E 'MERGE-OUTER: [0-9]+ new files|ERROR|panicked' >&2
+        rm -rf "fuzz/corpus/$t"
+        mv "fuzz/work/.merge-$t" "fuzz/corpus/$t"
+        printf '%s: %s files, %s\n' "$t" "$(find "fuzz/corpus/$t" -type f | wc -l)" "$(du -sh "fuzz/corpus/$t" | cut -f1)" >&2
+        continue
+    fi
+    printf '\n==> fuzz %s for %ss (%s)\n' "$t" "$secs" "$tc" >&2
+    fuzz run "${san[@]}" "$t" "work/$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 2>&1 |
         grep -E 'stat::number_of_executed_units|stat::peak_rss_mb|Done|ERROR|panicked|SUMMARY' >&2
 done

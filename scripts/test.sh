@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check kgate has: formatting, lints, docs, unit tests, CLI tests on
-# fixtures and on real Debian kernel packages, and the kernel lab. Installs
+# fixtures and on real Debian kernel packages, the kernel lab, and a short
+# run of every fuzz target. Installs
 # what it needs through apt-get and fetches the kernel packages into the lab
 # cache (~/.cache/kgate-lab, or $KGATE_LAB_DIR).
 set -euo pipefail
@@ -30,3 +31,10 @@ export KGATE_REQUIRE_KERNELS=1
 export KGATE_REQUIRE_SHARED_DATA=1
 export KGATE_REQUIRE_TOOLS=1
 cargo test --workspace 2>&1
+
+step "fuzz: the committed corpus and every past crash input, replayed (stable)"
+cargo test --manifest-path fuzz/Cargo.toml --quiet 2>&1
+
+step "fuzz: every target for ${KGATE_FUZZ_SECONDS:-10} s"
+# Stable (no sanitizer) unless told otherwise: what a fresh machine has.
+KGATE_FUZZ_TOOLCHAIN=${KGATE_FUZZ_TOOLCHAIN:-stable} scripts/fuzz.sh "${KGATE_FUZZ_SECONDS:-10}"
