@@ -38,6 +38,7 @@ pub mod cache;
 pub mod config;
 pub mod depmod;
 pub mod host;
+pub mod inventory;
 pub mod ko;
 pub mod modinfo;
 pub mod modprobe_conf;
