@@ -44,7 +44,6 @@ pub mod modinfo;
 pub mod modprobe_conf;
 pub mod name;
 pub mod reach;
-pub mod splice;
 pub mod sysctl;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;
