@@ -77,6 +77,7 @@ mod pindir;
 mod policy;
 pub mod record;
 pub mod selftest;
+pub mod splice;
 
 #[allow(
     missing_docs,

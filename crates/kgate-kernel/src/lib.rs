@@ -38,12 +38,12 @@ pub mod cache;
 pub mod config;
 pub mod depmod;
 pub mod host;
+pub mod inventory;
 pub mod ko;
 pub mod modinfo;
 pub mod modprobe_conf;
 pub mod name;
 pub mod reach;
-pub mod splice;
 pub mod sysctl;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;

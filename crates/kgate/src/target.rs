@@ -1,19 +1,18 @@
 //! The kernel a subcommand works on: the running one, another installed
 //! one (`--kernel`), or an offline tree (`--root DIR`). Shared by every
 //! subcommand that reads a kernel, so they all accept the same flags and
-//! resolve them the same way.
+//! resolve them the same way. The reading itself is
+//! [`kgate_kernel::inventory`]; this file turns the flags into its options.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
-use kgate_kernel::config::KernelConfig;
-use kgate_kernel::host::{self, HostFacts};
-use kgate_kernel::modprobe_conf::ModprobeConf;
+use kgate_kernel::host::HostFacts;
+use kgate_kernel::inventory::{Inventory, InventoryOptions};
 use kgate_kernel::reach::ReachContext;
-use kgate_kernel::tree::{KernelTree, LoadOptions, Progress};
-use kgate_kernel::{depmod, sysctl};
+use kgate_kernel::tree::{KernelTree, Progress};
 
 use crate::output;
 
@@ -71,7 +70,8 @@ impl Target {
         self.root.as_deref().unwrap_or(Path::new("/"))
     }
 
-    /// Resolve the arguments and read the kernel.
+    /// Resolve the arguments and read the kernel
+    /// ([`kgate_kernel::inventory::Inventory::load`]).
     pub fn load(args: &TargetArgs) -> Result<Target> {
         let cache_dir = if args.no_cache {
             None
@@ -80,147 +80,35 @@ impl Target {
                 .clone()
                 .or_else(kgate_kernel::cache::default_cache_dir)
         };
-        let running = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default();
-        let live = args.root.is_none() && args.kernel.as_deref().is_none_or(|k| k == running);
-        let (host, release, modules_dir, config_source) = if live {
-            let host = host::read_host(Path::new("/"));
-            let release = host.release.clone();
-            let dir = PathBuf::from("/lib/modules").join(&release);
-            let config = host.config_source.clone();
-            (host, release, dir, config)
-        } else {
-            let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-            if !root.is_dir() {
-                bail!(
-                    "{}: no such directory; --root takes an unpacked kernel package or a mounted image",
-                    root.display()
-                );
+        let bar = std::sync::OnceLock::<Option<indicatif::ProgressBar>>::new();
+        let progress = |p: Progress| {
+            if let Some(bar) =
+                bar.get_or_init(|| output::progress_bar(p.total as u64, "reading modules"))
+            {
+                bar.set_position(p.done as u64);
             }
-            let release = match &args.kernel {
-                Some(k) => k.clone(),
-                None => only_kernel_below(&root)?,
-            };
-            let config = KernelConfig::load_offline(&root, &release)
-                .with_context(|| format!("failed to read the kernel config of {release}"))?;
-            let host = host::offline_facts(&release, config.as_ref().map(|(c, _)| c));
-            let dir = root.join("lib/modules").join(&release);
-            let source = config.map(|(_, p)| p.display().to_string());
-            (host, release, dir, source)
         };
-        let loaded = if live {
-            std::fs::read_to_string("/proc/modules")
-                .ok()
-                .map(|t| depmod::parse_loaded_modules(&t))
-        } else {
-            None
-        };
-        let tree = if host.modules.supported || modules_dir.is_dir() {
-            load_tree(args.root.clone(), &modules_dir, loaded.clone(), cache_dir)?
-        } else {
-            KernelTree::empty(modules_dir.clone())
-        };
-        let fs_root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let mut ctx = reach_context(&host, &tree, live);
-        let conf = ModprobeConf::read(&fs_root);
-        ctx.install_blocked = conf.install_blocked.into_keys().collect();
-        ctx.blacklisted = conf.blacklisted.into_keys().collect();
+        let inv = Inventory::load(&InventoryOptions {
+            root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            offline: args.root.is_some(),
+            kernel: args.kernel.clone(),
+            cache_dir,
+            progress: Some(&progress),
+        });
+        if let Some(Some(bar)) = bar.get() {
+            bar.finish_and_clear();
+        }
+        let inv = inv?;
         Ok(Target {
-            host,
-            release,
-            modules_dir,
-            tree,
-            loaded: loaded.unwrap_or_default(),
-            live,
+            host: inv.host,
+            release: inv.release,
+            modules_dir: inv.modules_dir,
+            tree: inv.tree,
+            loaded: inv.loaded,
+            live: inv.live,
             root: args.root.clone(),
-            config_source,
-            ctx,
+            config_source: inv.config_source,
+            ctx: inv.ctx,
         })
     }
-}
-
-/// The single kernel version below `root/lib/modules`.
-fn only_kernel_below(root: &Path) -> Result<String> {
-    let dir = root.join("lib/modules");
-    let entries = std::fs::read_dir(&dir).with_context(|| {
-        format!(
-            "{}: cannot list kernel versions; is {} an unpacked kernel package or a mounted image?",
-            dir.display(),
-            root.display()
-        )
-    })?;
-    let mut versions: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("kernel").is_dir() || e.path().join("modules.builtin").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    versions.sort();
-    match versions.len() {
-        0 => bail!("{}: holds no kernel version directory", dir.display()),
-        1 => Ok(versions.remove(0)),
-        _ => bail!(
-            "{} holds several kernels ({}); choose one with --kernel",
-            dir.display(),
-            versions.join(", ")
-        ),
-    }
-}
-
-fn load_tree(
-    fs_root: Option<PathBuf>,
-    modules_dir: &Path,
-    loaded: Option<BTreeSet<String>>,
-    cache_dir: Option<PathBuf>,
-) -> Result<KernelTree> {
-    let bar = std::sync::OnceLock::<Option<indicatif::ProgressBar>>::new();
-    let progress = |p: Progress| {
-        if let Some(bar) =
-            bar.get_or_init(|| output::progress_bar(p.total as u64, "reading modules"))
-        {
-            bar.set_position(p.done as u64);
-        }
-    };
-    let tree = KernelTree::load(&LoadOptions {
-        modules_dir: modules_dir.to_owned(),
-        fs_root,
-        loaded,
-        cache_dir,
-        progress: Some(&progress),
-    })
-    .with_context(|| format!("failed to read the modules of {}", modules_dir.display()))?;
-    if let Some(Some(bar)) = bar.get() {
-        bar.finish_and_clear();
-    }
-    Ok(tree)
-}
-
-/// Judge reachability against the host's real settings (live) or the
-/// kernel's defaults (offline).
-fn reach_context(host: &HostFacts, tree: &KernelTree, live: bool) -> ReachContext {
-    let modprobe_set = sysctl::find(&host.sysctls, "kernel.modprobe")
-        .and_then(|r| r.value.as_deref())
-        .is_none_or(|v| !v.trim().is_empty());
-    let mut ctx = ReachContext {
-        autoload: host.modules.supported && !host.modules_disabled() && modprobe_set,
-        userns: host.unprivileged_userns(),
-        ldisc_autoload: host.ldisc_autoload().unwrap_or(true),
-        ..ReachContext::default()
-    };
-    if live {
-        ctx.open_device_nodes = tree
-            .modules
-            .iter()
-            .flat_map(|m| m.aliases.iter())
-            .filter_map(|a| a.strip_prefix("devname:"))
-            .filter(|node| world_accessible(&Path::new("/dev").join(node)))
-            .map(str::to_owned)
-            .collect();
-    }
-    ctx
-}
-
-fn world_accessible(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o006 != 0)
 }

@@ -397,7 +397,7 @@ pub struct StatusArgs {
 pub fn status(args: &StatusArgs) -> Result<ExitCode> {
     let bpf = kgate_bpf::status(&pin_dir());
     let host = kgate_kernel::host::read_host(Path::new("/"));
-    let splice_paths = kgate_kernel::splice::paths(&host, splice_state(bpf.as_ref().ok()));
+    let splice_paths = kgate_bpf::splice::paths(&host, splice_state(bpf.as_ref().ok()));
     let manifest = Path::new("/").join(kgate_apply::STATE_FILE);
     let modprobe = manifest.is_file();
     let mut out = std::io::stdout().lock();
@@ -497,40 +497,22 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
 }
 
 /// kgate's splice enforcement in force on this host, from the pins.
-pub fn applied_splice() -> Option<kgate_kernel::splice::AppliedSplice> {
+pub fn applied_splice() -> Option<kgate_bpf::splice::AppliedSplice> {
     splice_state(kgate_bpf::status(&pin_dir()).ok().as_ref())
 }
 
-fn splice_state(s: Option<&kgate_bpf::Status>) -> Option<kgate_kernel::splice::AppliedSplice> {
+fn splice_state(s: Option<&kgate_bpf::Status>) -> Option<kgate_bpf::splice::AppliedSplice> {
     let s = s?;
-    let attached = |hook| s.hooks.iter().any(|h| h.hook == hook && h.attached);
-    let file = attached(kgate_bpf::Hook::SpliceFile);
-    // A syscall gate covers its call when the 64-bit entry is gated and the
-    // 32-bit one is too, or the kernel has none (no IA32_EMULATION).
-    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-    let has_symbol = |name: &str| kallsyms.lines().any(|l| l.ends_with(&format!(" {name}")));
-    let gate = |x64, ia32: kgate_bpf::Hook| {
-        attached(x64) && (attached(ia32) || !has_symbol(ia32.lsm_name()))
-    };
-    Some(kgate_kernel::splice::AppliedSplice {
-        enforce: file && s.splice_mode == kgate_bpf::SectionMode::Enforce,
-        audit: file && s.splice_mode == kgate_bpf::SectionMode::Audit,
-        io_uring: attached(kgate_bpf::Hook::UringSpliceEnter)
-            && attached(kgate_bpf::Hook::UringSpliceExit),
-        tee: gate(kgate_bpf::Hook::TeeSyscall, kgate_bpf::Hook::TeeSyscall32),
-        vmsplice: gate(
-            kgate_bpf::Hook::VmspliceSyscall,
-            kgate_bpf::Hook::VmspliceSyscall32,
-        ),
-    })
+    let kallsyms = kgate_kernel::inventory::kallsyms(Path::new("/")).unwrap_or_default();
+    Some(kgate_bpf::splice::AppliedSplice::of(s, &kallsyms))
 }
 
 /// The "Splice paths" table of `kgate survey` and `kgate status`.
 pub fn print_splice_paths(
     out: &mut impl Write,
-    paths: &[kgate_kernel::splice::SplicePath],
+    paths: &[kgate_bpf::splice::SplicePath],
 ) -> std::io::Result<()> {
-    use kgate_kernel::splice::GateStatus;
+    use kgate_bpf::splice::GateStatus;
     writeln!(
         out,
         "Splice paths (what can stop unprivileged splice-family calls here)"

@@ -346,9 +346,7 @@ fn traced(
     modules_dep: Option<&Path>,
     cves: Option<&dyn CveLookup>,
 ) -> Result<HapProfile> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
+    let release = kgate_kernel::inventory::running_release(Path::new("/")).unwrap_or_default();
     // Replaced atomically once the trace is complete; never through a
     // symlink planted at FILE (issue 19, item 3).
     let mut save = match &args.save_trace {
@@ -426,7 +424,7 @@ fn traced(
     }
     // Module symbols must be read while the modules are still loaded.
     let kallsyms =
-        std::fs::read_to_string("/proc/kallsyms").context("cannot read /proc/kallsyms")?;
+        kgate_kernel::inventory::kallsyms(Path::new("/")).context("cannot read /proc/kallsyms")?;
     drop(pipe);
     drop(instance);
     drop(tracefs);

@@ -276,9 +276,7 @@ impl Child {
 }
 
 fn to_profile(target: Target, r: &Recording, elapsed: Duration, code: Option<u8>) -> Profile {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .ok()
-        .map(|s| s.trim().to_owned());
+    let kernel = kgate_kernel::inventory::running_release(Path::new("/"));
     let mut syscalls: Vec<SyscallCount> = r
         .syscalls
         .iter()

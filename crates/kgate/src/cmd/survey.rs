@@ -83,7 +83,7 @@ pub struct Survey {
     pub problems: Vec<kgate_kernel::tree::ModuleProblem>,
     /// Splice-family paths and what can gate each here (live: including
     /// kgate's enforcement in force).
-    pub splice_paths: Vec<kgate_kernel::splice::SplicePath>,
+    pub splice_paths: Vec<kgate_bpf::splice::SplicePath>,
     /// Every module, loadable and builtin.
     pub modules: Vec<ModuleReport>,
     /// Paths kgate does not stop that apply to this host
@@ -340,7 +340,7 @@ pub fn collect(args: &Args) -> Result<Survey> {
     } else {
         None
     };
-    let splice_paths = kgate_kernel::splice::paths(&t.host, applied);
+    let splice_paths = kgate_bpf::splice::paths(&t.host, applied);
     Ok(Survey {
         schema: SCHEMA,
         kernel: KernelInfo {

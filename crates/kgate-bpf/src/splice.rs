@@ -10,10 +10,16 @@
 //! on). Pipe-to-pipe `splice` cannot be told apart at the syscall entry
 //! without reading both fds, which a thread sharing the fd table can swap
 //! after the check: no host-wide gate.
+//!
+//! The table joins the host's facts ([`kgate_kernel::host`]) with kgate's
+//! own BPF state ([`AppliedSplice`], read from the pins by [`crate::status`]),
+//! so it lives here, next to the enforcer.
 
 use serde::Serialize;
 
-use crate::host::{BpfLsm, HostFacts};
+use kgate_kernel::host::{BpfLsm, HostFacts};
+
+use crate::{Hook, SectionMode, Status};
 
 /// How a mechanism stands on this host for one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +77,27 @@ pub struct AppliedSplice {
     pub tee: bool,
     /// The `vmsplice(2)` syscall gate (fmod_ret) attached on every entry.
     pub vmsplice: bool,
+}
+
+impl AppliedSplice {
+    /// The splice enforcement `status` shows. `kallsyms` is the text of
+    /// `/proc/kallsyms` ([`kgate_kernel::inventory::kallsyms`]): a syscall
+    /// gate covers its call when the 64-bit entry is gated and the 32-bit
+    /// one is too, or the kernel has none (no `IA32_EMULATION`).
+    pub fn of(status: &Status, kallsyms: &str) -> AppliedSplice {
+        let attached = |hook| status.hooks.iter().any(|h| h.hook == hook && h.attached);
+        let file = attached(Hook::SpliceFile);
+        let has_symbol = |name: &str| kallsyms.lines().any(|l| l.ends_with(&format!(" {name}")));
+        let gate =
+            |x64, ia32: Hook| attached(x64) && (attached(ia32) || !has_symbol(ia32.lsm_name()));
+        AppliedSplice {
+            enforce: file && status.splice_mode == SectionMode::Enforce,
+            audit: file && status.splice_mode == SectionMode::Audit,
+            io_uring: attached(Hook::UringSpliceEnter) && attached(Hook::UringSpliceExit),
+            tee: gate(Hook::TeeSyscall, Hook::TeeSyscall32),
+            vmsplice: gate(Hook::VmspliceSyscall, Hook::VmspliceSyscall32),
+        }
+    }
 }
 
 /// The paths and their gates. `applied` is kgate's live state (`None`:
@@ -226,4 +253,86 @@ pub fn paths(h: &HostFacts, applied: Option<AppliedSplice>) -> Vec<SplicePath> {
             gates: vec![seccomp("splice(2), io_uring_setup(2)"), io_uring_sysctl()],
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Counters, HookStatus, RootMode, UsernsMode};
+
+    fn status(mode: SectionMode, attached: &[Hook]) -> Status {
+        Status {
+            pin_dir: "/sys/fs/bpf/kgate".into(),
+            hooks: attached
+                .iter()
+                .map(|&hook| HookStatus {
+                    hook,
+                    attached: true,
+                    counters: Counters::default(),
+                    runs: None,
+                })
+                .collect(),
+            hash: String::new(),
+            generation: 1,
+            modules_mode: SectionMode::Off,
+            root_mode: RootMode::Allow,
+            sockets_mode: SectionMode::Off,
+            userns_mode: UsernsMode::Allow,
+            splice_mode: mode,
+            dropped_events: 0,
+        }
+    }
+
+    #[test]
+    fn applied_splice_follows_the_attached_hooks() {
+        let s = status(
+            SectionMode::Enforce,
+            &[
+                Hook::SpliceFile,
+                Hook::UringSpliceEnter,
+                Hook::TeeSyscall,
+                Hook::VmspliceSyscall,
+                Hook::VmspliceSyscall32,
+            ],
+        );
+        // The kernel has a 32-bit tee entry that is not gated.
+        let kallsyms =
+            "ffffffff81000000 T __ia32_sys_tee\nffffffff81000010 T __ia32_sys_vmsplice\n";
+        let a = AppliedSplice::of(&s, kallsyms);
+        assert_eq!(
+            a,
+            AppliedSplice {
+                enforce: true,
+                audit: false,
+                io_uring: false,
+                tee: false,
+                vmsplice: true,
+            }
+        );
+        // Without IA32_EMULATION the 64-bit entry is enough.
+        assert!(AppliedSplice::of(&s, "").tee);
+        let audit = AppliedSplice::of(&status(SectionMode::Audit, &[Hook::SpliceFile]), "");
+        assert!(audit.audit && !audit.enforce);
+        let off = AppliedSplice::of(&status(SectionMode::Enforce, &[]), "");
+        assert_eq!(off, AppliedSplice::default());
+    }
+
+    #[test]
+    fn paths_show_kgate_enforcement() {
+        let host = kgate_kernel::host::offline_facts("6.12.0", None);
+        let none = paths(&host, None);
+        assert!(none.iter().all(|p| !p.gated()), "{none:?}");
+        let applied = AppliedSplice {
+            enforce: true,
+            ..AppliedSplice::default()
+        };
+        let some = paths(&host, Some(applied));
+        let sendfile = some.iter().find(|p| p.path == "sendfile(2)").unwrap();
+        assert!(sendfile.gated());
+        let uring = some
+            .iter()
+            .find(|p| p.path == "io_uring IORING_OP_SPLICE")
+            .unwrap();
+        assert_eq!(uring.gates[0].status, GateStatus::Unavailable);
+    }
 }
