@@ -20,7 +20,7 @@ use std::path::Path;
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use serde::Serialize;
 
-use crate::loader::Hook;
+use crate::hook::Hook;
 use crate::BpfError;
 
 /// The result for one hook.
