@@ -97,7 +97,7 @@ mod skel {
 use std::path::PathBuf;
 
 pub use attach::{apply, exe_key_of, ApplyReport};
-pub use events::{events, Event, EventsSummary, Request};
+pub use events::{decode_event, events, DecodeError, Event, EventsSummary, Request};
 pub use hook::{Hook, Rule, Verdict};
 pub use pindir::{bpffs_mode, bpffs_recommendation};
 pub use policy::{
