@@ -5,15 +5,15 @@ use std::mem::MaybeUninit;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, Map, MapCore, MapFlags, MapHandle, MapMut, OpenMapMut};
 use serde::Serialize;
 
 use crate::abi::{self, Config};
 use crate::hook::{hook_prog, Hook};
 use crate::pins::{
-    bpf_err, check_bpffs, is_applied, link_pin, map_pin, map_refs, open_pinned, prog_pin,
-    with_maps, MAPS,
+    bpf_err, check_bpffs, is_applied, link_pin, map, map_pin, missing_map, open_pinned,
+    pinned_maps, policy_maps, prog_pin,
 };
 use crate::policy::{BpfPolicy, SectionMode};
 use crate::probe::{available_hooks, complete_groups, ROOT_HINT};
@@ -86,18 +86,28 @@ pub(crate) fn prepare(policy: &BpfPolicy) -> Result<Prepared<'_>, BpfError> {
     })
 }
 
-/// The policy maps, from a fresh skeleton or from pins.
-pub(crate) const POLICY_MAPS: usize = 8;
+/// The policy maps ([`policy_maps`]) by name, from a fresh skeleton or
+/// from pins.
+pub(crate) struct PolicyMaps<'a>(Vec<(&'static str, &'a dyn MapCore)>);
 
-pub(crate) struct PolicyMaps<'a> {
-    active: &'a dyn MapCore,
-    config: &'a dyn MapCore,
-    module_allow: &'a dyn MapCore,
-    socket_allow: &'a dyn MapCore,
-    socket_family: &'a dyn MapCore,
-    userns_exe: &'a dyn MapCore,
-    splice_ep: &'a dyn MapCore,
-    splice_pair: &'a dyn MapCore,
+impl<'a> PolicyMaps<'a> {
+    /// Every policy map, found by `find`; an error names a missing one.
+    fn find(
+        mut find: impl FnMut(&'static str) -> Result<&'a dyn MapCore, BpfError>,
+    ) -> Result<PolicyMaps<'a>, BpfError> {
+        policy_maps()
+            .map(|(name, _)| Ok((name, find(name)?)))
+            .collect::<Result<_, _>>()
+            .map(PolicyMaps)
+    }
+
+    fn get(&self, name: &str) -> Result<&'a dyn MapCore, BpfError> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| missing_map(name))
+    }
 }
 
 pub(crate) fn read_active(
@@ -121,17 +131,18 @@ pub(crate) fn read_active(
 /// Fill the inactive generation, then flip `kg_active`. Until the flip the
 /// running policy is untouched; an error before it leaves it in force.
 pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError> {
-    let (cur, cur_cfg) = read_active(maps.active, maps.config)?;
+    let (cur, cur_cfg) = read_active(maps.get(map::ACTIVE)?, maps.get(map::CONFIG)?)?;
     let next = 1 - cur;
     let one = [1u8];
     // Stale entries of the inactive generation (from the apply before last).
-    for (name, map) in [
-        ("kg_module_allow", maps.module_allow),
-        ("kg_socket_allow", maps.socket_allow),
-        ("kg_userns_exe", maps.userns_exe),
-        ("kg_splice_ep", maps.splice_ep),
-        ("kg_splice_pair", maps.splice_pair),
+    for name in [
+        map::MODULE_ALLOW,
+        map::SOCKET_ALLOW,
+        map::USERNS_EXE,
+        map::SPLICE_EP,
+        map::SPLICE_PAIR,
     ] {
+        let map = maps.get(name)?;
         let stale: Vec<Vec<u8>> = map
             .keys()
             .filter(|k| abi::key_gen(k) == Some(next))
@@ -145,7 +156,7 @@ pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u6
     }
     let policy = p.policy;
     for r in &policy.modules.allowed_requests {
-        maps.module_allow
+        maps.get(map::MODULE_ALLOW)?
             .update(&abi::module_key(next, r), &one, MapFlags::ANY)
             .map_err(bpf_err(
                 format!("adding module request {r:?} to kg_module_allow"),
@@ -161,7 +172,7 @@ pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u6
             s.sock_type.unwrap_or(abi::ANY),
             s.protocol.unwrap_or(abi::ANY),
         );
-        maps.socket_allow
+        maps.get(map::SOCKET_ALLOW)?
             .update(&key, &one, MapFlags::ANY)
             .map_err(bpf_err(
                 format!("adding socket rule {s:?} to kg_socket_allow"),
@@ -170,12 +181,12 @@ pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u6
     }
     for (fam, listed) in families.iter().enumerate() {
         let idx = next * abi::FAMILIES + fam as u32;
-        maps.socket_family
+        maps.get(map::SOCKET_FAMILY)?
             .update(&idx.to_ne_bytes(), &[*listed], MapFlags::ANY)
             .map_err(bpf_err("writing kg_socket_family", None))?;
     }
     for &(dev, ino, sec, nsec) in &p.exes {
-        maps.userns_exe
+        maps.get(map::USERNS_EXE)?
             .update(
                 &abi::exe_key(next, dev, ino, sec, nsec),
                 &one,
@@ -187,7 +198,7 @@ pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u6
             ))?;
     }
     for ep in &policy.splice.map_endpoints() {
-        maps.splice_ep
+        maps.get(map::SPLICE_EP)?
             .update(&abi::splice_ep_key(next, *ep), &one, MapFlags::ANY)
             .map_err(bpf_err(
                 format!("adding splice endpoint {ep:?} to kg_splice_ep"),
@@ -195,7 +206,7 @@ pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u6
             ))?;
     }
     for (src, dst) in &policy.splice.pairs {
-        maps.splice_pair
+        maps.get(map::SPLICE_PAIR)?
             .update(&abi::splice_pair_key(next, *src, *dst), &one, MapFlags::ANY)
             .map_err(bpf_err(
                 format!("adding splice pair {src:?} -> {dst:?} to kg_splice_pair"),
@@ -213,11 +224,11 @@ pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u6
         generation,
         hash: policy.hash.clone(),
     };
-    maps.config
+    maps.get(map::CONFIG)?
         .update(&next.to_ne_bytes(), &cfg.encode(), MapFlags::ANY)
         .map_err(bpf_err("writing kg_config", None))?;
     // The swap: one 4-byte array write.
-    maps.active
+    maps.get(map::ACTIVE)?
         .update(&0u32.to_ne_bytes(), &next.to_ne_bytes(), MapFlags::ANY)
         .map_err(bpf_err("switching kg_active to the new policy", None))?;
     Ok(generation)
@@ -271,32 +282,27 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
     };
 
     if is_applied(pin_dir) {
-        let h: Vec<MapHandle> = MAPS[..POLICY_MAPS]
-            .iter()
-            .map(|n| open_pinned(pin_dir, n))
+        let h: Vec<(&str, MapHandle)> = policy_maps()
+            .map(|(name, size)| {
+                let m = open_pinned(pin_dir, name)?;
+                if m.value_size() as usize != size {
+                    return Err(BpfError::Inconsistent {
+                        pin_dir: pin_dir.to_owned(),
+                        what: format!(
+                            "pinned map {name} has {}-byte values, this kgate expects {size} (another kgate version)",
+                            m.value_size()
+                        ),
+                    });
+                }
+                Ok((name, m))
+            })
             .collect::<Result<_, _>>()?;
-        let expected = [4usize, abi::CONFIG_SIZE, 1, 1, 1, 1, 1, 1];
-        for (m, (name, size)) in h.iter().zip(MAPS.iter().zip(expected)) {
-            if m.value_size() as usize != size {
-                return Err(BpfError::Inconsistent {
-                    pin_dir: pin_dir.to_owned(),
-                    what: format!(
-                        "pinned map {name} has {}-byte values, this kgate expects {size} (another kgate version)",
-                        m.value_size()
-                    ),
-                });
-            }
-        }
-        let maps = PolicyMaps {
-            active: &h[0],
-            config: &h[1],
-            module_allow: &h[2],
-            socket_allow: &h[3],
-            socket_family: &h[4],
-            userns_exe: &h[5],
-            splice_ep: &h[6],
-            splice_pair: &h[7],
-        };
+        let maps = PolicyMaps::find(|name| {
+            h.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, m)| m as &dyn MapCore)
+                .ok_or_else(|| missing_map(name))
+        })?;
         let generation = write_policy(&maps, &prepared)?;
         // A policy that turns [splice] on where it was off needs the
         // splice programs, which the first apply left out: attach them to
@@ -350,17 +356,14 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
         }
     };
     {
-        let m = &skel.maps;
-        let maps = PolicyMaps {
-            active: &m.kg_active,
-            config: &m.kg_config,
-            module_allow: &m.kg_module_allow,
-            socket_allow: &m.kg_socket_allow,
-            socket_family: &m.kg_socket_family,
-            userns_exe: &m.kg_userns_exe,
-            splice_ep: &m.kg_splice_ep,
-            splice_pair: &m.kg_splice_pair,
-        };
+        let object: Vec<Map<'_>> = skel.object().maps().collect();
+        let maps = PolicyMaps::find(|name| {
+            object
+                .iter()
+                .find(|m| m.name() == name)
+                .map(|m| m as &dyn MapCore)
+                .ok_or_else(|| missing_map(name))
+        })?;
         write_policy(&maps, &prepared)?;
     }
 
@@ -392,13 +395,18 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             attached.push(*h);
         }
         let (mut links, hooks) = whole_groups(links, attached);
-        let m = &mut skel.maps;
-        let maps = with_maps!(map_refs!(m, libbpf_rs::MapMut<'_>));
-        for (name, map) in maps {
-            let path = map_pin(pin_dir, name);
-            map.pin(&path)
-                .map_err(bpf_err(format!("pinning map {}", path.display()), None))?;
-            pinned.push(path);
+        {
+            let mut object: Vec<MapMut<'_>> = skel.object_mut().maps_mut().collect();
+            for name in pinned_maps() {
+                let map = object
+                    .iter_mut()
+                    .find(|m| m.name() == name)
+                    .ok_or_else(|| missing_map(name))?;
+                let path = map_pin(pin_dir, name);
+                map.pin(&path)
+                    .map_err(bpf_err(format!("pinning map {}", path.display()), None))?;
+                pinned.push(path);
+            }
         }
         for h in &hooks {
             let prog = hook_prog!([&mut] skel.progs, *h);
@@ -473,9 +481,12 @@ pub(crate) fn attach_more(pin_dir: &Path, hooks: &[Hook]) -> Result<(), BpfError
         }
     }
     {
-        let m = &mut open.maps;
-        let maps = with_maps!(map_refs!(m, libbpf_rs::OpenMapMut<'_>));
-        for (name, map) in maps {
+        let mut object: Vec<OpenMapMut<'_>> = open.open_object_mut().maps_mut().collect();
+        for name in pinned_maps() {
+            let map = object
+                .iter_mut()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| missing_map(name))?;
             map.reuse_pinned_map(map_pin(pin_dir, name))
                 .map_err(bpf_err(format!("reusing the pinned map {name}"), None))?;
         }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::abi;
 use crate::hook::{Hook, Rule, Verdict};
-use crate::pins::{bpf_err, is_applied, open_pinned};
+use crate::pins::{bpf_err, is_applied, map, open_pinned};
 use crate::status::sum_percpu;
 use crate::BpfError;
 
@@ -313,8 +313,8 @@ pub fn events(
             pin_dir: pin_dir.to_owned(),
         });
     }
-    let ring = open_pinned(pin_dir, "kg_events")?;
-    let drops = open_pinned(pin_dir, "kg_drops")?;
+    let ring = open_pinned(pin_dir, map::EVENTS)?;
+    let drops = open_pinned(pin_dir, map::DROPS)?;
     let offset = clock_offset();
     let mut dropped_seen = sum_percpu(&drops, 0)?;
     let dropped_at_start = dropped_seen;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::hook::Hook;
-use crate::pins::{link_ids, link_pin, map_pin, prog_pin, MAPS};
+use crate::pins::{link_ids, link_pin, map_pin, pinned_maps, prog_pin};
 use crate::BpfError;
 
 /// Remove kgate's pins under `pin_dir`: links first (which detaches the
@@ -26,7 +26,7 @@ pub fn revert(pin_dir: &Path) -> Result<Vec<PathBuf>, BpfError> {
     let mut removed = Vec::new();
     let mut paths: Vec<PathBuf> = Hook::ALL.iter().map(|h| link_pin(pin_dir, *h)).collect();
     paths.extend(Hook::ALL.iter().map(|h| prog_pin(pin_dir, *h)));
-    paths.extend(MAPS.iter().map(|m| map_pin(pin_dir, m)));
+    paths.extend(pinned_maps().map(|m| map_pin(pin_dir, m)));
     for p in paths {
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p),

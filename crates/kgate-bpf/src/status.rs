@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::abi;
 use crate::attach::read_active;
 use crate::hook::Hook;
-use crate::pins::{bpf_err, is_applied, link_ids, link_pin, open_pinned};
+use crate::pins::{bpf_err, is_applied, link_ids, link_pin, map, open_pinned};
 use crate::policy::{RootMode, SectionMode, UsernsMode};
 use crate::BpfError;
 
@@ -107,10 +107,10 @@ pub fn status(pin_dir: &Path) -> Result<Status, BpfError> {
             pin_dir: pin_dir.to_owned(),
         });
     }
-    let active = open_pinned(pin_dir, "kg_active")?;
-    let config = open_pinned(pin_dir, "kg_config")?;
-    let counters = open_pinned(pin_dir, "kg_counters")?;
-    let drops = open_pinned(pin_dir, "kg_drops")?;
+    let active = open_pinned(pin_dir, map::ACTIVE)?;
+    let config = open_pinned(pin_dir, map::CONFIG)?;
+    let counters = open_pinned(pin_dir, map::COUNTERS)?;
+    let drops = open_pinned(pin_dir, map::DROPS)?;
     let (_, cfg) = read_active(&active, &config)?;
     let mut hooks = Vec::new();
     debug_assert!(Hook::ALL.len() <= abi::SECTIONS);
