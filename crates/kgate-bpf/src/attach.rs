@@ -10,6 +10,7 @@ use libbpf_rs::{Link, Map, MapCore, MapFlags, MapHandle, MapMut, OpenMapMut};
 use serde::Serialize;
 
 use crate::abi::{self, Config};
+use crate::entries::{generation_write, GENERATION_KEYED};
 use crate::hook::{hook_prog, Hook};
 use crate::pins::{
     bpf_err, check_bpffs, is_applied, link_pin, map, map_pin, missing_map, open_pinned,
@@ -130,22 +131,18 @@ pub(crate) fn read_active(
 
 /// Fill the inactive generation, then flip `kg_active`. Until the flip the
 /// running policy is untouched; an error before it leaves it in force.
+/// The bytes come from [`generation_write`]; this only writes them.
 pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u64, BpfError> {
     let (cur, cur_cfg) = read_active(maps.get(map::ACTIVE)?, maps.get(map::CONFIG)?)?;
     let next = 1 - cur;
-    let one = [1u8];
+    let generation = cur_cfg.generation + 1;
+    let w = generation_write(p.policy, &p.exes, next, generation);
     // Stale entries of the inactive generation (from the apply before last).
-    for name in [
-        map::MODULE_ALLOW,
-        map::SOCKET_ALLOW,
-        map::USERNS_EXE,
-        map::SPLICE_EP,
-        map::SPLICE_PAIR,
-    ] {
+    for name in GENERATION_KEYED {
         let map = maps.get(name)?;
         let stale: Vec<Vec<u8>> = map
             .keys()
-            .filter(|k| abi::key_gen(k) == Some(next))
+            .filter(|k| abi::key_gen(k) == Some(w.gen))
             .collect();
         for k in stale {
             map.delete(&k).map_err(bpf_err(
@@ -154,83 +151,12 @@ pub(crate) fn write_policy(maps: &PolicyMaps<'_>, p: &Prepared<'_>) -> Result<u6
             ))?;
         }
     }
-    let policy = p.policy;
-    for r in &policy.modules.allowed_requests {
-        maps.get(map::MODULE_ALLOW)?
-            .update(&abi::module_key(next, r), &one, MapFlags::ANY)
-            .map_err(bpf_err(
-                format!("adding module request {r:?} to kg_module_allow"),
-                None,
-            ))?;
+    // The entries, then the swap: one 4-byte array write.
+    for e in w.entries.iter().chain([&w.activate]) {
+        maps.get(e.map)?
+            .update(&e.key, &e.value, MapFlags::ANY)
+            .map_err(bpf_err(e.what.clone(), None))?;
     }
-    let mut families = [0u8; abi::FAMILIES as usize];
-    for s in &policy.sockets.allow {
-        families[s.family as usize] = 1;
-        let key = abi::socket_key(
-            next,
-            s.family,
-            s.sock_type.unwrap_or(abi::ANY),
-            s.protocol.unwrap_or(abi::ANY),
-        );
-        maps.get(map::SOCKET_ALLOW)?
-            .update(&key, &one, MapFlags::ANY)
-            .map_err(bpf_err(
-                format!("adding socket rule {s:?} to kg_socket_allow"),
-                None,
-            ))?;
-    }
-    for (fam, listed) in families.iter().enumerate() {
-        let idx = next * abi::FAMILIES + fam as u32;
-        maps.get(map::SOCKET_FAMILY)?
-            .update(&idx.to_ne_bytes(), &[*listed], MapFlags::ANY)
-            .map_err(bpf_err("writing kg_socket_family", None))?;
-    }
-    for &(dev, ino, sec, nsec) in &p.exes {
-        maps.get(map::USERNS_EXE)?
-            .update(
-                &abi::exe_key(next, dev, ino, sec, nsec),
-                &one,
-                MapFlags::ANY,
-            )
-            .map_err(bpf_err(
-                "adding an allow_exe executable to kg_userns_exe",
-                None,
-            ))?;
-    }
-    for ep in &policy.splice.map_endpoints() {
-        maps.get(map::SPLICE_EP)?
-            .update(&abi::splice_ep_key(next, *ep), &one, MapFlags::ANY)
-            .map_err(bpf_err(
-                format!("adding splice endpoint {ep:?} to kg_splice_ep"),
-                None,
-            ))?;
-    }
-    for (src, dst) in &policy.splice.pairs {
-        maps.get(map::SPLICE_PAIR)?
-            .update(&abi::splice_pair_key(next, *src, *dst), &one, MapFlags::ANY)
-            .map_err(bpf_err(
-                format!("adding splice pair {src:?} -> {dst:?} to kg_splice_pair"),
-                None,
-            ))?;
-    }
-    let generation = cur_cfg.generation + 1;
-    let cfg = Config {
-        modules_mode: policy.modules.mode.raw(),
-        root_mode: policy.modules.root_mode.raw(),
-        sockets_mode: policy.sockets.mode.raw(),
-        userns_mode: policy.userns.mode.raw(),
-        splice_mode: policy.splice.mode.raw(),
-        splice_flags: policy.splice.flags(),
-        generation,
-        hash: policy.hash.clone(),
-    };
-    maps.get(map::CONFIG)?
-        .update(&next.to_ne_bytes(), &cfg.encode(), MapFlags::ANY)
-        .map_err(bpf_err("writing kg_config", None))?;
-    // The swap: one 4-byte array write.
-    maps.get(map::ACTIVE)?
-        .update(&0u32.to_ne_bytes(), &next.to_ne_bytes(), MapFlags::ANY)
-        .map_err(bpf_err("switching kg_active to the new policy", None))?;
     Ok(generation)
 }
 

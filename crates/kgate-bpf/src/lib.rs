@@ -73,6 +73,7 @@
 
 mod abi;
 mod attach;
+mod entries;
 mod events;
 mod hook;
 mod pindir;
