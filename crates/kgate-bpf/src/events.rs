@@ -228,7 +228,9 @@ pub fn decode_event(record: &[u8], clock_offset_ns: i128) -> Result<Event, Decod
     };
     Ok(Event {
         time_ns,
-        unix_time_ns: (time_ns as i128 + clock_offset_ns).max(0) as u64,
+        unix_time_ns: (time_ns as i128)
+            .saturating_add(clock_offset_ns)
+            .clamp(0, u64::MAX as i128) as u64,
         cgroup_id: abi::u64_at(b, off::CGROUP),
         pid: abi::u32_at(b, off::PID),
         tgid: abi::u32_at(b, off::TGID),
@@ -633,6 +635,19 @@ mod tests {
         assert_eq!(decode_event(&rec.0, 5_000).unwrap().unix_time_ns, 6_000);
         // Before the epoch: clamped to 0.
         assert_eq!(decode_event(&rec.0, -5_000).unwrap().unix_time_ns, 0);
+    }
+
+    /// The offset is the caller's: an extreme one saturates instead of
+    /// overflowing (a panic with overflow checks on).
+    #[test]
+    fn extreme_clock_offsets_saturate() {
+        let mut rec = Record::new(Hook::ModuleRequest, Verdict::Deny, 2);
+        rec.u64(off::TIME, u64::MAX);
+        assert_eq!(
+            decode_event(&rec.0, i128::MAX).unwrap().unix_time_ns,
+            u64::MAX
+        );
+        assert_eq!(decode_event(&rec.0, i128::MIN).unwrap().unix_time_ns, 0);
     }
 
     #[test]
