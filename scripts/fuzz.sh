@@ -177,6 +177,11 @@ seed() { # seed TARGET: fill fuzz/work/TARGET once
     cve_db)
         printf '%s' '{"meta":{"schema":"kgate.cve-db/1","source_kind":"csv","source":"min.csv","source_commit":null,"imported_at":"2026-01-01T00:00:00Z","records":1,"newest_published":"2024-05-01","oldest_published":"2024-05-01","skipped":[["other_cna",2]],"terms_of_use":{"text":"CVE(R) records","from":null}},"cves":[{"id":"CVE-2024-1","published":"2024-05-01","severity":"HIGH","score":7.5,"vector":null,"files":["net/sctp/a.c"],"title":"sctp: fix it","fix_commit":null}]}' >"$d/min.json"
         ;;
+    bpf_event)
+        # 16 bytes of clock offset, then a struct kg_event (200 bytes) of
+        # zeros: a module request with hook 0, verdict allow.
+        head -c 216 /dev/zero >"$d/zero"
+        ;;
     caches)
         local c
         for c in "${XDG_CACHE_HOME:-$HOME/.cache}"/kgate/facts-*.bin "${XDG_CACHE_HOME:-$HOME/.cache}"/kgate/score-objects-*.json; do

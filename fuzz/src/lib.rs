@@ -314,8 +314,22 @@ pub mod profile {
     }
 }
 
+/// A record from the BPF-LSM event ring buffer (`struct kg_event`), as
+/// `kgate events` reads it, with a clock offset from the input too.
+pub mod bpf_event {
+    /// One input.
+    pub fn run(data: &[u8]) {
+        let (offset, record) = match data.split_first_chunk::<16>() {
+            Some((o, rest)) => (i128::from_ne_bytes(*o), rest),
+            None => (0, data),
+        };
+        let _ = kgate_bpf::decode_event(record, offset);
+    }
+}
+
 /// Every target: its name (the `[[bin]]` and the corpus directory) and its body.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("bpf_event", bpf_event::run),
     ("builtin_modinfo", builtin_modinfo::run),
     ("caches", caches::run),
     ("cat_file_batch", cat_file_batch::run),

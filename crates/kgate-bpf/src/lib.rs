@@ -72,12 +72,19 @@
 #![deny(missing_docs)]
 
 mod abi;
-mod loader;
+mod attach;
+mod entries;
+mod events;
+mod hook;
 mod pindir;
+mod pins;
 mod policy;
+mod probe;
 pub mod record;
+mod revert;
 pub mod selftest;
 pub mod splice;
+mod status;
 
 #[allow(
     missing_docs,
@@ -91,15 +98,17 @@ mod skel {
 
 use std::path::PathBuf;
 
-pub use loader::{
-    apply, events, exe_key_of, probe, revert, status, ApplyReport, Counters, Event, EventsSummary,
-    Hook, HookStatus, Request, Rule, RunStats, Status, Support, Verdict,
-};
+pub use attach::{apply, exe_key_of, ApplyReport};
+pub use events::{decode_event, events, DecodeError, Event, EventsSummary, Request};
+pub use hook::{Hook, Rule, Verdict};
 pub use pindir::{bpffs_mode, bpffs_recommendation};
 pub use policy::{
     concrete_key, endpoint_key, BpfPolicy, EndpointKey, ModulesRules, RootMode, SectionMode,
     SocketMatch, SocketsRules, SpliceRules, UsernsMode, UsernsRules, MAX_REQUEST_LEN,
 };
+pub use probe::{probe, Support};
+pub use revert::revert;
+pub use status::{status, Counters, HookStatus, RunStats, Status};
 
 /// Where `kgate` pins its programs, links and maps.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/kgate";

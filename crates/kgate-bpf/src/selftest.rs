@@ -20,7 +20,8 @@ use std::path::Path;
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use serde::Serialize;
 
-use crate::loader::Hook;
+use crate::hook::Hook;
+use crate::pins::{map, open_pinned};
 use crate::BpfError;
 
 /// The result for one hook.
@@ -209,15 +210,8 @@ fn untestable(hook: Hook) -> Option<String> {
 /// Errors only when the test cannot run (the maps are missing, fork
 /// fails); a hook that does not work is a [`CheckState::Broken`] result.
 pub fn run(pin_dir: &Path, hooks: &[Hook]) -> Result<Vec<HookCheck>, BpfError> {
-    let open = |name: &str| {
-        let path = pin_dir.join(format!("map_{name}"));
-        MapHandle::from_pinned_path(&path).map_err(|source| BpfError::Inconsistent {
-            pin_dir: pin_dir.to_owned(),
-            what: format!("cannot open the pinned map {}: {source}", path.display()),
-        })
-    };
-    let target = open("kg_selftest")?;
-    let hits = open("kg_selftest_hits")?;
+    let target = open_pinned(pin_dir, map::SELFTEST)?;
+    let hits = open_pinned(pin_dir, map::SELFTEST_HITS)?;
     let mut out = Vec::new();
     for &hook in hooks {
         if let Some(why) = untestable(hook) {
