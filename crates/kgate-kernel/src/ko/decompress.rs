@@ -21,7 +21,7 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 /// Decompresses `input` into `out` (empty on entry), at most `cap` bytes
 /// ([`bounded::over_cap`] past it): the bounded decompression every module
-/// file goes through ([`read_module_capped`]). `out` never holds more than
+/// file goes through ([`read_module_capped`](super::read_module_capped)). `out` never holds more than
 /// `cap + 1` bytes, whatever the input.
 pub fn decompress(
     compression: Compression,
