@@ -34,12 +34,14 @@
 pub mod atomic;
 pub mod boot;
 pub mod bounded;
+pub mod bpf_lsm;
 pub mod cache;
 pub mod config;
 pub mod depmod;
 pub mod host;
 pub mod inventory;
 pub mod ko;
+pub mod lsm;
 pub mod modinfo;
 pub mod modprobe_conf;
 pub mod name;

@@ -1,13 +1,15 @@
 //! Sysctls that decide how much of the kernel an unprivileged local user can
 //! reach, with their hardened values and what each one exposes.
 //!
-//! [`read_sysctls`] reads them from `root/proc/sys`. The offline equivalent
-//! (build-time defaults derived from a kernel config) lives in
-//! [`crate::host::offline_facts`].
+//! [`read_sysctls`] reads them from `root/proc/sys`. The offline equivalent,
+//! each sysctl's build-time default derived from a kernel config, is
+//! `kernel_defaults` below the table; [`crate::host::offline_facts`] uses it.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::KernelConfig;
 
 /// How a sysctl's value is judged hardened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +236,183 @@ pub static ATTACK_SURFACE_SYSCTLS: &[SysctlSpec] = &[
 /// Looks up a spec by dotted name.
 pub fn spec(name: &str) -> Option<&'static SysctlSpec> {
     ATTACK_SURFACE_SYSCTLS.iter().find(|s| s.name == name)
+}
+
+/// Build-time defaults of the attack-surface sysctls, as a kernel built
+/// with `c` (release `release`, LSM list `lsms`) presents them at boot.
+pub(crate) fn kernel_defaults(
+    release: &str,
+    c: &KernelConfig,
+    lsms: &[String],
+) -> Vec<SysctlReading> {
+    let v = crate::lsm::kernel_version(release);
+    // Unknown version: assume a current kernel.
+    let since = |maj: u32, min: u32| !matches!(v, Some(v) if v < (maj, min));
+    let on = |sym: &str| c.is_builtin(sym);
+    let not_set = |sym: &str| Err((SysctlStatus::Absent, format!("CONFIG_{sym} is not set")));
+    let debian_patched = c.mentions("SECURITY_PERF_EVENTS_RESTRICT");
+    let ubuntu = c
+        .get("VERSION_SIGNATURE")
+        .is_some_and(|s| s.contains("Ubuntu"));
+
+    ATTACK_SURFACE_SYSCTLS
+        .iter()
+        .map(|spec| {
+            // Ok((value, note)) or Err((status, note)).
+            let d: Result<(String, Option<String>), (SysctlStatus, String)> = match spec.name {
+                "kernel.unprivileged_bpf_disabled" => {
+                    if !on("BPF_SYSCALL") {
+                        not_set("BPF_SYSCALL")
+                    } else if on("BPF_UNPRIV_DEFAULT_OFF") {
+                        Ok(("2".into(), Some("CONFIG_BPF_UNPRIV_DEFAULT_OFF=y".into())))
+                    } else {
+                        Ok(("0".into(), Some("CONFIG_BPF_UNPRIV_DEFAULT_OFF is not set".into())))
+                    }
+                }
+                "kernel.io_uring_disabled" => {
+                    if !on("IO_URING") {
+                        not_set("IO_URING")
+                    } else if !since(6, 6) {
+                        Err((SysctlStatus::Absent, "added in Linux 6.6".into()))
+                    } else {
+                        Ok(("0".into(), None))
+                    }
+                }
+                "dev.tty.ldisc_autoload" => {
+                    if !on("TTY") {
+                        not_set("TTY")
+                    } else if !since(5, 1) {
+                        Err((SysctlStatus::Absent, "added in Linux 5.1".into()))
+                    } else if on("LDISC_AUTOLOAD") {
+                        Ok(("1".into(), Some("CONFIG_LDISC_AUTOLOAD=y".into())))
+                    } else {
+                        Ok(("0".into(), Some("CONFIG_LDISC_AUTOLOAD is not set".into())))
+                    }
+                }
+                "vm.unprivileged_userfaultfd" => {
+                    if !on("USERFAULTFD") {
+                        not_set("USERFAULTFD")
+                    } else if !since(5, 2) {
+                        Err((SysctlStatus::Absent, "added in Linux 5.2".into()))
+                    } else if !since(5, 11) {
+                        Ok(("1".into(), Some("default 1 before Linux 5.11".into())))
+                    } else {
+                        Ok(("0".into(), None))
+                    }
+                }
+                "kernel.perf_event_paranoid" => {
+                    if !on("PERF_EVENTS") {
+                        not_set("PERF_EVENTS")
+                    } else if on("SECURITY_PERF_EVENTS_RESTRICT") {
+                        Ok(("3".into(), Some("CONFIG_SECURITY_PERF_EVENTS_RESTRICT=y".into())))
+                    } else {
+                        Ok(("2".into(), None))
+                    }
+                }
+                "user.max_user_namespaces" => {
+                    let mut note = "the default is max_threads/2, computed at boot from RAM; never 0".to_string();
+                    if !on("USER_NS") {
+                        note.push_str("; CONFIG_USER_NS is not set, so no user namespace can be created anyway");
+                    }
+                    Err((SysctlStatus::NotHardened, note))
+                }
+                "kernel.modules_disabled" => {
+                    if on("MODULES") {
+                        Ok(("0".into(), None))
+                    } else {
+                        not_set("MODULES")
+                    }
+                }
+                "kernel.modprobe" => {
+                    if !on("MODULES") {
+                        not_set("MODULES")
+                    } else {
+                        let path = c.get("MODPROBE_PATH").unwrap_or("/sbin/modprobe").to_string();
+                        let note = on("STATIC_USERMODEHELPER").then(|| {
+                            format!(
+                                "CONFIG_STATIC_USERMODEHELPER=y: the kernel runs {} for every helper",
+                                c.get("STATIC_USERMODEHELPER_PATH").unwrap_or("a fixed helper")
+                            )
+                        });
+                        Ok((path, note))
+                    }
+                }
+                "kernel.kptr_restrict" => Ok(("0".into(), None)),
+                "kernel.dmesg_restrict" => {
+                    if !on("PRINTK") {
+                        not_set("PRINTK")
+                    } else if on("SECURITY_DMESG_RESTRICT") {
+                        Ok(("1".into(), Some("CONFIG_SECURITY_DMESG_RESTRICT=y".into())))
+                    } else {
+                        Ok(("0".into(), Some("CONFIG_SECURITY_DMESG_RESTRICT is not set".into())))
+                    }
+                }
+                "kernel.yama.ptrace_scope" => {
+                    if !on("SECURITY_YAMA") {
+                        not_set("SECURITY_YAMA")
+                    } else if !lsms.iter().any(|l| l == "yama") {
+                        Err((SysctlStatus::Absent, "Yama is built in but not in CONFIG_LSM".into()))
+                    } else {
+                        Ok(("1".into(), None))
+                    }
+                }
+                "kernel.kexec_load_disabled" => {
+                    if on("KEXEC_CORE") {
+                        Ok(("0".into(), None))
+                    } else {
+                        not_set("KEXEC_CORE")
+                    }
+                }
+                "kernel.unprivileged_userns_clone" => {
+                    if !on("USER_NS") {
+                        not_set("USER_NS")
+                    } else if debian_patched {
+                        Ok((
+                            "1".into(),
+                            Some("Debian patch default (kernel has Debian's CONFIG_SECURITY_PERF_EVENTS_RESTRICT)".into()),
+                        ))
+                    } else {
+                        Err((
+                            SysctlStatus::Absent,
+                            "assumed absent: Debian/Ubuntu patch, and this kernel lacks Debian's \
+                             CONFIG_SECURITY_PERF_EVENTS_RESTRICT"
+                                .into(),
+                        ))
+                    }
+                }
+                "kernel.apparmor_restrict_unprivileged_userns" => {
+                    if !on("SECURITY_APPARMOR") {
+                        not_set("SECURITY_APPARMOR")
+                    } else if ubuntu {
+                        Err((
+                            SysctlStatus::Unreadable,
+                            "Ubuntu kernel: 1 from Ubuntu 23.10 on, but the default is not derivable \
+                             from the config"
+                                .into(),
+                        ))
+                    } else {
+                        Err((
+                            SysctlStatus::Absent,
+                            "assumed absent: Ubuntu-only sysctl and CONFIG_VERSION_SIGNATURE is not Ubuntu's".into(),
+                        ))
+                    }
+                }
+                _ => Err((SysctlStatus::Unreadable, "default not derivable from the config".into())),
+            };
+            match d {
+                Ok((value, note)) => SysctlReading::judge(
+                    spec,
+                    Some(value),
+                    SysctlStatus::Unreadable,
+                    SysctlSource::KernelDefault,
+                    note,
+                ),
+                Err((status, note)) => {
+                    SysctlReading::judge(spec, None, status, SysctlSource::KernelDefault, Some(note))
+                }
+            }
+        })
+        .collect()
 }
 
 /// Verdict for one sysctl.
