@@ -2,7 +2,7 @@
 //! saved trace) line by line into the collector, and a saved HAP profile
 //! (`kgate.hap/1` JSON, `kgate hap --baseline`, `kgate report`).
 #![no_main]
-use kgate_hap::{trace, Collector, HapProfile};
+use kgate_hap::{trace, Collector, Hap};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let mut c = Collector::new();
     c.text(&text);
     let _ = c.totals();
-    if let Ok(p) = HapProfile::from_json(&text) {
+    if let Ok(p) = Hap::from_json(&text) {
         let _ = p.compare(&p);
     }
 });
