@@ -10,5 +10,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = depmod::parse_modules_alias(&text);
     let _ = depmod::parse_modules_softdep(&text);
     let _ = depmod::parse_modules_builtin(&text);
-    let _ = depmod::parse_loaded_modules(&text);
+    let _ = depmod::parse_proc_modules(&text);
 });

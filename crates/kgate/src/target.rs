@@ -112,7 +112,7 @@ impl Target {
         let loaded = if live {
             std::fs::read_to_string("/proc/modules")
                 .ok()
-                .map(|t| depmod::parse_loaded_modules(&t))
+                .map(|t| depmod::parse_proc_modules(&t))
         } else {
             None
         };

@@ -214,7 +214,7 @@ pub fn loaded_modules(
     };
     let text = bounded::read_text(Path::new("/"), file, Limit::HOST_FILE)
         .with_context(|| format!("failed to read {}", file.display()))?;
-    let loaded = depmod::parse_loaded_modules(&text);
+    let loaded = depmod::parse_proc_modules(&text);
     if loaded.is_empty() && !text.trim().is_empty() {
         bail!(
             "{}: no module names found; expected /proc/modules or lsmod output",
