@@ -1,4 +1,4 @@
-//! [`apply`]: write a plan atomically, journaled by the manifest, rolled
+//! [`apply`](fn@crate::apply): write a plan atomically, journaled by the manifest, rolled
 //! back on failure.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use crate::render::is_ours;
 use crate::{crash, leftover};
 use crate::{read_text, sha256_hex, OWN_FILES, STATE_FILE};
 
-/// What [`apply`] did.
+/// What [`apply`](fn@crate::apply) did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {
     /// Files written (created or replaced).
@@ -59,7 +59,7 @@ pub(crate) fn write_sysctl(live: &Path, name: &str, value: &str) -> Result<(), A
     })
 }
 
-/// [`apply`] with a hook called with each relative path (or `sysctl NAME`)
+/// [`apply`](fn@crate::apply) with a hook called with each relative path (or `sysctl NAME`)
 /// before it is written; tests use it to inject failures.
 pub(crate) fn apply_with_hook(
     plan: &Plan,

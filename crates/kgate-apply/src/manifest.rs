@@ -19,7 +19,7 @@ pub struct ManifestFile {
     /// the content at this path when that apply began (always kgate's:
     /// kgate never writes over a file it did not write); absent when the
     /// path was free. The file holds one or the other until the apply is
-    /// complete, and [`revert`] accepts both.
+    /// complete, and [`revert`](fn@crate::revert) accepts both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_sha256: Option<String>,
     /// A file was already at this path when kgate first wrote it (always a

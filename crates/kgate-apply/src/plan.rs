@@ -1,4 +1,4 @@
-//! [`plan`] and [`plan_sysctls`]: what an apply would change, read-only,
+//! [`plan`](fn@crate::plan) and [`plan_sysctls`]: what an apply would change, read-only,
 //! as per-file diffs, live sysctl changes and refusals.
 
 use std::collections::BTreeMap;
@@ -69,7 +69,7 @@ pub struct Refusal {
     pub why: String,
 }
 
-/// What [`apply`] would do.
+/// What [`apply`](fn@crate::apply) would do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub(crate) root: PathBuf,
@@ -102,7 +102,7 @@ impl Plan {
         &self.sysctls
     }
     /// Modules the plan blocks although they are loaded now or needed to
-    /// boot. [`apply`] refuses a plan with refusals unless forced.
+    /// boot. [`apply`](fn@crate::apply) refuses a plan with refusals unless forced.
     pub fn refusals(&self) -> &[Refusal] {
         &self.refusals
     }
@@ -177,14 +177,14 @@ pub fn plan(input: &ModprobeInput<'_>, root: &Path) -> Result<Plan, ApplyError> 
 /// Plans only the `[sysctl]` part: `etc/sysctl.d/90-kgate.conf`, the live
 /// values, and the manifest, for a backend that enforces modules some
 /// other way (BPF-LSM). `input.allowed`, `loaded` and `boot` are not used.
-/// [`apply`] and [`revert`] treat the plan like any other: atomic writes,
+/// [`apply`](fn@crate::apply) and [`revert`](fn@crate::revert) treat the plan like any other: atomic writes,
 /// rollback, exact revert of what was changed.
 pub fn plan_sysctls(input: &ModprobeInput<'_>, root: &Path) -> Result<Plan, ApplyError> {
     let live = is_live_root(root).then(|| PathBuf::from("/"));
     plan_with_live(input, root, live, false)
 }
 
-/// [`plan`] with an explicit root for live sysctls (`live/proc/sys`);
+/// [`plan`](fn@crate::plan) with an explicit root for live sysctls (`live/proc/sys`);
 /// without `modprobe`, [`plan_sysctls`].
 pub(crate) fn plan_with_live(
     input: &ModprobeInput<'_>,

@@ -1,4 +1,4 @@
-//! [`revert`]: undo exactly what the manifest says kgate applied.
+//! [`revert`](fn@crate::revert): undo exactly what the manifest says kgate applied.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,7 @@ use crate::{
     SYSCTL_CONF,
 };
 
-/// What [`revert`] did (or would do, with `dry_run`).
+/// What [`revert`](fn@crate::revert) did (or would do, with `dry_run`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RevertReport {
     /// A manifest was found.
