@@ -129,7 +129,7 @@ pub mod depmod {
         let _ = depmod::parse_modules_alias(&text);
         let _ = depmod::parse_modules_softdep(&text);
         let _ = depmod::parse_modules_builtin(&text);
-        let _ = depmod::parse_loaded_modules(&text);
+        let _ = depmod::parse_proc_modules(&text);
     }
 }
 
@@ -137,7 +137,7 @@ pub mod depmod {
 /// saved trace) line by line into the collector, and a saved HAP profile
 /// (`kgate.hap/1` JSON, `kgate hap --baseline`, `kgate report`).
 pub mod hap {
-    use kgate_hap::{trace, Collector, HapProfile};
+    use kgate_hap::{trace, Collector, Hap};
 
     /// One input.
     pub fn run(data: &[u8]) {
@@ -148,7 +148,7 @@ pub mod hap {
         let mut c = Collector::new();
         c.text(&text);
         let _ = c.totals();
-        if let Ok(p) = HapProfile::from_json(&text) {
+        if let Ok(p) = Hap::from_json(&text) {
             let _ = p.compare(&p);
         }
     }

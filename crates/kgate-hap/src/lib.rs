@@ -6,8 +6,18 @@
 //! This crate is the pure half: it parses trace text ([`trace`]), resolves
 //! functions to modules through `/proc/kallsyms` text ([`kallsyms`]), maps
 //! them to kernel subsystems ([`subsys`]) and builds, saves and compares
-//! profiles ([`profile`], JSON schema `kgate.hap/1`). It never touches
+//! HAP profiles ([`hap`], JSON schema `kgate.hap/1`). It never touches
 //! tracefs; the `kgate hap` command drives ftrace and feeds this crate.
+//!
+//! # Words
+//!
+//! A *HAP* ([`Hap`], module [`hap`], JSON `kgate.hap/1`, "HAP profile" in
+//! help texts and docs) is the kernel functions one run of a workload made
+//! the kernel execute, written by `kgate hap -o FILE`. It is not a
+//! *workload profile* (`kgate_policy::profile::Profile`, `kgate.profile/1`,
+//! written by `kgate record`), which lists the syscalls, socket families
+//! and module requests a workload used, to generate its seccomp filter. In
+//! Rust names, `profile` always means the workload profile.
 //!
 //! # Compatibility
 //!
@@ -21,12 +31,12 @@
 //! and kallsyms captured from Debian's 6.12 cloud kernel in the kgate lab
 //! (`tests/data`).
 
+pub mod hap;
 pub mod kallsyms;
-pub mod profile;
 pub mod subsys;
 pub mod trace;
 
+pub use hap::{Comparison, CveCounts, CveLookup, Hap, RunInfo, SCHEMA};
 pub use kallsyms::Kallsyms;
-pub use profile::{Comparison, CveCounts, CveLookup, HapProfile, RunInfo, SCHEMA};
 pub use subsys::{How, Mapper};
 pub use trace::{Collector, Context};

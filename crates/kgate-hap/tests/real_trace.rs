@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use kgate_hap::profile::{CveCounts, CveLookup, Method};
-use kgate_hap::{Collector, HapProfile, How, Kallsyms, Mapper, RunInfo};
+use kgate_hap::hap::{CveCounts, CveLookup, Method};
+use kgate_hap::{Collector, Hap, How, Kallsyms, Mapper, RunInfo};
 
 fn gunzip(name: &str) -> String {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -33,7 +33,7 @@ impl CveLookup for FakeCves {
     }
 }
 
-fn profile(kernel: &str) -> (HapProfile, Collector) {
+fn profile(kernel: &str) -> (Hap, Collector) {
     let mut trace = Collector::new();
     trace.text(&gunzip(&format!("{kernel}-sctp.trace.gz")));
     let syms = Kallsyms::parse(&gunzip(&format!("{kernel}-sctp.kallsyms.gz")));
@@ -47,12 +47,12 @@ fn profile(kernel: &str) -> (HapProfile, Collector) {
         },
         ..RunInfo::default()
     };
-    let p = HapProfile::build(run, &trace, &Mapper::new(&syms, &dirs), Some(&FakeCves));
+    let p = Hap::build(run, &trace, &Mapper::new(&syms, &dirs), Some(&FakeCves));
     (p, trace)
 }
 
 #[track_caller]
-fn function<'a>(p: &'a HapProfile, name: &str) -> &'a kgate_hap::profile::FunctionEntry {
+fn function<'a>(p: &'a Hap, name: &str) -> &'a kgate_hap::hap::FunctionEntry {
     p.functions
         .iter()
         .find(|f| f.name == name)
@@ -106,7 +106,7 @@ fn check(kernel: &str) {
     assert_eq!(p.hap, p.functions.len());
     // The profile survives a JSON round trip and compares equal to itself.
     let json = serde_json::to_string(&p).unwrap();
-    let back = HapProfile::from_json(&json).unwrap();
+    let back = Hap::from_json(&json).unwrap();
     assert_eq!(back, p);
     let same = p.compare(&back);
     assert!(same.added.is_empty() && same.removed.is_empty());
@@ -137,7 +137,7 @@ fn baseline_comparison_between_kernels() {
 
 #[test]
 fn wrong_schema_is_rejected() {
-    let err = HapProfile::from_json(r#"{"schema":"kgate.survey/1"}"#).unwrap_err();
+    let err = Hap::from_json(r#"{"schema":"kgate.survey/1"}"#).unwrap_err();
     assert!(err.to_string().contains("expected kgate.hap/1"), "{err}");
-    assert!(HapProfile::from_json("not json").is_err());
+    assert!(Hap::from_json("not json").is_err());
 }

@@ -108,7 +108,7 @@ pub fn parse_modules_builtin(text: &str) -> BTreeSet<String> {
 
 /// Parse `/proc/modules` or `lsmod` output into the set of loaded module
 /// names. The `lsmod` header line (`Module Size Used by`) is skipped.
-pub fn parse_loaded_modules(text: &str) -> BTreeSet<String> {
+pub fn parse_proc_modules(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter_map(|l| l.split_whitespace().next())
         .filter(|name| *name != "Module")
@@ -156,11 +156,11 @@ mod tests {
         let proc = "vsock 57344 0 - Live 0x0000000000000000\nsctp 458752 2 - Live 0x0\n";
         let lsmod = "Module                  Size  Used by\nvsock                  57344  0\nnf-tables 1 0\n";
         assert_eq!(
-            parse_loaded_modules(proc),
+            parse_proc_modules(proc),
             ["sctp", "vsock"].map(String::from).into()
         );
         assert_eq!(
-            parse_loaded_modules(lsmod),
+            parse_proc_modules(lsmod),
             ["nf_tables", "vsock"].map(String::from).into()
         );
     }

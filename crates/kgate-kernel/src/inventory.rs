@@ -271,7 +271,7 @@ pub fn loaded_modules(root: &Path) -> Option<BTreeSet<String>> {
     let path = root.join("proc/modules");
     bounded::read_text(root, &path, Limit::HOST_FILE)
         .ok()
-        .map(|t| depmod::parse_loaded_modules(&t))
+        .map(|t| depmod::parse_proc_modules(&t))
 }
 
 /// The text of `root/proc/kallsyms`, capped at [`Limit::KALLSYMS`].

@@ -35,9 +35,13 @@
 
 #![deny(missing_docs)]
 
+mod allowlist;
+mod carry;
 pub mod diag;
+mod diff;
+mod explain;
+mod freeze;
 pub mod model;
-mod ops;
 mod parse;
 pub mod profile;
 mod render;
@@ -50,16 +54,18 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+pub use allowlist::{tree_release, Allowance, IN_MEMORY_PATH};
+pub use carry::{carry, Carried};
 pub use diag::{Diagnostic, Location, PolicyError, Severity};
+pub use diff::{DiffReport, Surface};
+pub use explain::{ExplainedModule, Explanation, SocketVerdict};
+pub use freeze::{
+    freeze, FreezeInput, FreezeReport, Frozen, FrozenModule, ReachableLoaded, FROZEN_SYSCTLS,
+};
 pub use model::{
     Entry, Meta, Mode, ModulesSection, Policy, RootMode, SeccompErrno, SeccompSection,
     SocketFamily, SocketsSection, SpliceSection, SysctlValue, UsernsMode, UsernsSection,
     FORMAT_VERSION,
-};
-pub use ops::{
-    carry, freeze, tree_release, Allowance, Carried, DiffReport, ExplainedModule, Explanation,
-    FreezeInput, FreezeReport, Frozen, FrozenModule, ReachableLoaded, SocketVerdict, Surface,
-    FROZEN_SYSCTLS, IN_MEMORY_PATH,
 };
 pub use socket::{family_name, family_number, SocketProtocol, SocketRule};
 pub use splice::{Endpoint, EndpointPattern, OnDeny, SplicePair, SplicePreset};

@@ -20,7 +20,11 @@ use crate::target::{Target, TargetArgs};
 /// JSON schema identifier of `kgate explain --format json`.
 pub const SCHEMA: &str = "kgate.explain/1";
 
-/// Explain one module: its known CVEs, its triggers, and who can get it loaded.
+/// A module's risk: its known CVEs, its triggers, and who can get it loaded.
+///
+/// Needs no policy: this is about the module on this kernel, with the CVE
+/// database. To ask whether a policy allows or blocks a module (and by
+/// which rule), use `kgate policy explain POLICY MODULE`.
 ///
 /// The CVEs come from the local database (see `kgate cve`); for each, the
 /// source files that tie it to the module and the rule that placed them.

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use kgate_hap::profile::{Comparison, CveCounts, CveLookup, Method};
+use kgate_hap::hap::{Comparison, CveCounts, CveLookup, Method};
 use kgate_hap::subsys::module_dir;
-use kgate_hap::{Collector, HapProfile, Kallsyms, Mapper, RunInfo};
+use kgate_hap::{Collector, Hap, Kallsyms, Mapper, RunInfo};
 use kgate_score::db::{CveDb, DbError};
 use kgate_score::score::Window;
 
@@ -24,7 +24,7 @@ use crate::cmd::cve::DataArgs;
 use crate::ftrace::{self, Ended, HeldChild, Instance, Tracefs};
 use crate::output::{Format, TextOut};
 
-/// JSON schema of `kgate hap --format json` (the profile plus the baseline
+/// JSON schema of `kgate hap --format json` (the HAP profile plus the baseline
 /// comparison).
 pub const REPORT_SCHEMA: &str = "kgate.hap-report/1";
 
@@ -46,7 +46,7 @@ pub const REPORT_SCHEMA: &str = "kgate.hap-report/1";
 /// Needs root and a kernel that allows the function tracer. The global
 /// tracer, filters and options are never touched; the instance is removed
 /// when kgate ends, also on error and on Ctrl-C (which ends the workload
-/// and still prints the profile). A profile saved with -o is a baseline for
+/// and still prints the HAP profile). A HAP profile saved with -o is a baseline for
 /// a later run (--baseline) on the same or another kernel.
 ///
 /// With --from-trace, analyses a saved function trace (the text of
@@ -57,27 +57,27 @@ pub const REPORT_SCHEMA: &str = "kgate.hap-report/1";
     sudo kgate hap -- curl -s http://localhost/
         The HAP of one request, by subsystem.
     sudo kgate hap -o web.json -- sh -c 'httpd -p 8080 -h /srv & sleep 1; wget -qO- localhost:8080; kill $!'
-        Save the profile of a small web workload as JSON (kgate.hap/1).
+        Save the HAP profile of a small web workload as JSON (kgate.hap/1).
     sudo kgate apply policy.toml && sudo kgate hap --baseline web.json -- sh -c '...'
         The same workload under a kgate policy, compared with the saved run.
     kgate hap --from-trace trace.txt --kallsyms kallsyms.txt
         Analyse a function trace captured elsewhere.
 
 EXIT STATUS:
-    0 the profile is complete; 1 error (ftrace unusable or refused, with the
+    0 the HAP profile is complete; 1 error (ftrace unusable or refused, with the
     reason; bad input; nothing was traced); 2 usage error; 3 the ring buffer
     lost events, so the HAP is a lower bound (raise --buffer-kb); 4 the
     workload failed (non-zero exit status, or killed by a signal other than
-    the Ctrl-C/SIGTERM that ended it), the profile is still printed.
+    the Ctrl-C/SIGTERM that ended it), the HAP profile is still printed.
 
 The JSON schemas (kgate.hap/1 for -o, kgate.hap-report/1 for --format json) are
 documented in docs/json.md.")]
 pub struct Args {
-    /// Compare with a profile saved earlier with -o (kgate.hap/1).
+    /// Compare with a HAP profile saved earlier with -o (kgate.hap/1).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    /// Save the profile as JSON (kgate.hap/1) to FILE, atomically.
+    /// Save the HAP profile as JSON (kgate.hap/1) to FILE, atomically.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -126,7 +126,7 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 struct Report<'a> {
     schema: &'static str,
-    profile: &'a HapProfile,
+    profile: &'a Hap,
     baseline: Option<BaselineReport<'a>>,
 }
 
@@ -147,7 +147,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     }
     // Bad input is rejected before anything is traced.
     let baseline = match &args.baseline {
-        Some(path) => Some(load_profile(path)?),
+        Some(path) => Some(load_hap(path)?),
         None => None,
     };
     if let Some(program) = args.command.first() {
@@ -156,7 +156,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let modules_dep = args.modules_dep.clone();
     // CVE counts are an extra: an unreadable database does not stop a trace.
     let db = optional_db(&args.data).unwrap_or_else(|e| {
-        eprintln!("kgate: warning: {e:#}; the profile has no CVE counts");
+        eprintln!("kgate: warning: {e:#}; the HAP profile has no CVE counts");
         None
     });
     let lookup = db.as_ref().map(DbCves::new);
@@ -267,10 +267,10 @@ impl CveLookup for DbCves<'_> {
     }
 }
 
-fn load_profile(path: &Path) -> Result<HapProfile> {
+fn load_hap(path: &Path) -> Result<Hap> {
     let text = bounded::read_text(Path::new("/"), path, Limit::POLICY)
         .with_context(|| format!("cannot read the baseline {}", path.display()))?;
-    HapProfile::from_json(&text).with_context(|| format!("{}", path.display()))
+    Hap::from_json(&text).with_context(|| format!("{}", path.display()))
 }
 
 /// Module name → source directory, from modules.dep.
@@ -293,7 +293,7 @@ fn offline(
     path: &Path,
     modules_dep: Option<&Path>,
     cves: Option<&dyn CveLookup>,
-) -> Result<HapProfile> {
+) -> Result<Hap> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the trace {}", path.display()))?;
     let mut trace = Collector::new();
@@ -333,19 +333,10 @@ fn offline(
             buffer_kb_per_cpu: 0,
         },
     };
-    Ok(HapProfile::build(
-        run,
-        &trace,
-        &Mapper::new(&syms, &dirs),
-        cves,
-    ))
+    Ok(Hap::build(run, &trace, &Mapper::new(&syms, &dirs), cves))
 }
 
-fn traced(
-    args: &Args,
-    modules_dep: Option<&Path>,
-    cves: Option<&dyn CveLookup>,
-) -> Result<HapProfile> {
+fn traced(args: &Args, modules_dep: Option<&Path>, cves: Option<&dyn CveLookup>) -> Result<Hap> {
     let release = kgate_kernel::inventory::running_release(Path::new("/")).unwrap_or_default();
     // Replaced atomically once the trace is complete; never through a
     // symlink planted at FILE (issue 19, item 3).
@@ -451,12 +442,7 @@ fn traced(
             buffer_kb_per_cpu: args.buffer_kb,
         },
     };
-    Ok(HapProfile::build(
-        run,
-        &trace,
-        &Mapper::new(&syms, &dirs),
-        cves,
-    ))
+    Ok(Hap::build(run, &trace, &Mapper::new(&syms, &dirs), cves))
 }
 
 /// Buffer size and the options the HAP method needs.
@@ -483,7 +469,7 @@ fn setup(instance: &Instance, buffer_kb: u64) -> Result<()> {
 
 fn print_text(
     out: &mut impl Write,
-    p: &HapProfile,
+    p: &Hap,
     comparison: Option<&Comparison>,
     args: &Args,
 ) -> Result<()> {

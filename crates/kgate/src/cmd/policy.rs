@@ -33,8 +33,12 @@ pub enum PolicyCommand {
     /// What an apply would block compared with today: module counts, and the
     /// unprivileged-reachable code removed, in bytes and functions.
     Diff(DiffArgs),
-    /// Is a module (or a request such as net-pf-40) allowed or blocked, by
-    /// which rule, and which triggers reach it?
+    /// Is a module (or a request such as net-pf-40) allowed or blocked by
+    /// this policy, by which rule, and which triggers reach it?
+    ///
+    /// About the policy's verdict only, no CVEs; for a module's known CVEs
+    /// and who can get it loaded without any policy, use `kgate explain
+    /// MODULE`.
     Explain(ExplainArgs),
     /// Merge recorded profiles (kgate record) into a policy whose `[seccomp]`
     /// section allows what they used, and show what it denies compared
@@ -214,7 +218,7 @@ pub fn loaded_modules(
     };
     let text = bounded::read_text(Path::new("/"), file, Limit::HOST_FILE)
         .with_context(|| format!("failed to read {}", file.display()))?;
-    let loaded = depmod::parse_loaded_modules(&text);
+    let loaded = depmod::parse_proc_modules(&text);
     if loaded.is_empty() && !text.trim().is_empty() {
         bail!(
             "{}: no module names found; expected /proc/modules or lsmod output",

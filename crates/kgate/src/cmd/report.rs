@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use kgate_hap::HapProfile;
+use kgate_hap::Hap;
 use kgate_kernel::bounded::{self, Limit};
 use kgate_kernel::reach::{self, Reach};
 use kgate_kernel::sysctl::SysctlStatus;
@@ -89,8 +89,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .map(|p| {
             let text = bounded::read_text(Path::new("/"), p, Limit::POLICY)
                 .with_context(|| format!("cannot read {}", p.display()))?;
-            let profile =
-                HapProfile::from_json(&text).with_context(|| format!("{}", p.display()))?;
+            let profile = Hap::from_json(&text).with_context(|| format!("{}", p.display()))?;
             Ok((p.clone(), profile))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -357,7 +356,7 @@ code{font:13px ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;backgrou
 footer{margin-top:40px;color:#6b7480;font-size:13px}
 ";
 
-fn render(t: &Target, d: &Data, haps: &[(PathBuf, HapProfile)], top: usize) -> String {
+fn render(t: &Target, d: &Data, haps: &[(PathBuf, Hap)], top: usize) -> String {
     let mut h = String::new();
     let source = if t.live {
         "this host (live)".to_owned()
@@ -409,7 +408,7 @@ fn card(h: &mut String, id: &str, number: &str, label: &str, delta: Option<Strin
     );
 }
 
-fn summary_cards(h: &mut String, t: &Target, d: &Data, haps: &[(PathBuf, HapProfile)]) {
+fn summary_cards(h: &mut String, t: &Target, d: &Data, haps: &[(PathBuf, Hap)]) {
     h.push_str("<section id=\"summary\"><div class=\"cards\">");
     let after = d.diff.as_ref().map(|x| x.after_with_settings);
     if !t.host.modules.supported {
@@ -737,7 +736,7 @@ fn cve_section(h: &mut String, d: &Data, top: usize) {
     h.push_str("</section>\n");
 }
 
-fn hap_section(h: &mut String, haps: &[(PathBuf, HapProfile)], top: usize) {
+fn hap_section(h: &mut String, haps: &[(PathBuf, Hap)], top: usize) {
     h.push_str("<section id=\"hap\"><h2>Horizontal attack profile</h2>\n");
     if haps.is_empty() {
         h.push_str("<p class=\"muted\">No HAP profile given (<code>kgate hap -o FILE -- CMD</code>, then <code>--hap FILE</code>).</p></section>\n");

@@ -123,7 +123,7 @@ impl FunctionEntry {
 
 /// A workload's horizontal attack profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HapProfile {
+pub struct Hap {
     /// Always [`SCHEMA`].
     pub schema: String,
     /// `uname -r` of the traced kernel.
@@ -157,7 +157,7 @@ pub struct HapProfile {
     pub functions: Vec<FunctionEntry>,
 }
 
-/// Inputs of [`HapProfile::build`] that do not come from the trace.
+/// Inputs of [`Hap::build`] that do not come from the trace.
 #[derive(Debug, Clone, Default)]
 pub struct RunInfo {
     /// `uname -r`.
@@ -174,14 +174,14 @@ pub struct RunInfo {
     pub method: Method,
 }
 
-impl HapProfile {
+impl Hap {
     /// Build the profile from a collected trace.
     pub fn build(
         run: RunInfo,
         trace: &Collector,
         mapper: &Mapper<'_>,
         cves: Option<&dyn CveLookup>,
-    ) -> HapProfile {
+    ) -> Hap {
         let mut functions = Vec::new();
         let mut irq_only = 0;
         let mut mapping = MappingCounts::default();
@@ -223,7 +223,7 @@ impl HapProfile {
             .collect();
         modules.sort_by(|a, b| b.functions.cmp(&a.functions).then(a.module.cmp(&b.module)));
         let t: &Totals = trace.totals();
-        HapProfile {
+        Hap {
             schema: SCHEMA.to_owned(),
             kernel: run.kernel,
             command: run.command,
@@ -250,19 +250,19 @@ impl HapProfile {
     }
 
     /// Parse a saved profile, checking its schema.
-    pub fn from_json(text: &str) -> Result<HapProfile, ProfileError> {
+    pub fn from_json(text: &str) -> Result<Hap, HapError> {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ProfileError::Json(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| HapError::Json(e.to_string()))?;
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => {}
-            Some(other) => return Err(ProfileError::Schema(other.to_owned())),
-            None => return Err(ProfileError::Schema("(none)".to_owned())),
+            Some(other) => return Err(HapError::Schema(other.to_owned())),
+            None => return Err(HapError::Schema("(none)".to_owned())),
         }
-        serde_json::from_value(value).map_err(|e| ProfileError::Json(e.to_string()))
+        serde_json::from_value(value).map_err(|e| HapError::Json(e.to_string()))
     }
 
     /// Compare this run with a baseline run.
-    pub fn compare(&self, baseline: &HapProfile) -> Comparison {
+    pub fn compare(&self, baseline: &Hap) -> Comparison {
         let now: BTreeSet<String> = self.functions.iter().map(FunctionEntry::key).collect();
         let before: BTreeSet<String> = baseline.functions.iter().map(FunctionEntry::key).collect();
         let mut subsystems: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -362,7 +362,7 @@ pub struct SubsystemDelta {
 /// A saved profile that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ProfileError {
+pub enum HapError {
     /// Not JSON, or not the expected shape.
     #[error("not a kgate HAP profile: {0}")]
     Json(String),
