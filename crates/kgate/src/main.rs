@@ -4,6 +4,7 @@
 
 mod cmd;
 mod ftrace;
+mod inputs;
 mod output;
 mod target;
 

@@ -14,7 +14,7 @@ use kgate_kernel::boot::{self, BootError};
 use kgate_policy::Mode;
 
 use crate::cmd::bpf::{print_sections, row, seccomp_row, sysctl_row, SectionRow};
-use crate::cmd::policy::load_policy;
+use crate::inputs::load_policy;
 use crate::output::{Format, TextOut};
 use crate::target::{Target, TargetArgs};
 

@@ -47,17 +47,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// A policy file with a `[seccomp]` section.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "profile",
-        required_unless_present = "profile"
-    )]
-    pub policy: Option<PathBuf>,
-    /// A recorded profile (kgate.profile/1) instead of a policy.
-    #[arg(long, value_name = "FILE")]
-    pub profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: crate::inputs::SeccompSource,
     /// Export audit mode: log what would be denied, deny nothing.
     #[arg(long)]
     pub audit: bool,
@@ -86,7 +77,7 @@ pub enum Format {
 
 /// Run `kgate export`.
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let policy = super::run::load_source(args.policy.as_deref(), args.profile.as_deref())?;
+    let policy = args.source.load()?;
     let name = args
         .name
         .clone()

@@ -1,6 +1,7 @@
 //! `kgate policy check|diff|explain`: read a policy against a kernel
 //! without changing anything.
 
+use crate::inputs::load_policy;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -99,11 +100,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         PolicyCommand::Explain(a) => explain(a),
         PolicyCommand::Generate(a) => super::generate::run(a),
     }
-}
-
-/// Load a policy; an invalid one is an error listing every problem.
-pub fn load_policy(path: &Path) -> Result<kgate_policy::Loaded> {
-    Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[derive(Serialize)]

@@ -1,14 +1,12 @@
 //! `kgate run`: a command under a workload's seccomp filter.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::ValueEnum;
 
-use kgate_policy::profile::Profile;
-use kgate_policy::{Policy, SeccompErrno};
+use kgate_policy::SeccompErrno;
 use kgate_seccomp::FilterSpec;
 
 /// Run a command with only the syscalls (and socket families) a policy's
@@ -52,17 +50,8 @@ use kgate_seccomp::FilterSpec;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// A policy file whose `[seccomp]` section is applied.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "profile",
-        required_unless_present = "profile"
-    )]
-    pub policy: Option<PathBuf>,
-    /// A recorded profile (kgate.profile/1): allow what it recorded.
-    #[arg(long, value_name = "FILE")]
-    pub profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: crate::inputs::SeccompSource,
     /// Log what would be denied and allow it (SECCOMP_RET_LOG).
     #[arg(long)]
     pub audit: bool,
@@ -86,21 +75,9 @@ pub enum Errno {
     Enosys,
 }
 
-/// The policy of `--policy` or `--profile`.
-pub fn load_source(policy: Option<&Path>, profile: Option<&Path>) -> Result<Policy> {
-    match (policy, profile) {
-        (Some(p), _) => Ok(super::policy::load_policy(p)?.policy),
-        (None, Some(f)) => {
-            let prof = Profile::load(f)?;
-            Ok(kgate_policy::profile::generate(&[(f.to_owned(), prof)], None).0)
-        }
-        (None, None) => bail!("give --policy FILE or --profile FILE"),
-    }
-}
-
 /// Run `kgate run`; returns only on error (or with --dry-run).
 pub fn run(args: Args) -> Result<ExitCode> {
-    let policy = load_source(args.policy.as_deref(), args.profile.as_deref())?;
+    let policy = args.source.load()?;
     let errno = args.errno.map(|e| match e {
         Errno::Eperm => SeccompErrno::Eperm,
         Errno::Enosys => SeccompErrno::Enosys,

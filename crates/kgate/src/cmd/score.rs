@@ -15,7 +15,7 @@ use kgate_score::score::{CveCounts, ModuleScore, NotRemovable, Score, Side, Surf
 use kgate_score::Analysis;
 
 use crate::cmd::cve::{provenance, DataArgs};
-use crate::cmd::policy::load_policy;
+use crate::inputs::load_policy;
 use crate::output::{self, human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
