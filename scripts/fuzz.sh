@@ -45,7 +45,10 @@ if [ -z "$tc" ]; then
 fi
 san=()
 [ "$tc" = nightly ] || san=(--sanitizer none)
-fuzz() { (cd fuzz && cargo "+$tc" fuzz "$@"); }
+# `cargo +TOOLCHAIN` needs rustup; a distribution's cargo is the stable one.
+tcarg=()
+if command -v rustup >/dev/null; then tcarg=("+$tc"); fi
+fuzz() { (cd fuzz && cargo "${tcarg[@]}" fuzz "$@"); }
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(fuzz list)
 
 lab=${KGATE_LAB_DIR:-$HOME/.cache/kgate-lab}
