@@ -4,15 +4,12 @@
 //! resolve them the same way. The reading itself is
 //! [`kgate_kernel::inventory`]; this file turns the flags into its options.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use kgate_kernel::host::HostFacts;
 use kgate_kernel::inventory::{Inventory, InventoryOptions};
-use kgate_kernel::reach::ReachContext;
-use kgate_kernel::tree::{KernelTree, Progress};
+use kgate_kernel::tree::Progress;
 
 use crate::output;
 
@@ -42,32 +39,36 @@ pub struct TargetArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// A loaded kernel: its settings, modules and how reachability is judged.
+/// A loaded kernel ([`Inventory`], whose fields it derefs to) and the
+/// `--root` it was read below.
 pub struct Target {
-    /// Host facts: live, or the kernel's build defaults offline.
-    pub host: HostFacts,
-    /// The kernel release.
-    pub release: String,
-    /// `lib/modules/RELEASE` below the root.
-    pub modules_dir: PathBuf,
-    /// The modules.
-    pub tree: KernelTree,
-    /// Modules loaded now (the running kernel only; empty otherwise).
-    pub loaded: BTreeSet<String>,
-    /// The target is the running kernel.
-    pub live: bool,
+    inv: Inventory,
     /// `--root`, if given.
     pub root: Option<PathBuf>,
-    /// Where the kernel config came from.
-    pub config_source: Option<String>,
-    /// The settings reachability is judged against.
-    pub ctx: ReachContext,
+}
+
+impl std::ops::Deref for Target {
+    type Target = Inventory;
+    fn deref(&self) -> &Inventory {
+        &self.inv
+    }
+}
+
+impl std::ops::DerefMut for Target {
+    fn deref_mut(&mut self) -> &mut Inventory {
+        &mut self.inv
+    }
 }
 
 impl Target {
+    /// The inventory, for a caller that takes its fields by value.
+    pub fn into_inventory(self) -> Inventory {
+        self.inv
+    }
+
     /// The filesystem root files are read below: `/` or `--root`.
     pub fn fs_root(&self) -> &Path {
-        self.root.as_deref().unwrap_or(Path::new("/"))
+        &self.inv.root
     }
 
     /// Resolve the arguments and read the kernel
@@ -98,17 +99,9 @@ impl Target {
         if let Some(Some(bar)) = bar.get() {
             bar.finish_and_clear();
         }
-        let inv = inv?;
         Ok(Target {
-            host: inv.host,
-            release: inv.release,
-            modules_dir: inv.modules_dir,
-            tree: inv.tree,
-            loaded: inv.loaded,
-            live: inv.live,
+            inv: inv?,
             root: args.root.clone(),
-            config_source: inv.config_source,
-            ctx: inv.ctx,
         })
     }
 }

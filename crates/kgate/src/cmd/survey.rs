@@ -341,28 +341,30 @@ pub fn collect(args: &Args) -> Result<Survey> {
         None
     };
     let splice_paths = kgate_bpf::splice::paths(&t.host, applied);
+    let root = t.root.clone();
+    let inv = t.into_inventory();
     Ok(Survey {
         schema: SCHEMA,
         kernel: KernelInfo {
-            source: if t.live { "live" } else { "offline" },
-            root: t.root.clone(),
-            modules_dir: t.modules_dir.is_dir().then(|| t.modules_dir.clone()),
-            modules_supported: t.host.modules.supported,
-            config: t.config_source.clone(),
-            release: t.release,
+            source: if inv.live { "live" } else { "offline" },
+            root: root.clone(),
+            modules_dir: inv.modules_dir.is_dir().then(|| inv.modules_dir.clone()),
+            modules_supported: inv.host.modules.supported,
+            config: inv.config_source.clone(),
+            release: inv.release,
         },
-        host: t.host,
-        reach_context: t.ctx,
+        host: inv.host,
+        reach_context: inv.ctx,
         summary,
         depmod: DepmodInfo {
-            dep_source: t.tree.dep_source,
-            check: t.tree.depmod.clone(),
+            dep_source: inv.tree.dep_source,
+            check: inv.tree.depmod.clone(),
         },
-        problems: t.tree.problems.clone(),
+        problems: inv.tree.problems.clone(),
         splice_paths,
         modules,
-        not_stopped: not_stopped(t.root.as_deref().unwrap_or(Path::new("/")), t.live),
-        bpffs: if t.live { bpffs_info() } else { None },
+        not_stopped: not_stopped(root.as_deref().unwrap_or(Path::new("/")), inv.live),
+        bpffs: if inv.live { bpffs_info() } else { None },
     })
 }
 
