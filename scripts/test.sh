@@ -7,9 +7,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-deps_install test
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+# Each step's wall time, printed as it ends and again, as a table, at exit
+# (bench/RESULTS.md records a fresh-machine run's table).
+STEP_NAME="" STEP_START=$SECONDS STEP_TIMES=()
+step_end() {
+    [[ -n $STEP_NAME ]] && STEP_TIMES+=("$(printf '%5d s  %s' $((SECONDS - STEP_START)) "$STEP_NAME")")
+    STEP_NAME=""
+}
+step() {
+    step_end
+    STEP_NAME=$* STEP_START=$SECONDS
+    printf '\n==> %s\n' "$*" >&2
+}
+summary() {
+    local rc=$?
+    step_end
+    printf '\n==> step times (rc %d)\n' "$rc" >&2
+    printf '%s\n' "${STEP_TIMES[@]}" >&2
+    printf '%5d s  total\n' "$SECONDS" >&2
+}
+trap summary EXIT
+
+step "installing what is missing (apt-get, cargo-fuzz)"
+deps_install test
 
 step "fetching Debian kernel packages (cached)"
 cargo xtask fetch >&2
