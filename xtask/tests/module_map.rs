@@ -152,3 +152,88 @@ fn no_source_file_over_800_lines_unless_a_data_table() {
         problems.join("\n  ")
     );
 }
+
+/// The subcommand a CLI source file belongs to: `cmd/NAME.rs` and
+/// `cmd/NAME/*.rs` both belong to NAME.
+fn subcommand_of(rel: &str) -> Option<&str> {
+    let rest = rel.strip_prefix("crates/kgate/src/cmd/")?;
+    let name = rest.split('/').next()?;
+    Some(name.strip_suffix(".rs").unwrap_or(name))
+}
+
+/// The subcommands (of `known`) a line of Rust names through
+/// `crate::cmd::NAME` or `super::NAME`.
+fn named_subcommands(line: &str, known: &BTreeSet<String>) -> Vec<String> {
+    let mut names = Vec::new();
+    for prefix in ["crate::cmd::", "super::"] {
+        for (at, _) in line.match_indices(prefix) {
+            let name: String = line[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if known.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn subcommands_never_import_each_other() {
+    let root = workspace_root();
+    let sources = source_files(&root);
+    let known: BTreeSet<String> = sources
+        .iter()
+        .filter_map(|f| subcommand_of(f))
+        .filter(|n| *n != "mod")
+        .map(str::to_owned)
+        .collect();
+    assert!(known.contains("survey"), "no subcommands found: {known:?}");
+    let mut problems = Vec::new();
+    for file in &sources {
+        let Some(own) = subcommand_of(file) else {
+            continue;
+        };
+        if own == "mod" {
+            continue;
+        }
+        let text = fs::read_to_string(root.join(file)).expect("readable source");
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for name in named_subcommands(line, &known) {
+                if name != own {
+                    problems.push(format!(
+                        "{file}:{}: uses subcommand `{name}`: move what both need to a crate-level module (inputs, cvedata, backend, output, target)",
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_import_check_sees_imports() {
+    let known: BTreeSet<String> = ["cve", "bpf", "survey"].map(String::from).into();
+    assert_eq!(
+        named_subcommands("use crate::cmd::cve::DataArgs;", &known),
+        ["cve"]
+    );
+    assert_eq!(
+        named_subcommands("    super::bpf::pin_dir();", &known),
+        ["bpf"]
+    );
+    assert!(named_subcommands("    use super::*;", &known).is_empty());
+    assert!(named_subcommands("    super::check(x);", &known).is_empty());
+    assert!(named_subcommands("use crate::cvedata::DataArgs;", &known).is_empty());
+    assert_eq!(
+        subcommand_of("crates/kgate/src/cmd/policy/generate.rs"),
+        Some("policy")
+    );
+    assert_eq!(subcommand_of("crates/kgate/src/cmd/cve.rs"), Some("cve"));
+    assert_eq!(subcommand_of("crates/kgate/src/cvedata.rs"), None);
+}

@@ -1,12 +1,17 @@
-//! Inputs several subcommands read: a policy file, and the seccomp source
-//! of `kgate run` and `kgate export` (a policy or a recorded profile).
+//! Inputs several subcommands read: a policy file, the seccomp source of
+//! `kgate run` and `kgate export` (a policy or a recorded profile), and the
+//! loaded-module set of `kgate freeze` and `kgate policy diff`.
 //! Subcommand modules take them from here, never from each other.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use kgate_kernel::bounded::{self, Limit};
+use kgate_kernel::depmod;
 use kgate_policy::profile::Profile;
 use kgate_policy::Policy;
+
+use crate::target::Target;
 
 /// Load a policy; an invalid one is an error listing every problem.
 pub fn load_policy(path: &Path) -> Result<kgate_policy::Loaded> {
@@ -42,4 +47,27 @@ impl SeccompSource {
             (None, None) => bail!("give --policy FILE or --profile FILE"),
         }
     }
+}
+
+/// The loaded-module set: `--loaded FILE` (/proc/modules or lsmod format),
+/// else the target's. An empty file means no module is loaded (that is
+/// what /proc/modules of such a host holds); a file with text but not a
+/// single module name is an error: it is not what the user meant to pass.
+pub fn loaded_modules(
+    file: Option<&Path>,
+    t: &Target,
+) -> Result<std::collections::BTreeSet<String>> {
+    let Some(file) = file else {
+        return Ok(t.loaded.clone());
+    };
+    let text = bounded::read_text(Path::new("/"), file, Limit::HOST_FILE)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    let loaded = depmod::parse_proc_modules(&text);
+    if loaded.is_empty() && !text.trim().is_empty() {
+        bail!(
+            "{}: no module names found; expected /proc/modules or lsmod output",
+            file.display()
+        );
+    }
+    Ok(loaded)
 }

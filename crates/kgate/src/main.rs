@@ -2,7 +2,9 @@
 //! good. This file only parses arguments and dispatches; each subcommand
 //! lives in `cmd/<name>.rs` with its `Args` struct and `run` function.
 
+mod backend;
 mod cmd;
+mod cvedata;
 mod ftrace;
 mod inputs;
 mod output;
@@ -51,8 +53,8 @@ enum Command {
     Policy(cmd::policy::Args),
     Apply(cmd::apply::ApplyArgs),
     Revert(cmd::apply::RevertArgs),
-    Status(cmd::bpf::StatusArgs),
-    Events(cmd::bpf::EventsArgs),
+    Status(cmd::status::Args),
+    Events(cmd::events::Args),
     Record(cmd::record::Args),
     Run(cmd::run::Args),
     Export(cmd::export::Args),
@@ -73,8 +75,8 @@ fn main() -> ExitCode {
         Some(Command::Policy(args)) => cmd::policy::run(&args),
         Some(Command::Apply(args)) => cmd::apply::run_apply(&args),
         Some(Command::Revert(args)) => cmd::apply::run_revert(&args),
-        Some(Command::Status(args)) => cmd::bpf::status(&args),
-        Some(Command::Events(args)) => cmd::bpf::events(&args),
+        Some(Command::Status(args)) => cmd::status::run(&args),
+        Some(Command::Events(args)) => cmd::events::run(&args),
         Some(Command::Record(args)) => cmd::record::run(&args),
         Some(Command::Run(args)) => cmd::run::run(args),
         Some(Command::Export(args)) => cmd::export::run(&args),

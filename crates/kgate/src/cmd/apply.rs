@@ -13,7 +13,8 @@ use kgate_apply::{ApplyError, ModprobeInput};
 use kgate_kernel::boot::{self, BootError};
 use kgate_policy::Mode;
 
-use crate::cmd::bpf::{print_sections, row, seccomp_row, sysctl_row, SectionRow};
+use crate::backend::bpf_lsm;
+use crate::backend::sections::{print_sections, row, seccomp_row, sysctl_row, SectionRow};
 use crate::inputs::load_policy;
 use crate::output::{Format, TextOut};
 use crate::target::{Target, TargetArgs};
@@ -248,7 +249,7 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
             kernel_release: &t.release,
         };
         let plan = kgate_apply::plan_sysctls(&input, t.fs_root())?;
-        let rows = crate::cmd::bpf::apply(&loaded_policy, &t, args.dry_run, &plan, out)?;
+        let rows = bpf_lsm::apply(&loaded_policy, &t, args.dry_run, &plan, out)?;
         return Ok((ExitCode::SUCCESS, rows));
     }
 
@@ -376,7 +377,7 @@ pub fn run_revert(args: &RevertArgs) -> Result<ExitCode> {
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let _lock = kgate_apply::lock(&root, false)?;
     if args.root.is_none() && args.backend != Some(Backend::Modprobe) {
-        crate::cmd::bpf::revert(args.dry_run, &mut out)?;
+        bpf_lsm::revert(args.dry_run, &mut out)?;
     }
     // The bpf-lsm backend's [sysctl] part is in the manifest too.
     if args.backend == Some(Backend::BpfLsm)

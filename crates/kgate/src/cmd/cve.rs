@@ -12,6 +12,7 @@ use kgate_score::db::{self, CveDb, DbMeta};
 use kgate_score::git;
 use kgate_score::import::{self, ImportOptions, ImportProgress};
 
+use crate::cvedata::{provenance, DataArgs};
 use crate::output::{self, Format, TextOut};
 
 /// The kernel CNA's CVE repository.
@@ -70,31 +71,6 @@ pub enum CveCommand {
     Info(InfoArgs),
     /// List CVEs, optionally only those whose fix touches a source path.
     List(ListArgs),
-}
-
-/// Where the database lives.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct DataArgs {
-    /// Database directory [default: $XDG_DATA_HOME/kgate, or
-    /// ~/.local/share/kgate].
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-}
-
-impl DataArgs {
-    /// The database directory.
-    pub fn dir(&self) -> Result<PathBuf> {
-        match &self.data_dir {
-            Some(d) => Ok(d.clone()),
-            None => db::default_dir()
-                .context("neither XDG_DATA_HOME nor HOME is set; pass --data-dir DIR"),
-        }
-    }
-
-    /// Load the database.
-    pub fn load(&self) -> Result<CveDb> {
-        Ok(CveDb::load_from_dir(&self.dir()?)?)
-    }
 }
 
 /// `kgate cve import`.
@@ -376,15 +352,6 @@ pub fn print_notice(out: &mut dyn Write, text: &str) -> Result<()> {
         writeln!(out, "  {line}")?;
     }
     Ok(())
-}
-
-/// One line naming the database and its notice, for reports.
-pub fn provenance(meta: &DbMeta) -> String {
-    format!(
-        "CVE data: {} records from {} (imported {}); CVE(R) records are used under the CVE Terms \
-         of Use, kept in the database: see `kgate cve info`",
-        meta.records, meta.source, meta.imported_at
-    )
 }
 
 #[derive(Serialize)]

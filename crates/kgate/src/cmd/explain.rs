@@ -12,8 +12,7 @@ use kgate_kernel::trigger::Trigger;
 use kgate_score::attr::{Evidence, FileOwner};
 use kgate_score::db::{CveRecord, Severity};
 
-use crate::cmd::cve::DataArgs;
-use crate::cmd::score::{analyse, DatabaseRef};
+use crate::cvedata::{analyse, DataArgs, DatabaseRef};
 use crate::output::{escape_text, human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use kgate_kernel::boot::{self, BootModule};
 use kgate_policy::{Carried, FreezeInput, FreezeReport, Policy};
 
-use crate::cmd::policy::loaded_modules;
+use crate::inputs::loaded_modules;
 use crate::output::{escape_text, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 

@@ -17,10 +17,10 @@ use serde::Serialize;
 use kgate_hap::hap::{Comparison, CveCounts, CveLookup, Method};
 use kgate_hap::subsys::module_dir;
 use kgate_hap::{Collector, Hap, Kallsyms, Mapper, RunInfo};
-use kgate_score::db::{CveDb, DbError};
+use kgate_score::db::CveDb;
 use kgate_score::score::Window;
 
-use crate::cmd::cve::DataArgs;
+use crate::cvedata::{optional_db, DataArgs};
 use crate::ftrace::{self, Ended, HeldChild, Instance, Tracefs};
 use crate::output::{Format, TextOut};
 
@@ -209,19 +209,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(4));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The CVE database when one has been imported; `None` when there is none
-/// (CVE columns are then left out), an error when it is unreadable.
-pub fn optional_db(data: &DataArgs) -> Result<Option<CveDb>> {
-    let Ok(dir) = data.dir() else {
-        return Ok(None);
-    };
-    match CveDb::load_from_dir(&dir) {
-        Ok(db) => Ok(Some(db)),
-        Err(DbError::Missing { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// CVE counts of a subsystem path from the database: CVEs whose fix

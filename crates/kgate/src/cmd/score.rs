@@ -10,13 +10,13 @@ use serde::Serialize;
 
 use kgate_kernel::reach::{self, Reach};
 use kgate_score::attr::AttributionSummary;
-use kgate_score::db::{CveDb, DbMeta};
+use kgate_score::db::CveDb;
 use kgate_score::score::{CveCounts, ModuleScore, NotRemovable, Score, Side, Surface, Window};
 use kgate_score::Analysis;
 
-use crate::cmd::cve::{provenance, DataArgs};
+use crate::cvedata::{analyse, provenance, DataArgs, DatabaseRef};
 use crate::inputs::load_policy;
-use crate::output::{self, human_bytes, Format, TextOut};
+use crate::output::{human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
 
 /// JSON schema identifier of `kgate score --format json`.
@@ -80,32 +80,6 @@ fn parse_date(s: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{s:?} is not a date YYYY-MM-DD"))
 }
 
-/// Read the module binaries and attribute the database, with a progress
-/// bar on a terminal.
-pub fn analyse(t: &Target, db: &CveDb, target: &TargetArgs) -> Analysis {
-    let cache_dir = if target.no_cache {
-        None
-    } else {
-        target
-            .cache_dir
-            .clone()
-            .or_else(kgate_kernel::cache::default_cache_dir)
-    };
-    let bar = std::sync::OnceLock::<Option<indicatif::ProgressBar>>::new();
-    let progress = |done: usize, total: usize| {
-        if let Some(b) =
-            bar.get_or_init(|| output::progress_bar(total as u64, "reading module sources"))
-        {
-            b.set_position(done as u64);
-        }
-    };
-    let a = Analysis::new(&t.tree, db, cache_dir.as_deref(), Some(&progress));
-    if let Some(Some(b)) = bar.get() {
-        b.finish_and_clear();
-    }
-    a
-}
-
 /// `kgate score --format json`.
 #[derive(Debug, Serialize)]
 pub struct ScoreJson<'a> {
@@ -148,40 +122,6 @@ pub struct KernelRef<'a> {
     pub source: &'static str,
     /// The reachability context.
     pub reach_context: &'a reach::ReachContext,
-}
-
-/// The database in a report.
-#[derive(Debug, Serialize)]
-pub struct DatabaseRef<'a> {
-    /// Source path or URL.
-    pub source: &'a str,
-    /// Source kind.
-    pub source_kind: &'static str,
-    /// Import time.
-    pub imported_at: &'a str,
-    /// Records.
-    pub records: usize,
-    /// Newest publication date.
-    pub newest_published: Option<&'a str>,
-    /// Where the kept terms of use came from (`null`: a pointer to them).
-    pub terms_of_use_from: Option<&'a str>,
-    /// One line naming the notice.
-    pub notice: String,
-}
-
-impl<'a> DatabaseRef<'a> {
-    /// Describe `meta`.
-    pub fn new(meta: &'a DbMeta) -> Self {
-        DatabaseRef {
-            source: &meta.source,
-            source_kind: meta.source_kind.as_str(),
-            imported_at: &meta.imported_at,
-            records: meta.records,
-            newest_published: meta.newest_published.as_deref(),
-            terms_of_use_from: meta.terms_of_use.from.as_deref(),
-            notice: provenance(meta),
-        }
-    }
 }
 
 /// A computed score: everything `kgate score` prints, for reuse by other

@@ -191,7 +191,7 @@ fn not_stopped(root: &Path, live: bool) -> NotStopped {
     NotStopped {
         root_daemons,
         namespaced_processes: if live {
-            super::bpf::namespaced_processes().len()
+            crate::backend::bpf_lsm::namespaced_processes().len()
         } else {
             0
         },
@@ -336,7 +336,7 @@ pub fn collect(args: &Args) -> Result<Survey> {
         .filter(|m| !m.builtin && t.ctx.install_blocked.contains(&m.name))
         .count();
     let applied = if t.live {
-        super::bpf::applied_splice()
+        crate::backend::bpf_lsm::applied_splice()
     } else {
         None
     };
@@ -369,7 +369,7 @@ pub fn collect(args: &Args) -> Result<Survey> {
 }
 
 fn bpffs_info() -> Option<BpffsInfo> {
-    let pins = super::bpf::pin_dir();
+    let pins = crate::backend::bpf_lsm::pin_dir();
     let path = pins.parent()?.to_owned();
     let mode = kgate_bpf::bpffs_mode(&path)?;
     Some(BpffsInfo {
@@ -551,7 +551,7 @@ fn print_text(out: &mut impl Write, s: &Survey, top: usize) -> Result<()> {
     }
     writeln!(out)?;
 
-    super::bpf::print_splice_paths(out, &s.splice_paths)?;
+    crate::backend::bpf_lsm::print_splice_paths(out, &s.splice_paths)?;
     writeln!(out)?;
 
     writeln!(out, "Module surface")?;

@@ -18,7 +18,7 @@ use kgate_kernel::sysctl::SysctlStatus;
 use kgate_policy::{DiffReport, Policy};
 use kgate_score::score::{CveCounts, Score, Window};
 
-use crate::cmd::cve::DataArgs;
+use crate::cvedata::{analyse, optional_db, provenance, DataArgs};
 use crate::output::human_bytes;
 use crate::target::{Target, TargetArgs};
 
@@ -97,11 +97,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         bail!("--top must be at least 1");
     }
 
-    let db = crate::cmd::hap::optional_db(&args.data)?;
+    let db = optional_db(&args.data)?;
     let t = Target::load(&args.target)?;
     let mut data = Data::collect(&t, policy.as_ref(), args.policy.as_deref());
     if let Some(db) = &db {
-        let analysis = crate::cmd::score::analyse(&t, db, &args.target);
+        let analysis = analyse(&t, db, &args.target);
         let before = reach::compute(&t.tree, &t.ctx);
         let after = policy.as_ref().map(|p| {
             let eff = p.effective_modules(&t.tree);
@@ -116,7 +116,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             &before,
             after.as_deref(),
         ));
-        data.cve_notice = Some(crate::cmd::cve::provenance(&db.meta));
+        data.cve_notice = Some(provenance(&db.meta));
     }
     let html = render(&t, &data, &haps, args.top);
     crate::output::write_file(&args.html, html.as_bytes())?;

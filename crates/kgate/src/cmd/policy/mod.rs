@@ -1,18 +1,19 @@
 //! `kgate policy check|diff|explain`: read a policy against a kernel
 //! without changing anything.
 
-use crate::inputs::load_policy;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use serde::Serialize;
 
-use kgate_kernel::bounded::{self, Limit};
-use kgate_kernel::depmod;
 use kgate_policy::{Diagnostic, DiffReport, Policy, Surface};
+
+use crate::inputs::{load_policy, loaded_modules};
+
+pub mod generate;
 
 use crate::output::{human_bytes, Format, TextOut};
 use crate::target::{Target, TargetArgs};
@@ -44,7 +45,7 @@ pub enum PolicyCommand {
     /// Merge recorded profiles (kgate record) into a policy whose `[seccomp]`
     /// section allows what they used, and show what it denies compared
     /// with the podman/Docker default profile.
-    Generate(super::generate::GenerateArgs),
+    Generate(generate::GenerateArgs),
 }
 
 /// `kgate policy check`.
@@ -98,7 +99,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         PolicyCommand::Check(a) => check(a),
         PolicyCommand::Diff(a) => diff(a),
         PolicyCommand::Explain(a) => explain(a),
-        PolicyCommand::Generate(a) => super::generate::run(a),
+        PolicyCommand::Generate(a) => generate::run(a),
     }
 }
 
@@ -199,29 +200,6 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The loaded-module set: `--loaded FILE` (/proc/modules or lsmod format),
-/// else the target's. An empty file means no module is loaded (that is
-/// what /proc/modules of such a host holds); a file with text but not a
-/// single module name is an error: it is not what the user meant to pass.
-pub fn loaded_modules(
-    file: Option<&Path>,
-    t: &Target,
-) -> Result<std::collections::BTreeSet<String>> {
-    let Some(file) = file else {
-        return Ok(t.loaded.clone());
-    };
-    let text = bounded::read_text(Path::new("/"), file, Limit::HOST_FILE)
-        .with_context(|| format!("failed to read {}", file.display()))?;
-    let loaded = depmod::parse_proc_modules(&text);
-    if loaded.is_empty() && !text.trim().is_empty() {
-        bail!(
-            "{}: no module names found; expected /proc/modules or lsmod output",
-            file.display()
-        );
-    }
-    Ok(loaded)
 }
 
 /// A report about one policy file, as JSON: the schema, the file, then the

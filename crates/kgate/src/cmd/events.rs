@@ -1,0 +1,221 @@
+//! `kgate events`: what BPF-LSM enforcement denied or audited.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use kgate_bpf::{Event, Request};
+
+use crate::backend::bpf_lsm::pin_dir;
+use crate::output::{escape_field, Format};
+
+/// Read what BPF-LSM enforcement denied or audited.
+///
+/// Each event carries the time, pid, comm, uid, cgroup id, executable, hook,
+/// request (the module alias, or the socket family/type/protocol), the rule
+/// that decided and the verdict. Events lost to a full ring buffer are
+/// counted and always reported, never dropped silently.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep reading new events until interrupted (or --seconds pass).
+    #[arg(long)]
+    pub follow: bool,
+
+    /// With --follow, stop after this many seconds.
+    #[arg(long, value_name = "N", requires = "follow")]
+    pub seconds: Option<u64>,
+
+    /// Output format: text lines, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Run `kgate events`.
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let deadline = args
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let stdout = std::io::stdout();
+    let mut failed: Option<std::io::Error> = None;
+    let summary = kgate_bpf::events(
+        &pin_dir(),
+        args.follow,
+        |e: Event| {
+            let mut out = stdout.lock();
+            let written = match args.format {
+                Format::Json => serde_json::to_writer(
+                    &mut out,
+                    &EventLine {
+                        schema: "kgate.event/1",
+                        event: &e,
+                    },
+                )
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out)),
+                Format::Text => writeln!(out, "{}", event_line(&e)),
+            }
+            .and_then(|()| out.flush());
+            if let Err(err) = written {
+                failed = Some(err);
+                return ControlFlow::Break(());
+            }
+            match deadline {
+                Some(d) if Instant::now() >= d => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        },
+        |total, new| {
+            // On stderr, so that stdout stays one event (or JSON object) per line.
+            eprintln!(
+                "kgate: warning: {new} events lost: the ring buffer was full ({total} lost since the policy was applied)"
+            );
+        },
+    )?;
+    if let Some(err) = failed {
+        return Err(err).context("failed to write events");
+    }
+    let line = format!(
+        "events: delivered={} dropped_total={}",
+        summary.delivered, summary.dropped_total
+    );
+    if summary.dropped_total > 0 {
+        eprintln!(
+            "kgate: warning: {} events were lost to a full ring buffer since the policy was applied \
+             (the decisions still counted: see `kgate status`); keep `kgate events --follow` \
+             running to read them as they come",
+            summary.dropped_total
+        );
+    }
+    match args.format {
+        Format::Text => writeln!(std::io::stdout().lock(), "{line}")?,
+        Format::Json => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({
+                    "schema": "kgate.events-summary/1",
+                    "delivered": summary.delivered,
+                    "dropped_total": summary.dropped_total,
+                    "dropped_while_reading": summary.dropped_while_reading,
+                }),
+            )?;
+            writeln!(out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One `--format json` line: the event with its schema name.
+#[derive(serde::Serialize)]
+struct EventLine<'a> {
+    schema: &'static str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// One event as a text line. Every string the kernel copied from a task
+/// (comm, executable name, request) is escaped ([`escape_field`]): a file
+/// named `x\nevent allow ...` must not print a second, forged event line,
+/// nor an ESC sequence that rewrites the terminal.
+fn event_line(e: &Event) -> String {
+    let req = match &e.request {
+        Request::Module { alias } => format!("module:{}", escape_field(alias)),
+        Request::Socket {
+            family,
+            sock_type,
+            protocol,
+        } => format!("socket:{family}/{sock_type}/{protocol}"),
+        Request::Userns => "userns".into(),
+        Request::ModuleLoad { module } => format!("load:{}", escape_field(module)),
+        Request::Splice {
+            call,
+            source,
+            destination,
+        } => format!(
+            "splice:{} {} -> {}",
+            escape_field(call),
+            escape_field(source),
+            escape_field(destination)
+        ),
+    };
+    format!(
+        "event {} {} uid={} pid={} comm={} exe={} cgroup={} rule=\"{}\"",
+        e.verdict.as_str(),
+        req,
+        e.uid,
+        e.tgid,
+        escape_field(&e.comm),
+        escape_field(&e.exe),
+        e.cgroup_id,
+        e.rule.describe()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kgate_bpf::{Hook, Rule, Verdict};
+
+    fn event(comm: &str, exe: &str, alias: &str) -> Event {
+        Event {
+            time_ns: 1,
+            unix_time_ns: 2,
+            pid: 7,
+            tgid: 7,
+            uid: 65534,
+            cgroup_id: 1,
+            comm: comm.into(),
+            exe: exe.into(),
+            hook: Hook::ModuleRequest,
+            request: Request::Module {
+                alias: alias.into(),
+            },
+            rule: Rule::ModuleNotListed,
+            verdict: Verdict::Deny,
+        }
+    }
+
+    /// Issue 13, 5d: a file name with a newline and an ESC sequence must
+    /// not forge a second event line or reach the terminal.
+    #[test]
+    fn event_line_escapes_newline_and_escape() {
+        let name = "ev\nevent allow module:FORGED\x1b[2K";
+        let line = event_line(&event(&name[..15], name, "net_pf_40"));
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(!line.contains('\x1b'), "{line}");
+        assert!(
+            line.contains(r"exe=ev\nevent\x20allow\x20module:FORGED\x1b[2K cgroup="),
+            "{line}"
+        );
+        assert!(line.contains(r"comm=ev\nevent\x20allow\x20 exe="), "{line}");
+        assert!(line.starts_with("event deny module:net_pf_40 uid=65534 pid=7 "));
+    }
+
+    /// JSON keeps the exact strings (serde escapes them).
+    #[test]
+    fn event_json_is_exact() {
+        let name = "a\nb\x1bc\\d";
+        let e = event(name, name, "x");
+        let json = serde_json::to_string(&EventLine {
+            schema: "kgate.event/1",
+            event: &e,
+        })
+        .unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["exe"], name);
+        assert_eq!(back["comm"], name);
+        assert!(!json.contains('\n'));
+    }
+
+    #[test]
+    fn event_line_plain_names_unchanged() {
+        let line = event_line(&event("sshd", "sshd", "net_pf_40"));
+        assert_eq!(
+            line,
+            "event deny module:net_pf_40 uid=65534 pid=7 comm=sshd exe=sshd cgroup=1 rule=\"not in modules.allow\""
+        );
+    }
+}
