@@ -141,7 +141,7 @@ unload_all
 
 ev=$(kgate events 2>&1)
 if echo "$ev" | grep -q 'event deny socket:40/1/0 uid=65534' && echo "$ev" | grep -q 'event deny userns uid=65534' &&
-	echo "$ev" | grep -q 'dropped_total=0'; then
+	echo "$ev" | grep -q 'dropped_total=0 undecodable=0$'; then
 	result bpf_events_logged PASS "$(echo "$ev" | grep -c '^event') events; $(echo "$ev" | grep 'socket:40/1/0' | head -1); $(echo "$ev" | grep userns | head -1); $(echo "$ev" | tail -1)"
 else
 	result bpf_events_logged FAIL "$ev"

@@ -272,7 +272,7 @@ fn splice_request(r: &[u8]) -> Request {
 }
 
 /// What [`events`] read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EventsSummary {
     /// Events passed to the sink.
     pub delivered: u64,
@@ -280,6 +280,11 @@ pub struct EventsSummary {
     pub dropped_total: u64,
     /// How much `dropped_total` grew while this call was reading.
     pub dropped_while_reading: u64,
+    /// Records read but not decodable ([`decode_event`] failed): counted,
+    /// never passed to the sink.
+    pub undecodable: u64,
+    /// Why the first undecodable record was refused.
+    pub first_undecodable: Option<String>,
 }
 
 pub(crate) fn clock_offset() -> i128 {
@@ -321,6 +326,8 @@ pub fn events(
     let mut dropped_seen = sum_percpu(&drops, 0)?;
     let dropped_at_start = dropped_seen;
     let delivered = Cell::new(0u64);
+    let undecodable = Cell::new(0u64);
+    let first_undecodable = std::cell::RefCell::new(None);
     let stop = Cell::new(false);
     {
         let mut builder = RingBufferBuilder::new();
@@ -329,12 +336,20 @@ pub fn events(
                 if stop.get() {
                     return -1;
                 }
-                // A record this kgate cannot decode is skipped, as before.
-                if let Ok(ev) = decode_event(data, offset) {
-                    delivered.set(delivered.get() + 1);
-                    if sink(ev).is_break() {
-                        stop.set(true);
-                        return -1;
+                // A record this kgate cannot decode (programs pinned by
+                // another kgate version) is counted and reported, not
+                // passed on.
+                match decode_event(data, offset) {
+                    Ok(ev) => {
+                        delivered.set(delivered.get() + 1);
+                        if sink(ev).is_break() {
+                            stop.set(true);
+                            return -1;
+                        }
+                    }
+                    Err(e) => {
+                        undecodable.set(undecodable.get() + 1);
+                        first_undecodable.borrow_mut().get_or_insert(e.to_string());
                     }
                 }
                 0
@@ -369,6 +384,8 @@ pub fn events(
         delivered: delivered.get(),
         dropped_total,
         dropped_while_reading: dropped_total - dropped_at_start,
+        undecodable: undecodable.get(),
+        first_undecodable: first_undecodable.into_inner(),
     })
 }
 

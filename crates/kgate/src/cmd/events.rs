@@ -78,8 +78,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Err(err).context("failed to write events");
     }
     let line = format!(
-        "events: delivered={} dropped_total={}",
-        summary.delivered, summary.dropped_total
+        "events: delivered={} dropped_total={} undecodable={}",
+        summary.delivered, summary.dropped_total, summary.undecodable
     );
     if summary.dropped_total > 0 {
         eprintln!(
@@ -87,6 +87,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
              (the decisions still counted: see `kgate status`); keep `kgate events --follow` \
              running to read them as they come",
             summary.dropped_total
+        );
+    }
+    if let Some(why) = &summary.first_undecodable {
+        eprintln!(
+            "kgate: warning: {} event records could not be decoded and were not shown; the first: {why}",
+            summary.undecodable
         );
     }
     match args.format {
@@ -100,6 +106,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                     "delivered": summary.delivered,
                     "dropped_total": summary.dropped_total,
                     "dropped_while_reading": summary.dropped_while_reading,
+                    "undecodable": summary.undecodable,
                 }),
             )?;
             writeln!(out)?;
