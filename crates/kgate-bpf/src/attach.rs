@@ -19,7 +19,7 @@ use crate::pins::{
 use crate::policy::{BpfPolicy, SectionMode};
 use crate::probe::{available_hooks, complete_groups, ROOT_HINT};
 use crate::revert::revert;
-use crate::skel::KgateSkelBuilder;
+use crate::skel::{KgateProgs, KgateSkelBuilder};
 use crate::BpfError;
 
 /// What [`apply`] did.
@@ -301,26 +301,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
         if created_dir {
             crate::pindir::create(pin_dir)?;
         }
-        let mut links = Vec::new();
-        let mut attached = Vec::new();
-        for h in &hooks {
-            let prog = hook_prog!([&] skel.progs, *h);
-            let link = if h.optional() {
-                match prog.attach() {
-                    Ok(link) => link,
-                    // Reported by `status` as not attached.
-                    Err(_) => continue,
-                }
-            } else {
-                prog.attach_lsm().map_err(bpf_err(
-                    format!("attaching to {}", h.attach_point()),
-                    Some("is BPF-LSM active? see `kgate_bpf::probe`"),
-                ))?
-            };
-            links.push(link);
-            attached.push(*h);
-        }
-        let (mut links, hooks) = whole_groups(links, attached);
+        let (mut links, hooks) = attach_hooks(&skel.progs, &hooks)?;
         {
             let mut object: Vec<MapMut<'_>> = skel.object_mut().maps_mut().collect();
             for name in pinned_maps() {
@@ -334,20 +315,7 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
                 pinned.push(path);
             }
         }
-        for h in &hooks {
-            let prog = hook_prog!([&mut] skel.progs, *h);
-            let path = prog_pin(pin_dir, *h);
-            prog.pin(&path)
-                .map_err(bpf_err(format!("pinning program {}", path.display()), None))?;
-            pinned.push(path);
-        }
-        for (h, link) in hooks.iter().zip(links.iter_mut()) {
-            // (links and hooks stay parallel: whole_groups filters both.)
-            let path = link_pin(pin_dir, *h);
-            link.pin(&path)
-                .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;
-            pinned.push(path);
-        }
+        pin_hooks(&mut skel.progs, pin_dir, &hooks, &mut links, &mut pinned)?;
         Ok((links, hooks))
     })();
     match result {
@@ -367,6 +335,60 @@ pub fn apply(policy: &BpfPolicy, pin_dir: &Path) -> Result<ApplyReport, BpfError
             Err(e)
         }
     }
+}
+
+/// Attach the programs of `hooks`, first apply and [`attach_more`] alike:
+/// a required hook that does not attach is an error; an optional one is
+/// left out (`status` reports it as not attached). Of what attached, only
+/// whole groups are kept ([`whole_groups`]). The links and hooks returned
+/// are parallel.
+fn attach_hooks(
+    progs: &KgateProgs<'_>,
+    hooks: &[Hook],
+) -> Result<(Vec<Link>, Vec<Hook>), BpfError> {
+    let mut links = Vec::new();
+    let mut attached = Vec::new();
+    for h in hooks {
+        let prog = hook_prog!([&] progs, *h);
+        let link = if h.optional() {
+            match prog.attach() {
+                Ok(link) => link,
+                Err(_) => continue,
+            }
+        } else {
+            prog.attach_lsm().map_err(bpf_err(
+                format!("attaching to {}", h.attach_point()),
+                Some("is BPF-LSM active? see `kgate_bpf::probe`"),
+            ))?
+        };
+        links.push(link);
+        attached.push(*h);
+    }
+    Ok(whole_groups(links, attached))
+}
+
+/// Pin the program and the link of each of `hooks` (parallel to `links`),
+/// adding each path to `pinned` as soon as it exists, so that the caller
+/// can remove them all on a later error.
+fn pin_hooks(
+    progs: &mut KgateProgs<'_>,
+    pin_dir: &Path,
+    hooks: &[Hook],
+    links: &mut [Link],
+    pinned: &mut Vec<PathBuf>,
+) -> Result<(), BpfError> {
+    for (h, link) in hooks.iter().zip(links.iter_mut()) {
+        let prog = hook_prog!([&mut] progs, *h);
+        let path = prog_pin(pin_dir, *h);
+        prog.pin(&path)
+            .map_err(bpf_err(format!("pinning program {}", path.display()), None))?;
+        pinned.push(path);
+        let path = link_pin(pin_dir, *h);
+        link.pin(&path)
+            .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;
+        pinned.push(path);
+    }
+    Ok(())
 }
 
 /// Keep only the hooks whose whole [`Hook::group`] is attached (an
@@ -422,36 +444,8 @@ pub(crate) fn attach_more(pin_dir: &Path, hooks: &[Hook]) -> Result<(), BpfError
         .map_err(bpf_err("loading the BPF-LSM programs", Some(ROOT_HINT)))?;
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| -> Result<Vec<Link>, BpfError> {
-        let mut attached_links = Vec::new();
-        let mut attached = Vec::new();
-        for h in hooks {
-            let prog = hook_prog!([&] skel.progs, *h);
-            let link = if h.optional() {
-                match prog.attach() {
-                    Ok(link) => link,
-                    Err(_) => continue,
-                }
-            } else {
-                prog.attach_lsm()
-                    .map_err(bpf_err(format!("attaching to {}", h.attach_point()), None))?
-            };
-            attached_links.push(link);
-            attached.push(*h);
-        }
-        let (attached_links, attached) = whole_groups(attached_links, attached);
-        let mut links = Vec::new();
-        for (h, mut link) in attached.iter().zip(attached_links) {
-            let path = link_pin(pin_dir, *h);
-            link.pin(&path)
-                .map_err(bpf_err(format!("pinning link {}", path.display()), None))?;
-            pinned.push(path);
-            let prog = hook_prog!([&mut] skel.progs, *h);
-            let path = prog_pin(pin_dir, *h);
-            prog.pin(&path)
-                .map_err(bpf_err(format!("pinning program {}", path.display()), None))?;
-            pinned.push(path);
-            links.push(link);
-        }
+        let (mut links, attached) = attach_hooks(&skel.progs, hooks)?;
+        pin_hooks(&mut skel.progs, pin_dir, &attached, &mut links, &mut pinned)?;
         Ok(links)
     })();
     match result {
