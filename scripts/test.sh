@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every check kgate has: formatting, lints, docs, unit tests, CLI tests on
-# fixtures and on real Debian kernel packages, the kernel lab, and a short
-# run of every fuzz target. Installs
-# what it needs through apt-get and fetches the kernel packages into the lab
-# cache (~/.cache/kgate-lab, or $KGATE_LAB_DIR).
+# fixtures and on real Debian kernel packages, the kernel lab on four
+# kernels, and a short run of every fuzz target. Installs what it needs
+# through apt-get, fetches the kernel packages and builds the fei-6.12 lab
+# kernel into the lab cache (~/.cache/kgate-lab, or $KGATE_LAB_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -35,6 +35,12 @@ deps_install test
 step "fetching Debian kernel packages (cached)"
 cargo xtask fetch >&2
 
+step "building the fei-6.12 lab kernel (cached)"
+# Debian's linux-source-6.12 with CONFIG_FUNCTION_ERROR_INJECTION
+# (lab/kernel/fei-6.12.config); rebuilt only when the fragment or the
+# source package changes.
+cargo xtask build-kernel fei-6.12 >&2
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -51,6 +57,15 @@ step "cargo test"
 export KGATE_REQUIRE_KERNELS=1
 export KGATE_REQUIRE_SHARED_DATA=1
 export KGATE_REQUIRE_TOOLS=1
+# As root (CI), the BPF, seccomp and record tests must run, not skip.
+if [[ $(id -u) == 0 ]]; then
+    export KGATE_REQUIRE_BPF=${KGATE_REQUIRE_BPF:-1}
+else
+    echo "kgate: warning: not root: the tests that load BPF programs skip (CI runs as root and requires them)" >&2
+fi
+# The lab boots its four kernels two (or nproc) at a time: most scenarios
+# run one process at a time, so one guest leaves a CPU idle.
+export KGATE_LAB_JOBS=${KGATE_LAB_JOBS:-$(nproc)}
 cargo test --workspace 2>&1
 
 step "fuzz: the committed corpus and every past crash input, replayed (stable)"

@@ -21,8 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use kgate_lab::{Flavour, Kernel, KernelBuild, BUILD_STAMP};
-use sha2::{Digest, Sha256};
+use kgate_lab::{sha256_hex, Flavour, Kernel, KernelBuild, BUILD_STAMP};
 
 /// Bump when the build steps change in a way that changes the kernel.
 const RECIPE: &str = "kgate-lab kernel build 1";
@@ -40,39 +39,6 @@ pub struct Options {
 /// The repository root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Fails when `kernel` is a build whose config fragment has changed since
-/// it was built (booting it would test the old config).
-pub fn check_current(kernel: &Kernel) -> Result<()> {
-    let Some(build) = kernel.flavour.build() else {
-        return Ok(());
-    };
-    let path = workspace().join(build.fragment);
-    let now = sha256_hex(
-        &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
-    match kernel.stamp("fragment_sha256") {
-        Some(built) if built == now => Ok(()),
-        Some(_) => bail!(
-            "{} changed since {} was built: run `{}`",
-            build.fragment,
-            kernel.flavour,
-            kernel.flavour.provide_command()
-        ),
-        None => bail!(
-            "{} has no {BUILD_STAMP}: run `{}`",
-            kernel.root.display(),
-            kernel.flavour.provide_command()
-        ),
-    }
 }
 
 /// What a fragment asks for: `CONFIG_X=v` (value `Some("v")`) or

@@ -186,7 +186,7 @@ fn lab(args: &LabArgs) -> Result<()> {
     let mut failed = 0;
     for flavour in flavours {
         let kernel = Kernel::find(flavour)?;
-        build_kernel::check_current(&kernel)?;
+        kernel.check_current()?;
         eprintln!("lab: booting {flavour} ({}) ...", kernel.package);
         let run = kgate_lab::run(&kernel, &scenarios, &opts)?;
         eprintln!(

@@ -217,6 +217,44 @@ impl Kernel {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Fails when this is a build whose config fragment has changed since
+    /// it was built: booting it would test the old config. Packaged
+    /// kernels are always current.
+    pub fn check_current(&self) -> Result<()> {
+        let Some(build) = self.flavour.build() else {
+            return Ok(());
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(build.fragment);
+        let now = sha256_hex(
+            &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        match self.stamp("fragment_sha256") {
+            Some(built) if built == now => Ok(()),
+            Some(_) => bail!(
+                "{} changed since {} was built: run `{}`",
+                build.fragment,
+                self.flavour,
+                self.flavour.provide_command()
+            ),
+            None => bail!(
+                "{} has no {BUILD_STAMP}: run `{}`",
+                self.root.display(),
+                self.flavour.provide_command()
+            ),
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of `data` (build stamps).
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `key=value` lines; others are ignored.

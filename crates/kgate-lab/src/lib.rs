@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-pub use kernel::{lab_dir, parse_stamp, Flavour, Kernel, KernelBuild, BUILD_STAMP};
+pub use kernel::{lab_dir, parse_stamp, sha256_hex, Flavour, Kernel, KernelBuild, BUILD_STAMP};
 pub use manifest::{Missing, Why};
 pub use scenario::Scenario;
 
@@ -252,8 +252,15 @@ pub fn run(kernel: &Kernel, scenarios: &[Scenario], opts: &RunOptions) -> Result
         scenarios,
         config: &config,
     };
-    let initrd_bytes = initramfs::build(kernel, &user, &cache, &initrd)
-        .with_context(|| format!("failed to build the initramfs for {}", kernel.flavour))?;
+    // One initramfs build at a time in this process: boots may run in
+    // parallel threads (tests/lab.rs, KGATE_LAB_JOBS), and the cache's
+    // temporary names and stale-entry cleanup are per process.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let initrd_bytes = {
+        let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+        initramfs::build(kernel, &user, &cache, &initrd)
+            .with_context(|| format!("failed to build the initramfs for {}", kernel.flavour))?
+    };
 
     let qemu = initramfs::find_tool("qemu-system-x86_64")?;
     // syscall.x32=y: Debian builds the x32 ABI into its generic kernels but

@@ -1,34 +1,78 @@
-//! The kernel lab as cargo tests: boots each Debian kernel once under qemu
+//! The kernel lab as cargo tests: boots each lab kernel once under qemu
 //! (TCG) with this build of kgate inside, runs every `lab/scenarios/*.sh`,
 //! and exposes each scenario result as its own test, e.g.
 //! `cloud_6_12::stock_autoload_vsock`.
 //!
-//! A kernel missing from the lab cache (`cargo xtask fetch`) skips its tests
-//! loudly, unless `KGATE_REQUIRE_KERNELS=1`, which makes them fail.
-//! `KGATE_LAB_SKIP=1` skips the lab (also unless kernels are required).
-//! Boots are serialized (the lab machine has 2 cores); a boot takes 10 s to
-//! a few minutes depending on the kernel and the scenarios.
+//! The kernels: Debian's three (`cargo xtask fetch`) and fei-6.12, the
+//! lab's own build with CONFIG_FUNCTION_ERROR_INJECTION (`cargo xtask
+//! build-kernel fei-6.12`). A kernel missing from the lab cache, or a build
+//! older than its config fragment, skips its tests loudly, unless
+//! `KGATE_REQUIRE_KERNELS=1`, which makes them fail. `KGATE_LAB_SKIP=1`
+//! skips the lab (also unless kernels are required).
+//!
+//! Boots: by default one at a time, each when its first test asks for it.
+//! With `KGATE_LAB_JOBS=N` (N > 1; scripts/test.sh sets it to the number
+//! of CPUs), the first test starts every kernel's boot, N at a time, so
+//! that guests which leave a CPU idle (most scenarios run one process at a
+//! time) overlap. A boot takes 10 s to several minutes.
 //!
 //! Adding a scenario: write `lab/scenarios/NN-name.sh` declaring its results
 //! (`# results: a b`) and add the names to `lab_results!` below;
 //! `every_scenario_result_has_a_test` checks the two agree.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use kgate_lab::{Flavour, Kernel, LabRun, RunOptions};
 
-/// One boot at a time.
-static BOOT: Mutex<()> = Mutex::new(());
+/// A kernel's run: `None` when skipped, `Err` when the lab failed.
+type Outcome = Arc<Option<Result<LabRun, String>>>;
 
-/// The run of each Debian kernel: `None` when skipped, `Err` when the lab
-/// failed. (fei-6.12, the lab's own build, is not among the cargo tests:
-/// `cargo xtask fetch` does not provide it; `cargo xtask lab --kernel
-/// fei-6.12` boots it.)
-type Slot = OnceLock<Option<Result<LabRun, String>>>;
-static RUNS: [Slot; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+/// One kernel's slot: not started, booting, or done.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+enum SlotState {
+    #[default]
+    Idle,
+    Booting,
+    Done(Outcome),
+}
+
+/// The slots, in [`Flavour::ALL`] order, and the boots allowed at once.
+struct Lab {
+    slots: [Slot; 4],
+    permits: Mutex<usize>,
+    permit_freed: Condvar,
+}
+
+fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| Lab {
+        slots: Default::default(),
+        permits: Mutex::new(jobs()),
+        permit_freed: Condvar::new(),
+    })
+}
+
+/// `KGATE_LAB_JOBS`: boots at once (default 1).
+fn jobs() -> usize {
+    std::env::var("KGATE_LAB_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
+}
 
 fn required() -> bool {
     std::env::var("KGATE_REQUIRE_KERNELS").as_deref() == Ok("1")
+}
+
+fn index(flavour: Flavour) -> usize {
+    Flavour::ALL.iter().position(|f| *f == flavour).unwrap()
 }
 
 fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
@@ -36,7 +80,7 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
         eprintln!("SKIPPED: lab test on {flavour}: KGATE_LAB_SKIP=1");
         return None;
     }
-    let kernel = match Kernel::find(flavour) {
+    let kernel = match Kernel::find(flavour).and_then(|k| k.check_current().map(|()| k)) {
         Ok(k) => k,
         Err(e) if required() => {
             return Some(Err(format!("{e:#} (KGATE_REQUIRE_KERNELS=1)")));
@@ -51,8 +95,23 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
         Err(e) => return Some(Err(format!("{e:#}"))),
     };
     let opts = RunOptions::new(env!("CARGO_BIN_EXE_kgate"));
-    let _guard = BOOT.lock().unwrap_or_else(|e| e.into_inner());
-    let run = kgate_lab::run(&kernel, &scenarios, &opts).map_err(|e| format!("{e:#}"));
+    let lab = lab();
+    {
+        let mut free = lab.permits.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = lab
+                .permit_freed
+                .wait(free)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+    }
+    eprintln!("lab: booting {flavour} ({})", kernel.package);
+    let run = std::panic::catch_unwind(|| kgate_lab::run(&kernel, &scenarios, &opts))
+        .map_err(|_| "the lab runner panicked".to_owned())
+        .and_then(|r| r.map_err(|e| format!("{e:#}")));
+    *lab.permits.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    lab.permit_freed.notify_one();
     if let Ok(run) = &run {
         eprintln!(
             "lab: {flavour}: initrd {:.1} MiB, /init after {:.1}s, all scenarios done after {:.1}s, {} failed",
@@ -65,11 +124,54 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
     Some(run)
 }
 
+/// Start `flavour`'s boot in its own thread unless it has started.
+fn start(flavour: Flavour) {
+    let slot = &lab().slots[index(flavour)];
+    let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+    if !matches!(*state, SlotState::Idle) {
+        return;
+    }
+    *state = SlotState::Booting;
+    std::thread::spawn(move || {
+        let outcome = Arc::new(boot(flavour));
+        let slot = &lab().slots[index(flavour)];
+        *slot.state.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Done(outcome);
+        slot.done.notify_all();
+    });
+}
+
+/// `flavour`'s run, booting it (and, with `KGATE_LAB_JOBS` > 1, every
+/// other kernel) if nothing has yet.
+fn outcome(flavour: Flavour) -> Outcome {
+    start(flavour);
+    if jobs() > 1 {
+        for f in BOOT_ORDER {
+            start(f);
+        }
+    }
+    let slot = &lab().slots[index(flavour)];
+    let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let SlotState::Done(o) = &*state {
+            return o.clone();
+        }
+        state = slot.done.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// The order boots start in with `KGATE_LAB_JOBS` > 1: the longest first,
+/// so that the short ones fill in beside them.
+const BOOT_ORDER: [Flavour; 4] = [
+    Flavour::Cloud612,
+    Flavour::Generic612,
+    Flavour::Fei612,
+    Flavour::Cloud61,
+];
+
 /// Assert that `result` passed on `flavour`, or was skipped for a feature
 /// that kernel's manifest declares missing (`kgate_lab::manifest`).
 fn check(flavour: Flavour, result: &str) {
-    let slot = &RUNS[Flavour::DEBIAN.iter().position(|f| *f == flavour).unwrap()];
-    match slot.get_or_init(|| boot(flavour)) {
+    match &*outcome(flavour) {
         None => eprintln!("SKIPPED: {flavour} {result}: kernel not available"),
         Some(Err(e)) => panic!("the kernel lab could not run {flavour}: {e}"),
         Some(Ok(run)) => match run.check(result) {
@@ -109,6 +211,7 @@ lab_results! {
         cloud_6_12 => kgate_lab::Flavour::Cloud612,
         generic_6_12 => kgate_lab::Flavour::Generic612,
         cloud_6_1 => kgate_lab::Flavour::Cloud61,
+        fei_6_12 => kgate_lab::Flavour::Fei612,
     ],
     results: [
         kernel_bpf_lsm_active,

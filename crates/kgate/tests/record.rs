@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::TempDir;
 use serde_json::Value;
-use workload::{compile, kgate, need_root};
+use workload::{compile, host_lacks, kgate, need_root};
 
 fn record(args: &[&str], dir: &Path) -> (Value, std::process::Output) {
     let out_file = dir.join("profile.json");
@@ -201,7 +201,7 @@ fn cgroup_mode_records_members() {
             (f.get(2) == Some(&"cgroup2")).then(|| std::path::PathBuf::from(f[1]))
         })
     else {
-        eprintln!("SKIPPED: no cgroup v2 mount");
+        host_lacks("there is no cgroup v2 mount");
         return;
     };
     let cg = root.join(format!("kgate-record-test-{}", std::process::id()));

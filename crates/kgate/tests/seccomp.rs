@@ -12,7 +12,7 @@ use common::TempDir;
 
 mod workload;
 
-use workload::{compile, generate_policy, kgate, need_root};
+use workload::{compile, generate_policy, host_lacks, kgate, need_root};
 
 #[track_caller]
 fn ok(out: &Output) -> String {
@@ -248,7 +248,9 @@ fn audit_mode_logs_in_the_kernel() {
     let actions =
         std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_logged").unwrap_or_default();
     if !actions.split_whitespace().any(|a| a == "log") {
-        eprintln!("SKIPPED: seccomp's log action is not logged here ({actions:?})");
+        host_lacks(&format!(
+            "seccomp's log action is not logged here ({actions:?})"
+        ));
         return;
     }
     let dir = TempDir::new("seccomp-audit");
@@ -271,7 +273,7 @@ fn audit_mode_logs_in_the_kernel() {
         .filter(|l| l.contains("type=1326") && l.contains(&format!(" pid={pid} ")))
         .collect();
     if log.is_empty() {
-        eprintln!("SKIPPED: the kernel log is not readable here");
+        host_lacks("the kernel log is not readable here");
         return;
     }
     assert!(

@@ -25,6 +25,18 @@ pub fn need_root() -> bool {
     false
 }
 
+/// A host feature the test needs is missing: skip loudly, or fail under
+/// KGATE_REQUIRE_BPF=1 (CI, whose host has every feature these tests use:
+/// seccomp's log action, a readable kernel log, a cgroup v2 mount).
+#[track_caller]
+pub fn host_lacks(what: &str) {
+    assert!(
+        std::env::var("KGATE_REQUIRE_BPF").as_deref() != Ok("1"),
+        "KGATE_REQUIRE_BPF=1 but {what}"
+    );
+    eprintln!("SKIPPED: {what}");
+}
+
 pub fn kgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kgate"))
 }
