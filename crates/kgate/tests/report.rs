@@ -44,16 +44,32 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+/// Whether `dom` shows `n` between `before` and `after`, written with
+/// comma thousands separators (1,234,567). Found by value, so that the
+/// test does not carry its own copy of the page's number formatting.
+fn shows_number(dom: &str, before: &str, n: u64, after: &str) -> bool {
+    dom.match_indices(before).any(|(i, _)| {
+        let rest = &dom[i + before.len()..];
+        let Some(end) = rest.find(after) else {
+            return false;
+        };
+        let text = &rest[..end];
+        let groups: Vec<&str> = text.split(',').collect();
+        (1..=3).contains(&groups[0].len())
+            && groups[1..].iter().all(|g| g.len() == 3)
+            && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+            && text.replace(',', "").parse::<u64>() == Ok(n)
+    })
+}
+
+#[test]
+fn shows_number_reads_grouped_figures() {
+    let dom = "<div class=\"n\">1,234,567</div> <div class=\"n\">42</div>";
+    assert!(shows_number(dom, "<div class=\"n\">", 1_234_567, "</div>"));
+    assert!(shows_number(dom, "<div class=\"n\">", 42, "</div>"));
+    assert!(!shows_number(dom, "<div class=\"n\">", 1_234, "</div>"));
+    assert!(!shows_number("<b>1234567</b>", "<b>", 1_234_567, "</b>"));
+    assert!(!shows_number("<b>12,34,567</b>", "<b>", 1_234_567, "</b>"));
 }
 
 /// Run headless Chromium on `html`: the DOM after rendering, and a
@@ -247,36 +263,9 @@ fn html_report_renders_in_chromium_with_its_figures() {
             "kernel release",
             format!("<b id=\"kernel-release\">{release}</b>"),
         ),
-        (
-            "reachable modules",
-            format!("<div class=\"n\">{}</div>", thousands(reachable)),
-        ),
-        (
-            "modules after the policy",
-            format!("→ {} with the policy", thousands(after)),
-        ),
-        (
-            "HAP",
-            format!(
-                "<span class=\"hap-value\">{}</span>",
-                thousands(hap["hap"].as_u64().unwrap())
-            ),
-        ),
         ("largest reachable module", format!("<td>{biggest}</td>")),
         ("subsystem chart", "<svg id=\"subsystem-chart\"".to_owned()),
         ("HAP anchor", "Nabla containers (Bottomley 2018)".to_owned()),
-        (
-            "reachable CVEs",
-            format!("<div class=\"n\">{}</div>", thousands(cves_before)),
-        ),
-        (
-            "CVEs removed",
-            format!(
-                "and {} of the {} CVEs in it",
-                thousands(cves_removed),
-                thousands(cves_before)
-            ),
-        ),
         (
             "top CVE module",
             "<table id=\"cve-modules\"><tbody><tr><th>module</th>".to_owned(),
@@ -295,6 +284,38 @@ fn html_report_renders_in_chromium_with_its_figures() {
             "{what}: {needle:?} is not in the rendered DOM"
         );
     }
+    let hap_value = hap["hap"].as_u64().unwrap();
+    for (what, before, n, after) in [
+        (
+            "reachable modules",
+            "<div class=\"n\">",
+            reachable,
+            "</div>",
+        ),
+        ("modules after the policy", "→ ", after, " with the policy"),
+        ("HAP", "<span class=\"hap-value\">", hap_value, "</span>"),
+        ("reachable CVEs", "<div class=\"n\">", cves_before, "</div>"),
+        ("CVEs removed", "and ", cves_removed, " of the "),
+        (
+            "CVEs reachable, in the removal line",
+            " of the ",
+            cves_before,
+            " CVEs in it",
+        ),
+    ] {
+        assert!(
+            shows_number(&dom, before, n, after),
+            "{what}: {before}{n}{after} (with thousands separators) is not in the rendered DOM"
+        );
+    }
+    let largest = [reachable, after, hap_value, cves_before, cves_removed]
+        .into_iter()
+        .max()
+        .unwrap();
+    assert!(
+        largest >= 1000,
+        "no figure checked is over 999 (largest {largest}): the separators went untested"
+    );
     let bars = dom.matches("<rect ").count();
     assert!(bars > 15, "only {bars} SVG bars rendered");
 }
