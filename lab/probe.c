@@ -1073,54 +1073,6 @@ out:
 	return 0;
 }
 
-static int cmd_vmsplice(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 0)
-		usage();
-	return pipe_op("vmsplice");
-}
-
-static int cmd_vmsplice_read(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 0)
-		usage();
-	return pipe_op("vmsplice-read");
-}
-
-static int cmd_vmsplice32(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 0)
-		usage();
-	return pipe_op("vmsplice32");
-}
-
-static int cmd_tee32(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 0)
-		usage();
-	return pipe_op("tee32");
-}
-
-static int cmd_tee(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 0)
-		usage();
-	return pipe_op("tee");
-}
-
-static int cmd_splice_pipe(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 0)
-		usage();
-	return pipe_op("splice");
-}
-
 /*
  * A minimal io_uring on raw syscalls (no liburing): one submission at a
  * time. The SQ and CQ rings are mapped separately, which every kernel
@@ -1934,12 +1886,6 @@ int main(int argc, char **argv)
 		{ "copy-range", cmd_copy_range },
 		{ "uring-splice", cmd_uring_splice },
 		{ "uring-tee", cmd_uring_tee },
-		{ "vmsplice", cmd_vmsplice },
-		{ "tee", cmd_tee },
-		{ "vmsplice-read", cmd_vmsplice_read },
-		{ "vmsplice32", cmd_vmsplice32 },
-		{ "tee32", cmd_tee32 },
-		{ "splice-pipe", cmd_splice_pipe },
 		{ "errno-name", cmd_errno_name },
 		{ "drop-caps", cmd_drop_caps },
 		{ "sendfile-pipe", cmd_sendfile_pipe },
@@ -1953,6 +1899,15 @@ int main(int argc, char **argv)
 		{ "flood", cmd_flood },
 		{ "lsm-floor", cmd_lsm_floor },
 	};
+	/* One pipe operation each, no arguments (pipe_op). */
+	static const struct {
+		const char *name;
+		const char *op;
+	} pipe_cmds[] = {
+		{ "vmsplice", "vmsplice" }, { "vmsplice-read", "vmsplice-read" },
+		{ "vmsplice32", "vmsplice32" }, { "tee", "tee" },
+		{ "tee32", "tee32" }, { "splice-pipe", "splice" },
+	};
 	size_t i;
 
 	if (argc < 2)
@@ -1962,6 +1917,13 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			return cmds[i].fn(argc - 2, argv + 2);
+	for (i = 0; i < sizeof(pipe_cmds) / sizeof(pipe_cmds[0]); i++) {
+		if (strcmp(argv[1], pipe_cmds[i].name) == 0) {
+			if (argc != 2)
+				usage();
+			return pipe_op(pipe_cmds[i].op);
+		}
+	}
 	fprintf(stderr, "probe: unknown command %s\n", argv[1]);
 	usage();
 	return 2;
