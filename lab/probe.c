@@ -450,6 +450,27 @@ static int step_fail(const char *step)
 	return 0;
 }
 
+/*
+ * Open argv[0] to read and argv[1] to write (created or truncated). On
+ * failure, reports the step (open-src, open-dst) and returns -1 with
+ * nothing left open.
+ */
+static int open_src_dst(char **argv, int *src, int *dst)
+{
+	*src = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (*src < 0) {
+		step_fail("open-src");
+		return -1;
+	}
+	*dst = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (*dst < 0) {
+		step_fail("open-dst");
+		close(*src);
+		return -1;
+	}
+	return 0;
+}
+
 /* Length and FNV-1a 64 of PATH read with read(2); -1 and errno on error. */
 static int file_fnv(const char *path, long long *bytes, uint64_t *sum)
 {
@@ -848,15 +869,8 @@ static int cmd_copy_fallback(int argc, char **argv)
 
 	if (argc != 2)
 		usage();
-	src = open(argv[0], O_RDONLY | O_CLOEXEC);
-	if (src < 0)
-		return step_fail("open-src");
-	dst = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (dst < 0) {
-		step_fail("open-dst");
-		close(src);
+	if (open_src_dst(argv, &src, &dst) < 0)
 		return 0;
-	}
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		step_fail("pipe");
 		close(src);
@@ -950,15 +964,8 @@ static int cmd_copy_range(int argc, char **argv)
 
 	if (argc != 2)
 		usage();
-	src = open(argv[0], O_RDONLY | O_CLOEXEC);
-	if (src < 0)
-		return step_fail("open-src");
-	dst = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (dst < 0) {
-		step_fail("open-dst");
-		close(src);
+	if (open_src_dst(argv, &src, &dst) < 0)
 		return 0;
-	}
 	while ((n = copy_file_range(src, NULL, dst, NULL, CHUNK, 0)) > 0)
 		total += n;
 	if (n < 0)
