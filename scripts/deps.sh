@@ -34,7 +34,11 @@ deps_install() {
         echo "kgate: installing missing packages: ${missing[*]}" >&2
         local sudo=()
         [[ $(id -u) == 0 ]] || sudo=(sudo)
-        "${sudo[@]}" apt-get update -qq
+        # Once per shell: scripts/test.sh installs in two steps.
+        if [[ -z ${KGATE_APT_UPDATED:-} ]]; then
+            "${sudo[@]}" apt-get update -qq
+            KGATE_APT_UPDATED=1
+        fi
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     fi
     if ! command -v cargo >/dev/null; then

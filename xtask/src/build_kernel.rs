@@ -167,6 +167,8 @@ pub fn build(flavour: Flavour, opts: &Options) -> Result<Kernel> {
     let spec: KernelBuild = flavour.build().with_context(|| {
         format!("{flavour} is one of Debian's packaged kernels: `cargo xtask fetch` provides it")
     })?;
+    // Held until the new build is installed: a concurrent boot waits.
+    let _lock = kgate_lab::BuildLock::take(flavour, true)?;
     let fragment_path = workspace().join(spec.fragment);
     let fragment = std::fs::read(&fragment_path)
         .with_context(|| format!("cannot read {}", fragment_path.display()))?;

@@ -185,7 +185,12 @@ fn lab(args: &LabArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut failed = 0;
     for flavour in flavours {
+        let lock = match flavour.build() {
+            Some(_) => Some(kgate_lab::BuildLock::take(flavour, false)?),
+            None => None,
+        };
         let kernel = Kernel::find(flavour)?;
+        drop(lock);
         kernel.check_current()?;
         eprintln!("lab: booting {flavour} ({}) ...", kernel.package);
         let run = kgate_lab::run(&kernel, &scenarios, &opts)?;

@@ -248,6 +248,53 @@ impl Kernel {
     }
 }
 
+/// The lock of a lab kernel build: `cargo xtask build-kernel` holds it
+/// exclusively while it builds and installs; a boot holds it shared while
+/// it finds the kernel, so that a boot started beside a build (scripts/test.sh
+/// builds fei-6.12 in the background) waits for the build to finish instead
+/// of failing or booting a half-installed kernel. An `flock` on
+/// `<lab>/build/<flavour>.lock`: the kernel drops it when the holder exits.
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: std::fs::File,
+}
+
+impl BuildLock {
+    /// Take the lock of `flavour`'s build, waiting for it (with a line on
+    /// stderr when it is held elsewhere). `exclusive`: to build.
+    pub fn take(flavour: Flavour, exclusive: bool) -> Result<BuildLock> {
+        use std::os::fd::AsRawFd;
+        let dir = lab_dir().join("build");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{}.lock", flavour.name()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mode = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        // SAFETY: `file` is an open fd; flock does not touch memory.
+        if unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) } != 0 {
+            eprintln!(
+                "lab: {flavour}: waiting for the build that holds {}",
+                path.display()
+            );
+            // SAFETY: as above.
+            if unsafe { libc::flock(file.as_raw_fd(), mode) } != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        Ok(BuildLock { _file: file })
+    }
+}
+
 /// Lowercase hex SHA-256 of `data` (build stamps).
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::{Digest, Sha256};

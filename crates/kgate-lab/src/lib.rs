@@ -37,7 +37,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-pub use kernel::{lab_dir, parse_stamp, sha256_hex, Flavour, Kernel, KernelBuild, BUILD_STAMP};
+pub use kernel::{
+    lab_dir, parse_stamp, sha256_hex, BuildLock, Flavour, Kernel, KernelBuild, BUILD_STAMP,
+};
 pub use manifest::{Missing, Why};
 pub use scenario::Scenario;
 

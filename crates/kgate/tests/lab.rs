@@ -80,7 +80,16 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
         eprintln!("SKIPPED: lab test on {flavour}: KGATE_LAB_SKIP=1");
         return None;
     }
-    let kernel = match Kernel::find(flavour).and_then(|k| k.check_current().map(|()| k)) {
+    // A build of this kernel running beside the tests (scripts/test.sh)
+    // finishes first.
+    let lock = flavour
+        .build()
+        .map(|_| kgate_lab::BuildLock::take(flavour, false))
+        .transpose();
+    let kernel = match lock
+        .and_then(|_lock| Kernel::find(flavour))
+        .and_then(|k| k.check_current().map(|()| k))
+    {
         Ok(k) => k,
         Err(e) if required() => {
             return Some(Err(format!("{e:#} (KGATE_REQUIRE_KERNELS=1)")));
