@@ -21,6 +21,9 @@
 # inputs of at most KGATE_FUZZ_MAX_LEN bytes (default 64 KiB) that add
 # coverage (libFuzzer -merge=1).
 #
+# KGATE_FUZZ_JOBS (default 1) runs that many targets at once, each on one
+# core (scripts/test.sh: the number of CPUs).
+#
 # Exit 1 on the first target that crashes; the input is in
 # fuzz/artifacts/TARGET/. Copy it to fuzz/regressions/TARGET/ so that the
 # stable replay test (`cargo test --manifest-path fuzz/Cargo.toml`) keeps
@@ -38,6 +41,7 @@ if [ -z "$minimize" ] && [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
     shift
 fi
 targets=("$@")
+todo=()
 
 tc=${KGATE_FUZZ_TOOLCHAIN:-}
 if [ -z "$tc" ]; then
@@ -209,7 +213,40 @@ for t in "${targets[@]}"; do
         printf '%s: %s files, %s\n' "$t" "$(find "fuzz/corpus/$t" -type f | wc -l)" "$(du -sh "fuzz/corpus/$t" | cut -f1)" >&2
         continue
     fi
-    printf '\n==> fuzz %s for %ss (%s)\n' "$t" "$secs" "$tc" >&2
-    fuzz run "${san[@]}" "$t" "work/$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 2>&1 |
-        grep -E 'stat::number_of_executed_units|stat::peak_rss_mb|Done|ERROR|panicked|SUMMARY' >&2
+    todo+=("$t")
 done
+[ -n "$minimize" ] && exit 0
+
+# Build every target once, then run them KGATE_FUZZ_JOBS at a time
+# (default 1), each with its own log; a target's summary lines are printed
+# when it ends, and the first failure fails the script.
+fuzz build "${san[@]}" >&2
+logs=fuzz/work/.logs
+mkdir -p "$logs"
+run_target() {
+    local t=$1 rc=0
+    fuzz run "${san[@]}" "$t" "work/$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 >"$logs/$t" 2>&1 || rc=$?
+    {
+        printf '\n==> fuzz %s for %ss (%s): %s\n' "$t" "$secs" "$tc" "$([ $rc = 0 ] && echo ok || echo "FAILED (exit $rc)")"
+        grep -E 'stat::number_of_executed_units|stat::peak_rss_mb|Done|ERROR|panicked|SUMMARY' "$logs/$t" || true
+        [ $rc = 0 ] || tail -30 "$logs/$t"
+    } >&2
+    return $rc
+}
+jobs=${KGATE_FUZZ_JOBS:-1}
+failed=0
+running=0
+for t in "${todo[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || failed=1
+        running=$((running - 1))
+    fi
+    [ $failed = 0 ] || break
+    run_target "$t" &
+    running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
+done
+exit $failed

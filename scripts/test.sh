@@ -93,4 +93,4 @@ cargo test --manifest-path fuzz/Cargo.toml --quiet 2>&1
 
 step "fuzz: every target for ${KGATE_FUZZ_SECONDS:-10} s"
 # Stable (no sanitizer) unless told otherwise: what a fresh machine has.
-KGATE_FUZZ_TOOLCHAIN=${KGATE_FUZZ_TOOLCHAIN:-stable} scripts/fuzz.sh "${KGATE_FUZZ_SECONDS:-10}"
+KGATE_FUZZ_JOBS=${KGATE_FUZZ_JOBS:-$(nproc)} KGATE_FUZZ_TOOLCHAIN=${KGATE_FUZZ_TOOLCHAIN:-stable} scripts/fuzz.sh "${KGATE_FUZZ_SECONDS:-10}"
