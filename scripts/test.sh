@@ -89,7 +89,9 @@ fei_check || rc=1
 ((rc == 0)) || exit "$rc"
 
 step "fuzz: the committed corpus and every past crash input, replayed (stable)"
-cargo test --manifest-path fuzz/Cargo.toml --quiet 2>&1
+# In the workspace's target directory: the dependencies built for the
+# tests above are reused.
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} cargo test --manifest-path fuzz/Cargo.toml --quiet 2>&1
 
 step "fuzz: every target for ${KGATE_FUZZ_SECONDS:-10} s"
 # Stable (no sanitizer) unless told otherwise: what a fresh machine has.
