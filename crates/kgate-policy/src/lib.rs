@@ -41,6 +41,7 @@ pub mod diag;
 mod diff;
 mod explain;
 mod freeze;
+mod mode;
 pub mod model;
 mod parse;
 pub mod profile;
@@ -62,6 +63,7 @@ pub use explain::{ExplainedModule, Explanation, SocketVerdict};
 pub use freeze::{
     freeze, FreezeInput, FreezeReport, Frozen, FrozenModule, ReachableLoaded, FROZEN_SYSCTLS,
 };
+pub use mode::ApplyMode;
 pub use model::{
     Entry, Meta, Mode, ModulesSection, Policy, RootMode, SeccompErrno, SeccompSection,
     SocketFamily, SocketsSection, SpliceSection, SysctlValue, UsernsMode, UsernsSection,

@@ -56,6 +56,8 @@ pub enum Backend {
         Show the exact diff of every file and sysctl; change nothing.
     kgate apply policy.toml
         Apply it, then regenerate the initramfs (update-initramfs -u -k all).
+    kgate apply policy.toml --mode audit
+        Report what the policy would deny, deny nothing (then: kgate events).
     kgate apply policy.toml --root /mnt/image --dry-run
         The same for a mounted image.
 
@@ -79,6 +81,14 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Put every section that is on in this mode, whatever the file says:
+    /// `audit` reports what enforce would deny and denies nothing (a week
+    /// of it shows what enforcing would break: `kgate events`); `enforce`
+    /// denies. Sections that are off stay off; the file is not changed.
+    /// `kgate status` shows the mode in force per section.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<ApplyModeArg>,
+
     /// Initramfs whose modules count as needed to boot [default:
     /// /boot/initrd.img-RELEASE below the root, when it exists].
     #[arg(long, value_name = "FILE", conflicts_with = "no_initramfs")]
@@ -95,6 +105,24 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+/// `kgate apply --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyModeArg {
+    /// Every section that is on denies what it does not allow.
+    Enforce,
+    /// Every section that is on only reports.
+    Audit,
+}
+
+impl From<ApplyModeArg> for kgate_policy::ApplyMode {
+    fn from(m: ApplyModeArg) -> Self {
+        match m {
+            ApplyModeArg::Enforce => kgate_policy::ApplyMode::Enforce,
+            ApplyModeArg::Audit => kgate_policy::ApplyMode::Audit,
+        }
+    }
 }
 
 /// Take back what `kgate apply` wrote.
@@ -195,7 +223,19 @@ fn modprobe_rows(
 
 fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<SectionRow>)> {
     // A bad policy is rejected before anything else happens.
-    let loaded_policy = load_policy(&args.policy)?;
+    let mut loaded_policy = load_policy(&args.policy)?;
+    if let Some(mode) = args.mode {
+        loaded_policy.policy = loaded_policy.policy.with_mode(mode.into());
+        writeln!(
+            out,
+            "mode: every section that is on is put in {} (--mode); {} is unchanged",
+            match mode {
+                ApplyModeArg::Enforce => "enforce",
+                ApplyModeArg::Audit => "audit",
+            },
+            args.policy.display()
+        )?;
+    }
     let policy = &loaded_policy.policy;
     let backend = match (args.backend, &args.target.root) {
         (Some(b), _) => b,
