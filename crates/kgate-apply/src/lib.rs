@@ -32,6 +32,7 @@ mod apply;
 mod checked;
 mod crash;
 mod error;
+pub mod last_good;
 mod leftover;
 mod lock;
 mod manifest;

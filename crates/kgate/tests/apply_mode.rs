@@ -106,3 +106,55 @@ fn a_bad_mode_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!root.join(CONF).exists());
 }
+
+/// What `kgate boot` falls back to: the policy as last enforced (after
+/// `--mode`), recorded by apply and removed by revert.
+#[test]
+fn apply_records_the_last_good_policy_and_revert_removes_it() {
+    let dir = TempDir::new("apply-last-good");
+    let root = root_with_modules(dir.path());
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, ENFORCING).unwrap();
+    let (ok, out) = apply(&policy, &root, Some("audit"));
+    assert!(ok, "{out}");
+    let toml = std::fs::read_to_string(root.join("var/lib/kgate/last-good.toml")).unwrap();
+    assert!(toml.contains("mode = \"audit\""), "{toml}");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("var/lib/kgate/last-good.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["schema"], "kgate.last-good/1");
+    assert_eq!(meta["mode"], "audit");
+    assert_eq!(meta["backend"], "modprobe");
+    assert_eq!(meta["source"], policy.display().to_string());
+    // A dry run records nothing new.
+    std::fs::write(&policy, ENFORCING.replace("sctp", "vsock")).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kgate"));
+    let out = c
+        .arg("apply")
+        .arg(&policy)
+        .args([
+            "--backend",
+            "modprobe",
+            "--no-cache",
+            "--no-initramfs",
+            "--dry-run",
+            "--root",
+        ])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("var/lib/kgate/last-good.toml")).unwrap(),
+        toml
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kgate"))
+        .args(["revert", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!root.join("var/lib/kgate/last-good.toml").exists());
+    assert!(!root.join("var/lib/kgate/last-good.json").exists());
+}

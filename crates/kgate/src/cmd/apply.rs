@@ -290,6 +290,9 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
         };
         let plan = kgate_apply::plan_sysctls(&input, t.fs_root())?;
         let rows = bpf_lsm::apply(&loaded_policy, &t, args.dry_run, &plan, out)?;
+        if !args.dry_run {
+            record_last_good(args, policy, "bpf-lsm", &lock_root, out)?;
+        }
         return Ok((ExitCode::SUCCESS, rows));
     }
 
@@ -342,6 +345,9 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
             args.policy.display(),
             plan.blocked().len()
         )?;
+        if !args.dry_run {
+            record_last_good(args, policy, "modprobe", &lock_root, out)?;
+        }
         return Ok((ExitCode::SUCCESS, modprobe_rows(policy, &plan, Some(&[]))));
     }
     write!(out, "{}", plan.diff())?;
@@ -404,11 +410,43 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
     {
         writeln!(out, "\n{}", kgate_apply::initramfs_warning())?;
     }
+    record_last_good(args, policy, "modprobe", &lock_root, out)?;
     writeln!(out, "Undo with: kgate revert --backend modprobe")?;
     Ok((
         ExitCode::SUCCESS,
         modprobe_rows(policy, &plan, Some(&report.sysctls_set)),
     ))
+}
+
+/// Record `policy`, as just enforced, as the last good one below `root`
+/// (`kgate_apply::last_good`: what `kgate boot` falls back to). A failure
+/// to record is a warning: the policy is in force either way.
+fn record_last_good(
+    args: &ApplyArgs,
+    policy: &kgate_policy::Policy,
+    backend: &str,
+    root: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let meta = kgate_apply::last_good::LastGood {
+        schema: kgate_apply::last_good::SCHEMA.into(),
+        source: args.policy.display().to_string(),
+        mode: args.mode.map(|m| match m {
+            ApplyModeArg::Enforce => "enforce".to_owned(),
+            ApplyModeArg::Audit => "audit".to_owned(),
+        }),
+        backend: backend.into(),
+        hash: policy.hash(),
+    };
+    match kgate_apply::last_good::save(root, &policy.to_toml(), &meta) {
+        Ok(()) => writeln!(
+            out,
+            "recorded {} (enforced at boot if the policy file cannot be)",
+            root.join(kgate_apply::last_good::LAST_GOOD).display()
+        )?,
+        Err(e) => writeln!(out, "warning: cannot record the last good policy: {e}")?,
+    }
+    Ok(())
 }
 
 /// Run `kgate revert`.
@@ -428,6 +466,20 @@ pub fn run_revert(args: &RevertArgs) -> Result<ExitCode> {
     let report = kgate_apply::revert(&root, args.dry_run)?;
     for m in &report.messages {
         writeln!(out, "{m}")?;
+    }
+    if args.backend.is_none() {
+        let rel = kgate_apply::last_good::LAST_GOOD;
+        if args.dry_run {
+            if root.join(rel).exists() {
+                writeln!(out, "would remove {}", root.join(rel).display())?;
+            }
+        } else if kgate_apply::last_good::remove(&root)? {
+            writeln!(
+                out,
+                "removed {} (the boot fallback)",
+                root.join(rel).display()
+            )?;
+        }
     }
     if report.had_manifest && !report.removed.is_empty() && !args.dry_run {
         writeln!(out, "\n{}", kgate_apply::initramfs_warning())?;
