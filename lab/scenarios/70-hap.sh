@@ -147,7 +147,9 @@ if [ -n "$left_ok" ] && [ "$(echo $left | wc -w)" = 1 ] && [ -n "$reaped" ]; the
 else
 	result hap_sigkill_instance_reaped FAIL "left: [$left]; next run: $(head -c 1500 /tmp/hap-int.err)"
 fi
-if [ -z "$imp" ]; then
+if [ -z "$imp" ] && [ ! -e /proc/sys/kernel/ns_last_pid ]; then
+	result hap_stale_instance_impostor SKIP "needs:ns_last_pid no /proc/sys/kernel/ns_last_pid on $KGATE_LAB_KERNEL (CONFIG_CHECKPOINT_RESTORE unset): no way to put a process on a chosen pid"
+elif [ -z "$imp" ]; then
 	result hap_stale_instance_impostor FAIL "could not start a process on the recycled pid $killed (ns_last_pid: $(cat /proc/sys/kernel/ns_last_pid 2>&1))"
 elif [ "$imp_comm" = kgate ] && [ -n "$reaped" ]; then
 	result hap_stale_instance_impostor PASS "a process called kgate ran on the killed kgate's pid $killed; its instance was still removed"

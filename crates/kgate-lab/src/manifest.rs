@@ -17,6 +17,7 @@
 //! | `modules` | loadable modules at all (a non-empty `modules.dep`) |
 //! | `module:NAME` | NAME shipped as a loadable module (not absent, not built in) |
 //! | `x32_abi` | `CONFIG_X86_X32_ABI` (x32 syscall entry points) |
+//! | `ns_last_pid` | `/proc/sys/kernel/ns_last_pid` (`CONFIG_CHECKPOINT_RESTORE`): a process on a chosen pid |
 //! | `run:SCENARIO` | the scenario runs on this kernel at all (the lab may run it on another kernel with the same code instead: [`Why::CoveredBy`]) |
 //!
 //! Scenarios also name features that no kernel declares missing (e.g.
@@ -123,12 +124,20 @@ const GENERIC_612: [Missing; 3] = [
     },
 ];
 
-const FEI_612: [Missing; 1] = [Missing {
-    feature: "modules",
-    why: Why::NotBuilt(
-        "every option is built in (lab/kernel/fei-6.12.config); the Debian kernels test modules",
-    ),
-}];
+const FEI_612: [Missing; 2] = [
+    Missing {
+        feature: "modules",
+        why: Why::NotBuilt(
+            "every option is built in (lab/kernel/fei-6.12.config); the Debian kernels test modules",
+        ),
+    },
+    Missing {
+        feature: "ns_last_pid",
+        why: Why::NotBuilt(
+            "CONFIG_CHECKPOINT_RESTORE is not set in lab/kernel/fei-6.12.config (tinyconfig); every Debian kernel has /proc/sys/kernel/ns_last_pid",
+        ),
+    },
+];
 
 impl Flavour {
     /// What this kernel lacks: the features a scenario may SKIP on here.
