@@ -29,6 +29,7 @@
 /// re-exported so that `kgate_apply::atomic` keeps working.
 pub use kgate_kernel::atomic;
 mod apply;
+pub mod boot_record;
 mod checked;
 mod crash;
 mod error;

@@ -40,6 +40,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let splice_paths = kgate_bpf::splice::paths(&host, splice_state(bpf.as_ref().ok()));
     let manifest = Path::new("/").join(kgate_apply::STATE_FILE);
     let modprobe = manifest.is_file();
+    let boot = kgate_apply::boot_record::read(Path::new("/"));
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -49,6 +50,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 "bpf_lsm_error": bpf.as_ref().err().map(|e| e.to_string()),
                 "modprobe": { "applied": modprobe, "manifest": manifest },
                 "splice_paths": splice_paths,
+                "boot": boot,
             });
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
@@ -129,6 +131,25 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                     "not applied".to_owned()
                 }
             )?;
+            match &boot {
+                Some(b) => writeln!(
+                    out,
+                    "boot: {}{}{}",
+                    b.state,
+                    b.policy
+                        .as_deref()
+                        .map(|p| format!(" ({p})"))
+                        .unwrap_or_default(),
+                    b.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                )?,
+                None => writeln!(
+                    out,
+                    "boot: kgate boot has not run this boot (kgate.service)"
+                )?,
+            }
             writeln!(out)?;
             print_splice_paths(&mut out, &splice_paths)?;
         }

@@ -10,8 +10,10 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
 use kgate_apply::{ApplyError, ModprobeInput};
-use kgate_kernel::boot::{self, BootError};
+use kgate_kernel::boot::{self as boot_modules_of, BootError};
 use kgate_policy::Mode;
+
+pub mod boot;
 
 use crate::backend::bpf_lsm;
 use crate::backend::sections::{print_sections, row, seccomp_row, sysctl_row, SectionRow};
@@ -105,6 +107,11 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+
+    /// Do not record this apply as the last good policy (`kgate boot`'s
+    /// fallback, which must not replace the record with itself).
+    #[arg(skip)]
+    pub no_record: bool,
 }
 
 /// `kgate apply --mode`.
@@ -221,7 +228,10 @@ fn modprobe_rows(
     ]
 }
 
-fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<SectionRow>)> {
+pub(crate) fn apply_to(
+    args: &ApplyArgs,
+    out: &mut dyn Write,
+) -> Result<(ExitCode, Vec<SectionRow>)> {
     // A bad policy is rejected before anything else happens.
     let mut loaded_policy = load_policy(&args.policy)?;
     if let Some(mode) = args.mode {
@@ -316,11 +326,11 @@ fn apply_to(args: &ApplyArgs, out: &mut dyn Write) -> Result<(ExitCode, Vec<Sect
             p.is_file().then_some(p)
         })
     };
-    let boot = match boot::boot_modules(t.fs_root(), &t.tree, initramfs.as_deref()) {
+    let boot = match boot_modules_of::boot_modules(t.fs_root(), &t.tree, initramfs.as_deref()) {
         Ok(b) => b,
         Err(e @ BootError::UnsupportedCompression { .. }) => {
             writeln!(out, "warning: {e}")?;
-            boot::boot_modules(t.fs_root(), &t.tree, None)?
+            boot_modules_of::boot_modules(t.fs_root(), &t.tree, None)?
         }
         Err(e) => return Err(e).context("failed to find the modules boot needs"),
     };
@@ -428,6 +438,9 @@ fn record_last_good(
     root: &std::path::Path,
     out: &mut dyn Write,
 ) -> Result<()> {
+    if args.no_record {
+        return Ok(());
+    }
     let meta = kgate_apply::last_good::LastGood {
         schema: kgate_apply::last_good::SCHEMA.into(),
         source: args.policy.display().to_string(),
