@@ -86,6 +86,25 @@ fn index(flavour: Flavour) -> usize {
     Flavour::ALL.iter().position(|f| *f == flavour).unwrap()
 }
 
+fn rank(flavour: Flavour) -> usize {
+    BOOT_ORDER.iter().position(|f| *f == flavour).unwrap()
+}
+
+/// A boot's place in the queue for a permit, taken by [`start`] in the
+/// starting thread (so that every boot started together is queued before
+/// any takes a permit) and given up when the boot ends, whether it took a
+/// permit or returned early (skipped, no kernel).
+struct Queued(usize);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let lab = lab();
+        let mut p = lab.permits.lock().unwrap_or_else(|e| e.into_inner());
+        p.waiting.remove(&self.0);
+        lab.permit_freed.notify_all();
+    }
+}
+
 fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
     if !required() && std::env::var("KGATE_LAB_SKIP").as_deref() == Ok("1") {
         eprintln!("SKIPPED: lab test on {flavour}: KGATE_LAB_SKIP=1");
@@ -117,9 +136,8 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
     let opts = RunOptions::new(env!("CARGO_BIN_EXE_kgate"));
     let lab = lab();
     {
-        let rank = BOOT_ORDER.iter().position(|f| *f == flavour).unwrap();
+        let rank = rank(flavour);
         let mut p = lab.permits.lock().unwrap_or_else(|e| e.into_inner());
-        p.waiting.insert(rank);
         while p.free == 0 || p.waiting.first() != Some(&rank) {
             p = lab.permit_freed.wait(p).unwrap_or_else(|e| e.into_inner());
         }
@@ -173,8 +191,16 @@ fn start(flavour: Flavour) {
         return;
     }
     *state = SlotState::Booting;
+    lab()
+        .permits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .waiting
+        .insert(rank(flavour));
+    let queued = Queued(rank(flavour));
     std::thread::spawn(move || {
         let outcome = Arc::new(boot(flavour));
+        drop(queued);
         let slot = &lab().slots[index(flavour)];
         *slot.state.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Done(outcome);
         slot.done.notify_all();
@@ -201,10 +227,11 @@ fn outcome(flavour: Flavour) -> Outcome {
     }
 }
 
-/// The order boots start in with `KGATE_LAB_JOBS` > 1: the longest first
-/// (generic-6.12, 14 min under TCG on the 2-core CI machine; cloud-6.12
-/// 8 min), so that the short ones fill in beside it; fei-6.12 last, as it
-/// may wait for its build.
+/// The order boots take permits in: the longest first (generic-6.12, 14
+/// min under TCG on the 2-core CI machine; cloud-6.12 8 min), so that the
+/// short ones fill in beside it; fei-6.12 last, as it may wait for its
+/// build (before it queues for a permit, so it holds none while waiting,
+/// and being last, holds up no other boot).
 const BOOT_ORDER: [Flavour; 4] = [
     Flavour::Generic612,
     Flavour::Cloud612,
