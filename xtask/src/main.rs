@@ -10,6 +10,7 @@
 //! Debian's kernel source package (see `build_kernel.rs`).
 
 mod build_kernel;
+mod deb;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,6 +60,13 @@ enum Cmd {
     },
     /// Print the lab cache directory.
     Dir,
+    /// Build the Debian package target/debian/kgate_VERSION_ARCH.deb
+    /// (packaging/README.md), then check it with lintian when installed.
+    Deb {
+        /// Do not run lintian.
+        #[arg(long)]
+        no_lintian: bool,
+    },
     /// Boot the kernels under qemu with kgate inside and run the lab
     /// scenarios (lab/scenarios/*.sh, or --scenarios DIR); exit 1 on any
     /// failure.
@@ -142,6 +150,14 @@ fn main() -> Result<()> {
         }
         Cmd::Dir => {
             println!("{}", lab_dir().display());
+            Ok(())
+        }
+        Cmd::Deb { no_lintian } => {
+            let deb = deb::build()?;
+            if !no_lintian {
+                deb::lintian(&deb)?;
+            }
+            println!("{}", deb.display());
             Ok(())
         }
         Cmd::Lab(args) => lab(&args),

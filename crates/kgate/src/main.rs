@@ -64,6 +64,8 @@ enum Command {
     Cve(cmd::cve::Args),
     Score(cmd::score::Args),
     Explain(cmd::explain::Args),
+    #[command(hide = true)]
+    GenerateDocs(cmd::docs::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +89,9 @@ fn main() -> ExitCode {
         Some(Command::Cve(args)) => cmd::cve::run(&args),
         Some(Command::Score(args)) => cmd::score::run(&args),
         Some(Command::Explain(args)) => cmd::explain::run(&args),
+        Some(Command::GenerateDocs(args)) => {
+            cmd::docs::run(&args, <Cli as clap::CommandFactory>::command())
+        }
         None => cmd::survey::run(&cmd::survey::Args::default()),
     };
     match result {

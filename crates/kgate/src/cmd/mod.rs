@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod cve;
+pub mod docs;
 pub mod events;
 pub mod explain;
 pub mod export;
