@@ -17,8 +17,6 @@ deps_install() {
         # libseccomp-dev: kgate-seccomp's tests and benchmark compare with
         # libseccomp (a dev-dependency that links -lseccomp).
         # g++: libfuzzer-sys builds libFuzzer (C++) for the fuzz targets.
-        # dpkg-dev (dpkg-shlibdeps), lintian: cargo xtask deb.
-        want+=(dpkg-dev lintian)
         want+=(g++ kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git libseccomp-dev)
     fi
     if [[ ${1:-build} == kernel ]]; then
