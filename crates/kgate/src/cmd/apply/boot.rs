@@ -100,13 +100,18 @@ pub fn decide(cmdline: &str, policy_exists: bool, last: Option<&LastGood>) -> De
                 Some("audit") => Some(ApplyModeArg::Audit),
                 _ => None,
             }),
-            backend: last.and_then(|l| match l.backend.as_str() {
-                "bpf-lsm" => Some(Backend::BpfLsm),
-                "modprobe" => Some(Backend::Modprobe),
-                _ => None,
-            }),
+            backend: last.and_then(recorded_backend),
             fallback: last.is_some(),
         },
+    }
+}
+
+/// The backend a last-good record names (`None`: unknown, apply's default).
+fn recorded_backend(l: &LastGood) -> Option<Backend> {
+    match l.backend.as_str() {
+        "bpf-lsm" => Some(Backend::BpfLsm),
+        "modprobe" => Some(Backend::Modprobe),
+        _ => None,
     }
 }
 
@@ -237,11 +242,7 @@ fn fall_back(
     out: &mut dyn Write,
 ) -> Result<(BootRecord, u8)> {
     // The record holds the policy as enforced, --mode already applied.
-    let backend = meta.and_then(|m| match m.backend.as_str() {
-        "bpf-lsm" => Some(Backend::BpfLsm),
-        "modprobe" => Some(Backend::Modprobe),
-        _ => None,
-    });
+    let backend = meta.and_then(recorded_backend);
     let mut a = apply_args(image, path, None, backend);
     a.no_record = true;
     match apply_to(&a, out) {
