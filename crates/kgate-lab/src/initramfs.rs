@@ -359,6 +359,7 @@ pub fn build_probe(guest_src: &Path, cache: &Path) -> Result<PathBuf> {
     if out.is_file() {
         return Ok(out);
     }
+    std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let tmp = cache.join(format!(".probe-{}.tmp", std::process::id()));
     let result = Command::new("gcc")
         .args(["-static", "-O2", "-Wall", "-Wextra", "-o"])

@@ -256,23 +256,46 @@ impl Kernel {
 /// `<lab>/build/<flavour>.lock`: the kernel drops it when the holder exits.
 #[derive(Debug)]
 pub struct BuildLock {
-    _file: std::fs::File,
+    _file: FileLock,
 }
 
 impl BuildLock {
     /// Take the lock of `flavour`'s build, waiting for it (with a line on
     /// stderr when it is held elsewhere). `exclusive`: to build.
     pub fn take(flavour: Flavour, exclusive: bool) -> Result<BuildLock> {
+        let path = lab_dir()
+            .join("build")
+            .join(format!("{}.lock", flavour.name()));
+        let lock = FileLock::take(&path, exclusive, &format!("{flavour}: the build"))?;
+        Ok(BuildLock { _file: lock })
+    }
+}
+
+/// An `flock` on a file of the lab cache, released when dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    /// Take the exclusive lock on `path` (created), waiting for it.
+    pub fn exclusive(path: &Path) -> Result<FileLock> {
+        FileLock::take(path, true, &path.display().to_string())
+    }
+
+    /// Take the lock on `path`, shared or exclusive, waiting with a line
+    /// on stderr naming `what` when another process holds it.
+    pub fn take(path: &Path, exclusive: bool, what: &str) -> Result<FileLock> {
         use std::os::fd::AsRawFd;
-        let dir = lab_dir().join("build");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(format!("{}.lock", flavour.name()));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)
+            .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         let mode = if exclusive {
             libc::LOCK_EX
@@ -281,17 +304,14 @@ impl BuildLock {
         };
         // SAFETY: `file` is an open fd; flock does not touch memory.
         if unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) } != 0 {
-            eprintln!(
-                "lab: {flavour}: waiting for the build that holds {}",
-                path.display()
-            );
+            eprintln!("lab: waiting for {what} (it holds {})", path.display());
             // SAFETY: as above.
             if unsafe { libc::flock(file.as_raw_fd(), mode) } != 0 {
                 return Err(std::io::Error::last_os_error())
                     .with_context(|| format!("cannot lock {}", path.display()));
             }
         }
-        Ok(BuildLock { _file: file })
+        Ok(FileLock { _file: file })
     }
 }
 
