@@ -117,16 +117,21 @@ fn shlib_depends(binary: &Path, scratch: &Path) -> Result<String> {
 /// The maintainer scripts.
 const POSTINST: &str = r#"#!/bin/sh
 # kgate postinst: register kgate.service (enabled: it enforces
-# /etc/kgate/policy.toml at every boot once there is one). Nothing is
-# enforced by installing the package.
+# /etc/kgate/policy.toml at every boot once there is one) and
+# kgate-events.service (denials and audits to the journal; started now).
+# Nothing is enforced by installing the package.
 set -e
 if [ "$1" = configure ]; then
     if command -v deb-systemd-helper >/dev/null; then
-        deb-systemd-helper unmask kgate.service >/dev/null || true
-        deb-systemd-helper enable kgate.service >/dev/null || true
+        for unit in kgate.service kgate-events.service; do
+            deb-systemd-helper unmask $unit >/dev/null || true
+            deb-systemd-helper enable $unit >/dev/null || true
+        done
     fi
     if [ -d /run/systemd/system ]; then
         systemctl --system daemon-reload >/dev/null || true
+        # Events of the first `kgate apply` go to the journal too.
+        deb-systemd-invoke restart kgate-events.service >/dev/null 2>&1 || true
     fi
 fi
 exit 0
@@ -142,7 +147,7 @@ if [ "$1" = remove ] || [ "$1" = deconfigure ]; then
         kgate revert || echo "kgate: warning: kgate revert failed; see above" >&2
     fi
     if [ -d /run/systemd/system ] && command -v deb-systemd-invoke >/dev/null; then
-        deb-systemd-invoke stop kgate.service >/dev/null 2>&1 || true
+        deb-systemd-invoke stop kgate-events.service kgate.service >/dev/null 2>&1 || true
     fi
 fi
 exit 0
@@ -157,8 +162,10 @@ if [ "$1" = purge ]; then
     rm -rf /var/lib/kgate /var/cache/kgate /run/kgate /etc/kgate
     rm -rf /sys/fs/bpf/kgate 2>/dev/null || true
     if command -v deb-systemd-helper >/dev/null; then
-        deb-systemd-helper purge kgate.service >/dev/null || true
-        deb-systemd-helper unmask kgate.service >/dev/null || true
+        for unit in kgate.service kgate-events.service; do
+            deb-systemd-helper purge $unit >/dev/null || true
+            deb-systemd-helper unmask $unit >/dev/null || true
+        done
     fi
 fi
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
@@ -259,6 +266,11 @@ pub fn build() -> Result<PathBuf> {
     install(
         &pk.join("systemd/kgate.service"),
         &stage.join("lib/systemd/system/kgate.service"),
+        0o644,
+    )?;
+    install(
+        &pk.join("systemd/kgate-events.service"),
+        &stage.join("lib/systemd/system/kgate-events.service"),
         0o644,
     )?;
     install(

@@ -285,6 +285,10 @@ pub struct EventsSummary {
     pub undecodable: u64,
     /// Why the first undecodable record was refused.
     pub first_undecodable: Option<String>,
+    /// With `follow`: reading stopped because the pinned ring buffer was
+    /// replaced or removed (a new `kgate apply`, or `kgate revert`); a
+    /// follower that must not miss events reads again.
+    pub ring_replaced: bool,
 }
 
 pub(crate) fn clock_offset() -> i128 {
@@ -322,6 +326,14 @@ pub fn events(
     }
     let ring = open_pinned(pin_dir, map::EVENTS)?;
     let drops = open_pinned(pin_dir, map::DROPS)?;
+    let ring_inode = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(crate::pins::map_pin(pin_dir, map::EVENTS))
+            .map(|m| m.ino())
+            .ok()
+    };
+    let ring_at_start = ring_inode();
+    let mut ring_replaced = false;
     let offset = clock_offset();
     let mut dropped_seen = sum_percpu(&drops, 0)?;
     let dropped_at_start = dropped_seen;
@@ -372,6 +384,12 @@ pub fn events(
                 break;
             }
             p.map_err(bpf_err("waiting for events", None))?;
+            if ring_inode() != ring_at_start {
+                // Drain what the old ring still holds, then stop.
+                let _ = rb.consume();
+                ring_replaced = true;
+                break;
+            }
             let now = sum_percpu(&drops, 0)?;
             if now > dropped_seen {
                 on_drop(now, now - dropped_seen);
@@ -386,6 +404,7 @@ pub fn events(
         dropped_while_reading: dropped_total - dropped_at_start,
         undecodable: undecodable.get(),
         first_undecodable: first_undecodable.into_inner(),
+        ring_replaced,
     })
 }
 

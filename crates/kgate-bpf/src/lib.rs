@@ -102,6 +102,7 @@ pub use attach::{apply, exe_key_of, ApplyReport};
 pub use events::{decode_event, events, DecodeError, Event, EventsSummary, Request};
 pub use hook::{Hook, Rule, Verdict};
 pub use pindir::{bpffs_mode, bpffs_recommendation};
+pub use pins::is_applied;
 pub use policy::{
     concrete_key, endpoint_key, BpfPolicy, EndpointKey, ModulesRules, RootMode, SectionMode,
     SocketMatch, SocketsRules, SpliceRules, UsernsMode, UsernsRules, MAX_REQUEST_LEN,

@@ -141,7 +141,8 @@ pub(crate) fn bpf_err(
     move |source| BpfError::Bpf { what, source, hint }
 }
 
-pub(crate) fn is_applied(pin_dir: &Path) -> bool {
+/// Whether a policy is pinned under `pin_dir` (some hook's link is).
+pub fn is_applied(pin_dir: &Path) -> bool {
     Hook::ALL.iter().any(|h| link_pin(pin_dir, *h).exists())
 }
 

@@ -7,6 +7,7 @@ mod cmd;
 mod cvedata;
 mod ftrace;
 mod inputs;
+mod journal;
 mod output;
 mod target;
 

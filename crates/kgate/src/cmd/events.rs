@@ -31,10 +31,31 @@ pub struct Args {
     /// Output format: text lines, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Send each event to the systemd journal as a structured entry
+    /// (MESSAGE, PRIORITY, KGATE_VERDICT, KGATE_HOOK, KGATE_REQUEST,
+    /// KGATE_RULE, KGATE_UID, KGATE_PID, KGATE_COMM, KGATE_EXE,
+    /// KGATE_CGROUP) instead of printing it; `journalctl -u kgate` shows
+    /// them. With --follow, a new `kgate apply` (which pins a new ring
+    /// buffer) is followed too. kgate-events.service runs
+    /// `kgate events --follow --wait --journal`.
+    #[arg(long)]
+    pub journal: bool,
+
+    /// With --follow: when nothing is enforced, wait for `kgate apply`
+    /// instead of failing.
+    #[arg(long, requires = "follow")]
+    pub wait: bool,
 }
 
 /// Run `kgate events`.
 pub fn run(args: &Args) -> Result<ExitCode> {
+    if args.journal {
+        return run_journal(args);
+    }
+    if args.wait && !wait_applied(deadline_of(args)) {
+        return Ok(ExitCode::SUCCESS);
+    }
     let deadline = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
@@ -113,6 +134,79 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn deadline_of(args: &Args) -> Option<Instant> {
+    args.seconds
+        .map(|s| Instant::now() + Duration::from_secs(s))
+}
+
+/// Wait until a policy is pinned; false when `deadline` passed first.
+fn wait_applied(deadline: Option<Instant>) -> bool {
+    while !kgate_bpf::is_applied(&pin_dir()) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    true
+}
+
+/// `kgate events --journal`: every event to journald, again after each
+/// new apply when following.
+fn run_journal(args: &Args) -> Result<ExitCode> {
+    let deadline = deadline_of(args);
+    let mut journal = crate::journal::Journal::open().with_context(|| {
+        format!(
+            "cannot connect to the systemd journal ({})",
+            crate::journal::SOCKET
+        )
+    })?;
+    let mut send_failures = 0u64;
+    loop {
+        if args.wait && !wait_applied(deadline) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let summary = kgate_bpf::events(
+            &pin_dir(),
+            args.follow,
+            |e: Event| {
+                if let Err(err) = journal.send(&e, &event_line(&e)) {
+                    // journald restarting or full: say so on stderr (the
+                    // unit's own log), keep reading.
+                    send_failures += 1;
+                    if send_failures.is_power_of_two() {
+                        eprintln!(
+                            "kgate: warning: {send_failures} events not written to the journal: {err}; this one: {}",
+                            event_line(&e)
+                        );
+                    }
+                }
+                match deadline {
+                    Some(d) if Instant::now() >= d => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                }
+            },
+            |total, new| {
+                eprintln!(
+                    "kgate: warning: {new} events lost: the ring buffer was full ({total} lost since the policy was applied)"
+                );
+            },
+        )?;
+        if let Some(why) = &summary.first_undecodable {
+            eprintln!(
+                "kgate: warning: {} event records could not be decoded; the first: {why}",
+                summary.undecodable
+            );
+        }
+        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        if !args.follow || timed_out {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if summary.ring_replaced {
+            eprintln!("kgate: the policy was applied again or reverted; following the new one");
+        }
+    }
 }
 
 /// One `--format json` line: the event with its schema name.

@@ -135,7 +135,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 Some(b) => writeln!(
                     out,
                     "boot: {}{}{}",
-                    b.state,
+                    boot_state(&b.state),
                     b.policy
                         .as_deref()
                         .map(|p| format!(" ({p})"))
@@ -155,4 +155,16 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A boot record's state as `kgate status` says it.
+fn boot_state(state: &str) -> &str {
+    match state {
+        "enforced" => "enforced",
+        "last-good" => "the last good policy is enforced",
+        "off" => "nothing enforced (kgate=off)",
+        "nothing" => "nothing to enforce",
+        "failed" => "FAILED: nothing enforced",
+        other => other,
+    }
 }
