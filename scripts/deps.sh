@@ -18,6 +18,10 @@ deps_install() {
         # libseccomp (a dev-dependency that links -lseccomp).
         # g++: libfuzzer-sys builds libFuzzer (C++) for the fuzz targets.
         want+=(g++ kmod cpio busybox-static qemu-system-x86 util-linux crun golang-github-containers-common systemd chromium fonts-dejavu-core git libseccomp-dev)
+        # dpkg-dev (dpkg-shlibdeps), lintian: cargo xtask deb and its check.
+        # mmdebstrap, e2fsprogs (mke2fs -d, debugfs), openssh-client, curl,
+        # postgresql-client: the real-system lab's image and its clients.
+        want+=(dpkg-dev lintian mmdebstrap e2fsprogs openssh-client curl postgresql-client)
     fi
     if [[ ${1:-build} == kernel ]]; then
         # The fei-6.12 lab kernel (cargo xtask build-kernel): Debian's

@@ -60,6 +60,10 @@ enum Cmd {
     },
     /// Print the lab cache directory.
     Dir,
+    /// Build the real-system lab's Debian 12 disk image into the lab
+    /// cache (mmdebstrap; needs root), unless it is there; print its
+    /// directory.
+    SystemImage,
     /// Build the Debian package target/debian/kgate_VERSION_ARCH.deb
     /// (packaging/README.md), then check it with lintian when installed.
     Deb {
@@ -150,6 +154,11 @@ fn main() -> Result<()> {
         }
         Cmd::Dir => {
             println!("{}", lab_dir().display());
+            Ok(())
+        }
+        Cmd::SystemImage => {
+            let img = kgate_lab::system::ensure_image(&lab_dir(), &kgate_lab::guest_src())?;
+            println!("{}", img.dir.display());
             Ok(())
         }
         Cmd::Deb { no_lintian } => {

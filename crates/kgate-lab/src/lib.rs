@@ -26,6 +26,8 @@ pub mod initramfs;
 mod kernel;
 pub mod manifest;
 mod scenario;
+pub mod system;
+pub mod system_run;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,7 +40,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 pub use kernel::{
-    lab_dir, parse_stamp, sha256_hex, BuildLock, Flavour, Kernel, KernelBuild, BUILD_STAMP,
+    lab_dir, parse_stamp, sha256_hex, BuildLock, FileLock, Flavour, Kernel, KernelBuild,
+    BUILD_STAMP,
 };
 pub use manifest::{Missing, Why};
 pub use scenario::Scenario;
