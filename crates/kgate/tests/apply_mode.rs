@@ -12,17 +12,7 @@ use common::*;
 const CONF: &str = "etc/modprobe.d/kgate.conf";
 
 fn root_with_modules(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    let t = FixtureTree::new(&root, "6.99.0-test");
-    t.module(
-        "kernel/net/sctp/sctp.ko.xz",
-        &["net-pf-2-proto-132"],
-        &[],
-        "",
-    );
-    t.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
-    std::fs::create_dir_all(root.join("var/lib")).unwrap();
-    root
+    root_with_sctp_vsock(dir, &["var/lib"])
 }
 
 fn apply(policy: &Path, root: &Path, mode: Option<&str>) -> (bool, String) {

@@ -14,18 +14,7 @@ const POLICY: &str = "etc/kgate/policy.toml";
 const RECORD: &str = "run/kgate/boot.json";
 
 fn host(dir: &Path, cmdline: &str) -> PathBuf {
-    let root = dir.join("root");
-    let t = FixtureTree::new(&root, "6.99.0-test");
-    t.module(
-        "kernel/net/sctp/sctp.ko.xz",
-        &["net-pf-2-proto-132"],
-        &[],
-        "",
-    );
-    t.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
-    for d in ["var/lib", "run", "etc/kgate", "proc"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
+    let root = root_with_sctp_vsock(dir, &["var/lib", "run", "etc/kgate", "proc"]);
     std::fs::write(root.join("proc/cmdline"), cmdline).unwrap();
     root
 }

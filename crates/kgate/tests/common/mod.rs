@@ -143,3 +143,22 @@ pub fn survey_problem(survey: &serde_json::Value, path: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A fixture root with kernel 6.99.0-test holding two autoloadable
+/// modules, sctp (net-pf-2-proto-132) and vsock (net-pf-40), and the
+/// directories `dirs` (apply and boot tests of the modprobe backend).
+pub fn root_with_sctp_vsock(dir: &Path, dirs: &[&str]) -> PathBuf {
+    let root = dir.join("root");
+    let t = kgate_kernel::testutil::FixtureTree::new(&root, "6.99.0-test");
+    t.module(
+        "kernel/net/sctp/sctp.ko.xz",
+        &["net-pf-2-proto-132"],
+        &[],
+        "",
+    );
+    t.module("kernel/net/vmw_vsock/vsock.ko.xz", &["net-pf-40"], &[], "");
+    for d in dirs {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    root
+}

@@ -95,11 +95,7 @@ pub fn decide(cmdline: &str, policy_exists: bool, last: Option<&LastGood>) -> De
         (false, None) => Decision::Nothing,
         (false, Some(_)) => Decision::LastGoodOnly,
         (true, last) => Decision::Apply {
-            mode: last.and_then(|l| match l.mode.as_deref() {
-                Some("enforce") => Some(ApplyModeArg::Enforce),
-                Some("audit") => Some(ApplyModeArg::Audit),
-                _ => None,
-            }),
+            mode: last.and_then(|l| l.mode.as_deref().and_then(ApplyModeArg::parse)),
             backend: last.and_then(recorded_backend),
             fallback: last.is_some(),
         },

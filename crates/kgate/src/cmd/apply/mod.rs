@@ -123,6 +123,23 @@ pub enum ApplyModeArg {
     Audit,
 }
 
+impl ApplyModeArg {
+    /// The name on the command line and in the last-good record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyModeArg::Enforce => "enforce",
+            ApplyModeArg::Audit => "audit",
+        }
+    }
+
+    /// The mode named `s` ([`ApplyModeArg::as_str`]), if any.
+    pub fn parse(s: &str) -> Option<ApplyModeArg> {
+        [ApplyModeArg::Enforce, ApplyModeArg::Audit]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
 impl From<ApplyModeArg> for kgate_policy::ApplyMode {
     fn from(m: ApplyModeArg) -> Self {
         match m {
@@ -239,10 +256,7 @@ pub(crate) fn apply_to(
         writeln!(
             out,
             "mode: every section that is on is put in {} (--mode); {} is unchanged",
-            match mode {
-                ApplyModeArg::Enforce => "enforce",
-                ApplyModeArg::Audit => "audit",
-            },
+            mode.as_str(),
             args.policy.display()
         )?;
     }
@@ -444,10 +458,7 @@ fn record_last_good(
     let meta = kgate_apply::last_good::LastGood {
         schema: kgate_apply::last_good::SCHEMA.into(),
         source: args.policy.display().to_string(),
-        mode: args.mode.map(|m| match m {
-            ApplyModeArg::Enforce => "enforce".to_owned(),
-            ApplyModeArg::Audit => "audit".to_owned(),
-        }),
+        mode: args.mode.map(|m| m.as_str().to_owned()),
         backend: backend.into(),
         hash: policy.hash(),
     };
