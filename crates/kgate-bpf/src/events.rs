@@ -53,6 +53,35 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The request as one word group, as `kgate events` and the journal
+    /// name it (`module:ALIAS`, `socket:F/T/P`, `userns`, `load:MODULE`,
+    /// `splice:CALL SRC -> DST`), each string the kernel copied from a
+    /// task passed through `field` (an escape for terminals, or none).
+    pub fn describe(&self, field: impl Fn(&str) -> String) -> String {
+        match self {
+            Request::Module { alias } => format!("module:{}", field(alias)),
+            Request::Socket {
+                family,
+                sock_type,
+                protocol,
+            } => format!("socket:{family}/{sock_type}/{protocol}"),
+            Request::Userns => "userns".into(),
+            Request::ModuleLoad { module } => format!("load:{}", field(module)),
+            Request::Splice {
+                call,
+                source,
+                destination,
+            } => format!(
+                "splice:{} {} -> {}",
+                field(call),
+                field(source),
+                field(destination)
+            ),
+        }
+    }
+}
+
 /// A concrete endpoint key as policy text: names where the policy has
 /// them, numbers otherwise.
 pub fn endpoint_text(k: [u32; 4]) -> String {

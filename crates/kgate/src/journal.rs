@@ -15,6 +15,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use kgate_bpf::{Event, Verdict};
 
@@ -61,7 +62,9 @@ pub fn entry(e: &Event, message: &str, cgroup: Option<&str>) -> Vec<u8> {
     field("OBJECT_SYSTEMD_UNIT", "kgate.service");
     field("KGATE_VERDICT", e.verdict.as_str());
     field("KGATE_HOOK", &e.hook.attach_point());
-    field("KGATE_REQUEST", &request(e));
+    // Unescaped: the journal keeps bytes exactly, and a newline goes
+    // through the length-prefixed form.
+    field("KGATE_REQUEST", &e.request.describe(str::to_owned));
     field("KGATE_RULE", &e.rule.describe());
     field("KGATE_UID", &e.uid.to_string());
     field("KGATE_PID", &e.tgid.to_string());
@@ -71,27 +74,6 @@ pub fn entry(e: &Event, message: &str, cgroup: Option<&str>) -> Vec<u8> {
     field("KGATE_CGROUP_ID", &e.cgroup_id.to_string());
     field("KGATE_CGROUP", cgroup.unwrap_or(""));
     out
-}
-
-/// The request as `kgate events` names it, unescaped (the journal keeps
-/// bytes exactly; a newline goes through the length-prefixed form).
-fn request(e: &Event) -> String {
-    use kgate_bpf::Request;
-    match &e.request {
-        Request::Module { alias } => format!("module:{alias}"),
-        Request::Socket {
-            family,
-            sock_type,
-            protocol,
-        } => format!("socket:{family}/{sock_type}/{protocol}"),
-        Request::Userns => "userns".into(),
-        Request::ModuleLoad { module } => format!("load:{module}"),
-        Request::Splice {
-            call,
-            source,
-            destination,
-        } => format!("splice:{call} {source} -> {destination}"),
-    }
 }
 
 /// One field in the native format: `NAME=value\n`, or, when the value
@@ -114,6 +96,10 @@ fn put(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 struct CgroupNames {
     root: PathBuf,
     known: HashMap<u64, String>,
+    /// When the file system was last walked: an id that is not there (a
+    /// cgroup removed since the event) walks it again at most once a
+    /// second, not once per event of a flood.
+    walked: Option<Instant>,
 }
 
 impl CgroupNames {
@@ -121,6 +107,7 @@ impl CgroupNames {
         CgroupNames {
             root,
             known: HashMap::new(),
+            walked: None,
         }
     }
 
@@ -128,8 +115,15 @@ impl CgroupNames {
         if let Some(n) = self.known.get(&id) {
             return Some(n.clone());
         }
+        if self
+            .walked
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return None;
+        }
         self.known.clear();
         walk(&self.root, &self.root, 0, &mut self.known);
+        self.walked = Some(Instant::now());
         self.known.get(&id).cloned()
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use kgate_bpf::{Event, Request};
+use kgate_bpf::Event;
 
 use crate::backend::bpf_lsm::pin_dir;
 use crate::output::{escape_field, Format};
@@ -53,12 +53,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.journal {
         return run_journal(args);
     }
-    if args.wait && !wait_applied(deadline_of(args)) {
+    let deadline = deadline_of(args);
+    if args.wait && !wait_applied(deadline) {
         return Ok(ExitCode::SUCCESS);
     }
-    let deadline = args
-        .seconds
-        .map(|s| Instant::now() + Duration::from_secs(s));
     let stdout = std::io::stdout();
     let mut failed: Option<std::io::Error> = None;
     let summary = kgate_bpf::events(
@@ -83,17 +81,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 failed = Some(err);
                 return ControlFlow::Break(());
             }
-            match deadline {
-                Some(d) if Instant::now() >= d => ControlFlow::Break(()),
-                _ => ControlFlow::Continue(()),
-            }
+            until(deadline)
         },
-        |total, new| {
-            // On stderr, so that stdout stays one event (or JSON object) per line.
-            eprintln!(
-                "kgate: warning: {new} events lost: the ring buffer was full ({total} lost since the policy was applied)"
-            );
-        },
+        warn_lost,
     )?;
     if let Some(err) = failed {
         return Err(err).context("failed to write events");
@@ -110,12 +100,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             summary.dropped_total
         );
     }
-    if let Some(why) = &summary.first_undecodable {
-        eprintln!(
-            "kgate: warning: {} event records could not be decoded and were not shown; the first: {why}",
-            summary.undecodable
-        );
-    }
+    warn_undecodable(&summary);
     match args.format {
         Format::Text => writeln!(std::io::stdout().lock(), "{line}")?,
         Format::Json => {
@@ -134,6 +119,33 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Go on reading until `deadline` (if any) has passed.
+fn until(deadline: Option<Instant>) -> ControlFlow<()> {
+    match deadline {
+        Some(d) if Instant::now() >= d => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    }
+}
+
+/// Events lost to a full ring buffer while reading: said on stderr (stdout
+/// stays one event, or JSON object, per line; under kgate-events.service
+/// stderr is the unit's log).
+fn warn_lost(total: u64, new: u64) {
+    eprintln!(
+        "kgate: warning: {new} events lost: the ring buffer was full ({total} lost since the policy was applied)"
+    );
+}
+
+/// Records this kgate could not decode, counted in `summary`.
+fn warn_undecodable(summary: &kgate_bpf::EventsSummary) {
+    if let Some(why) = &summary.first_undecodable {
+        eprintln!(
+            "kgate: warning: {} event records could not be decoded and were not shown; the first: {why}",
+            summary.undecodable
+        );
+    }
 }
 
 fn deadline_of(args: &Args) -> Option<Instant> {
@@ -182,25 +194,12 @@ fn run_journal(args: &Args) -> Result<ExitCode> {
                         );
                     }
                 }
-                match deadline {
-                    Some(d) if Instant::now() >= d => ControlFlow::Break(()),
-                    _ => ControlFlow::Continue(()),
-                }
+                until(deadline)
             },
-            |total, new| {
-                eprintln!(
-                    "kgate: warning: {new} events lost: the ring buffer was full ({total} lost since the policy was applied)"
-                );
-            },
+            warn_lost,
         )?;
-        if let Some(why) = &summary.first_undecodable {
-            eprintln!(
-                "kgate: warning: {} event records could not be decoded; the first: {why}",
-                summary.undecodable
-            );
-        }
-        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
-        if !args.follow || timed_out {
+        warn_undecodable(&summary);
+        if !args.follow || until(deadline).is_break() {
             return Ok(ExitCode::SUCCESS);
         }
         if summary.ring_replaced {
@@ -222,26 +221,7 @@ struct EventLine<'a> {
 /// named `x\nevent allow ...` must not print a second, forged event line,
 /// nor an ESC sequence that rewrites the terminal.
 fn event_line(e: &Event) -> String {
-    let req = match &e.request {
-        Request::Module { alias } => format!("module:{}", escape_field(alias)),
-        Request::Socket {
-            family,
-            sock_type,
-            protocol,
-        } => format!("socket:{family}/{sock_type}/{protocol}"),
-        Request::Userns => "userns".into(),
-        Request::ModuleLoad { module } => format!("load:{}", escape_field(module)),
-        Request::Splice {
-            call,
-            source,
-            destination,
-        } => format!(
-            "splice:{} {} -> {}",
-            escape_field(call),
-            escape_field(source),
-            escape_field(destination)
-        ),
-    };
+    let req = e.request.describe(escape_field);
     format!(
         "event {} {} uid={} pid={} comm={} exe={} cgroup={} rule=\"{}\"",
         e.verdict.as_str(),
@@ -258,7 +238,7 @@ fn event_line(e: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kgate_bpf::{Hook, Rule, Verdict};
+    use kgate_bpf::{Hook, Request, Rule, Verdict};
 
     fn event(comm: &str, exe: &str, alias: &str) -> Event {
         Event {
