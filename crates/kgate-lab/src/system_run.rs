@@ -539,37 +539,26 @@ fn services(g: &Guest) -> Result<String> {
 }
 
 fn http_get(port: u16) -> Result<String> {
-    let o = crate::system::run_with_timeout(
-        {
-            let mut c = std::process::Command::new("curl");
-            c.args(["-fsS", "--max-time", "30"])
-                .arg(format!("http://127.0.0.1:{port}/"));
-            c
-        },
-        Duration::from_secs(40),
-    )?;
-    ensure!(
-        o.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    let mut c = std::process::Command::new("curl");
+    c.args(["-fsS", "--max-time", "30"])
+        .arg(format!("http://127.0.0.1:{port}/"));
+    host_client(c, "curl", Duration::from_secs(40))
 }
 
 fn psql(port: u16, sql: &str) -> Result<String> {
-    let o = crate::system::run_with_timeout(
-        {
-            let mut c = std::process::Command::new("psql");
-            c.args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-tA"])
-                .args(["-p", &port.to_string(), "-c", sql])
-                .env("PGCONNECT_TIMEOUT", "30");
-            c
-        },
-        Duration::from_secs(60),
-    )?;
+    let mut c = std::process::Command::new("psql");
+    c.args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-tA"])
+        .args(["-p", &port.to_string(), "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "30");
+    host_client(c, "psql", Duration::from_secs(60))
+}
+
+/// Run a client on the host; its stdout, or an error with its stderr.
+fn host_client(c: std::process::Command, what: &str, timeout: Duration) -> Result<String> {
+    let o = crate::system::run_with_timeout(c, timeout)?;
     ensure!(
         o.status.success(),
-        "psql failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
