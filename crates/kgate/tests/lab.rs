@@ -27,25 +27,70 @@ use kgate_lab::{Flavour, Kernel, LabRun, RunOptions};
 /// A kernel's run: `None` when skipped, `Err` when the lab failed.
 type Outcome = Arc<Option<Result<LabRun, String>>>;
 
-/// One kernel's slot: not started, booting, or done.
-#[derive(Default)]
-struct Slot {
-    state: Mutex<SlotState>,
+/// The real-system chain's run, likewise.
+type SystemRun = Option<Result<kgate_lab::system_run::SystemRun, String>>;
+
+/// One boot's slot: not started, booting, or done with its `T`.
+struct Slot<T> {
+    state: Mutex<SlotState<T>>,
     done: Condvar,
 }
 
-#[derive(Default)]
-enum SlotState {
-    #[default]
+enum SlotState<T> {
     Idle,
     Booting,
-    Done(Outcome),
+    Done(Arc<T>),
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            state: Mutex::new(SlotState::Idle),
+            done: Condvar::new(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Slot<T> {
+    /// Start `run` in its own thread, queued for a permit at `rank`,
+    /// unless this slot has started.
+    fn start(&'static self, rank: usize, run: impl FnOnce() -> T + Send + 'static) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(*state, SlotState::Idle) {
+            return;
+        }
+        *state = SlotState::Booting;
+        lab()
+            .permits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .waiting
+            .insert(rank);
+        let queued = Queued(rank);
+        std::thread::spawn(move || {
+            let outcome = Arc::new(run());
+            drop(queued);
+            *self.state.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Done(outcome);
+            self.done.notify_all();
+        });
+    }
+
+    /// Wait until the slot's boot is done.
+    fn wait(&self) -> Arc<T> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let SlotState::Done(o) = &*state {
+                return o.clone();
+            }
+            state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 /// The slots, in [`Flavour::ALL`] order, and the boots allowed at once.
 struct Lab {
-    slots: [Slot; 4],
-    system: SystemSlot,
+    slots: [Slot<Option<Result<LabRun, String>>>; 4],
+    system: Slot<SystemRun>,
     permits: Mutex<Permits>,
     permit_freed: Condvar,
 }
@@ -89,10 +134,11 @@ fn index(flavour: Flavour) -> usize {
 }
 
 fn rank(flavour: Flavour) -> usize {
-    BOOT_ORDER
-        .iter()
-        .position(|j| *j == Job::Kernel(flavour))
-        .unwrap()
+    job_rank(Job::Kernel(flavour))
+}
+
+fn job_rank(job: Job) -> usize {
+    BOOT_ORDER.iter().position(|j| *j == job).unwrap()
 }
 
 /// Wait for a permit to boot, in rank order ([`Permits`]).
@@ -197,26 +243,7 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
 
 /// Start `flavour`'s boot in its own thread unless it has started.
 fn start(flavour: Flavour) {
-    let slot = &lab().slots[index(flavour)];
-    let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
-    if !matches!(*state, SlotState::Idle) {
-        return;
-    }
-    *state = SlotState::Booting;
-    lab()
-        .permits
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .waiting
-        .insert(rank(flavour));
-    let queued = Queued(rank(flavour));
-    std::thread::spawn(move || {
-        let outcome = Arc::new(boot(flavour));
-        drop(queued);
-        let slot = &lab().slots[index(flavour)];
-        *slot.state.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Done(outcome);
-        slot.done.notify_all();
-    });
+    lab().slots[index(flavour)].start(rank(flavour), move || boot(flavour));
 }
 
 /// `flavour`'s run, booting it (and, with `KGATE_LAB_JOBS` > 1, every
@@ -227,14 +254,7 @@ fn outcome(flavour: Flavour) -> Outcome {
     } else {
         start(flavour);
     }
-    let slot = &lab().slots[index(flavour)];
-    let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        if let SlotState::Done(o) = &*state {
-            return o.clone();
-        }
-        state = slot.done.wait(state).unwrap_or_else(|e| e.into_inner());
-    }
+    lab().slots[index(flavour)].wait()
 }
 
 /// A boot the lab runs: a kernel of the initramfs lab, or the
@@ -269,41 +289,8 @@ fn start_all() {
     }
 }
 
-/// The real-system chain's slot.
-#[derive(Default)]
-struct SystemSlot {
-    state: Mutex<Option<SystemState>>,
-    done: Condvar,
-}
-
-enum SystemState {
-    Booting,
-    Done(Arc<Option<Result<kgate_lab::system_run::SystemRun, String>>>),
-}
-
-const SYSTEM_RANK: usize = 1;
-
 fn start_system() {
-    let slot = &lab().system;
-    let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
-    if state.is_some() {
-        return;
-    }
-    *state = Some(SystemState::Booting);
-    lab()
-        .permits
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .waiting
-        .insert(SYSTEM_RANK);
-    let queued = Queued(SYSTEM_RANK);
-    std::thread::spawn(move || {
-        let outcome = Arc::new(system_boot());
-        drop(queued);
-        let slot = &lab().system;
-        *slot.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemState::Done(outcome));
-        slot.done.notify_all();
-    });
+    lab().system.start(job_rank(Job::System), system_boot);
 }
 
 /// The .deb of this tree: `cargo xtask deb --no-lintian` (a release
@@ -331,7 +318,7 @@ fn build_deb() -> Result<std::path::PathBuf, String> {
     Ok(path.into())
 }
 
-fn system_boot() -> Option<Result<kgate_lab::system_run::SystemRun, String>> {
+fn system_boot() -> SystemRun {
     if !required() && std::env::var("KGATE_LAB_SKIP").as_deref() == Ok("1") {
         eprintln!("SKIPPED: real-system lab: KGATE_LAB_SKIP=1");
         return None;
@@ -362,7 +349,7 @@ fn system_boot() -> Option<Result<kgate_lab::system_run::SystemRun, String>> {
         Ok(p) => p,
         Err(e) => return Some(Err(format!("{e:#}"))),
     };
-    take_permit(SYSTEM_RANK);
+    take_permit(job_rank(Job::System));
     eprintln!(
         "lab: booting the real-system chain ({})",
         image.dir.display()
@@ -382,20 +369,13 @@ fn system_boot() -> Option<Result<kgate_lab::system_run::SystemRun, String>> {
     Some(run)
 }
 
-fn system_outcome() -> Arc<Option<Result<kgate_lab::system_run::SystemRun, String>>> {
+fn system_outcome() -> Arc<SystemRun> {
     if jobs() > 1 {
         start_all();
     } else {
         start_system();
     }
-    let slot = &lab().system;
-    let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        if let Some(SystemState::Done(o)) = &*state {
-            return o.clone();
-        }
-        state = slot.done.wait(state).unwrap_or_else(|e| e.into_inner());
-    }
+    lab().system.wait()
 }
 
 /// Assert that the real-system chain's `result` passed.
