@@ -92,6 +92,7 @@ fn real_modprobe_honours_kgate_conf() {
         loaded: None,
         cache_dir: None,
         progress: None,
+        facts: Default::default(),
     })
     .unwrap();
     // ext4 is builtin in Debian's cloud kernel; xfs is a module with a hard

@@ -16,7 +16,7 @@ use crate::config::{ConfigError, KernelConfig};
 use crate::host::{self, HostFacts};
 use crate::modprobe_conf::ModprobeConf;
 use crate::reach::ReachContext;
-use crate::tree::{KernelTree, LoadOptions, Progress, TreeError};
+use crate::tree::{Facts, KernelTree, LoadOptions, Progress, TreeError};
 use crate::{depmod, sysctl};
 
 /// Why the kernel could not be read. Each variant names the directory or
@@ -90,6 +90,8 @@ pub struct InventoryOptions<'a> {
     pub cache_dir: Option<PathBuf>,
     /// Called as module files are read.
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// What is read of each module ([`Facts`]).
+    pub facts: Facts,
 }
 
 /// A loaded kernel: its settings, modules and how reachability is judged.
@@ -163,6 +165,7 @@ impl Inventory {
                 loaded: loaded.clone(),
                 cache_dir: opts.cache_dir.clone(),
                 progress: opts.progress,
+                facts: opts.facts,
             })
             .map_err(|source| InventoryError::Tree {
                 modules_dir: modules_dir.clone(),
@@ -291,6 +294,7 @@ mod tests {
             kernel: kernel.map(str::to_owned),
             cache_dir: None,
             progress: None,
+            facts: Facts::Full,
         }
     }
 

@@ -247,6 +247,7 @@ pub fn load_tree(modules_dir: &Path) -> KernelTree {
         loaded: None,
         cache_dir: None,
         progress: None,
+        facts: Default::default(),
     })
     .unwrap()
 }

@@ -92,6 +92,10 @@ pub enum DepSource {
 pub struct DepmodCheck {
     /// `modules.dep` exists.
     pub present: bool,
+    /// depmod's output was compared with the modules' `.modinfo` (false
+    /// under [`Facts::Depmod`], which does not read it; then `agrees` is
+    /// false too, as nothing was shown to agree).
+    pub checked: bool,
     /// Everything matched.
     pub agrees: bool,
     /// Modules listed by depmod but not found on disk.
@@ -126,6 +130,29 @@ pub struct LoadOptions<'a> {
     pub cache_dir: Option<PathBuf>,
     /// Called as files are read.
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// What is read of each module.
+    pub facts: Facts,
+}
+
+/// What a load reads of each module.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Facts {
+    /// Every module file is read (decompressed and parsed, or taken from
+    /// the fact cache) for its code size, functions and `.modinfo`, and
+    /// depmod's output is checked against them: what `survey`, `score`
+    /// and `report` show.
+    #[default]
+    Full,
+    /// depmod's output (`modules.dep`, `modules.alias`,
+    /// `modules.softdep`) stands in for each file's `.modinfo`: it is what
+    /// modprobe resolves requests with. Only files depmod does not list
+    /// are read. Code sizes are 0 and [`DepmodCheck::checked`] is false.
+    /// For commands that decide by names, aliases and dependencies
+    /// (`apply`, `boot`, `freeze`): a cold load of Debian's 4,000
+    /// compressed modules costs seconds natively and minutes under
+    /// emulation, which boot cannot afford. Without `modules.dep` this is
+    /// [`Facts::Full`].
+    Depmod,
 }
 
 /// Cache statistics of one load.
@@ -204,16 +231,37 @@ impl KernelTree {
         })?;
         files.sort_by(|a, b| a.rel.cmp(&b.rel));
 
-        let mut cache = opts.cache_dir.as_ref().map(|d| FactCache::open(d, dir));
+        // Facts::Depmod: the files modules.dep lists need no reading.
+        let listed: Option<BTreeSet<String>> = (opts.facts == Facts::Depmod)
+            .then(|| read_depmod(fs_root, dir, "modules.dep", &mut Vec::new()))
+            .flatten()
+            .map(|t| {
+                depmod::parse_modules_dep(&String::from_utf8_lossy(&t))
+                    .paths
+                    .into_values()
+                    .collect()
+            });
         let mut facts: Vec<Option<Result<KoFacts, String>>> = files
             .iter()
             .map(|f| {
-                cache
+                listed
                     .as_ref()
-                    .and_then(|c| c.get(&f.rel, f.stamp))
-                    .map(|k| Ok(k.clone()))
+                    .is_some_and(|l| l.contains(&f.rel))
+                    .then(|| Ok(KoFacts::default()))
             })
             .collect();
+        let mut cache = match &opts.cache_dir {
+            Some(d) if facts.iter().any(Option::is_none) => Some(FactCache::open(d, dir)),
+            _ => None,
+        };
+        for (f, fact) in files.iter().zip(facts.iter_mut()) {
+            if fact.is_none() {
+                *fact = cache
+                    .as_ref()
+                    .and_then(|c| c.get(&f.rel, f.stamp))
+                    .map(|k| Ok(k.clone()));
+            }
+        }
         let todo: Vec<usize> = (0..files.len()).filter(|i| facts[*i].is_none()).collect();
         let stats = CacheStats {
             hits: files.len() - todo.len(),
@@ -237,8 +285,12 @@ impl KernelTree {
             facts[i] = Some(result);
         }
         if let Some(cache) = cache.as_mut() {
-            let present: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
-            cache.retain(|k| present.contains(k));
+            // Under Facts::Depmod only the unlisted files were looked up:
+            // nothing is forgotten, so that a full load stays warm.
+            if listed.is_none() {
+                let present: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+                cache.retain(|k| present.contains(k));
+            }
             // A cache that cannot be written only costs speed next time.
             let _ = cache.save();
         }
@@ -367,7 +419,7 @@ impl KernelTree {
             index: HashMap::new(),
         };
         tree.reindex();
-        tree.apply_depmod(fs_root, dir);
+        tree.apply_depmod(fs_root, dir, listed.is_none());
         Ok(tree)
     }
 
@@ -381,8 +433,8 @@ impl KernelTree {
     }
 
     /// Use depmod's output when present, after checking it against the
-    /// modules' own `.modinfo`.
-    fn apply_depmod(&mut self, fs_root: &Path, dir: &Path) {
+    /// modules' own `.modinfo` (unless not `check`: [`Facts::Depmod`]).
+    fn apply_depmod(&mut self, fs_root: &Path, dir: &Path, check_modinfo: bool) {
         let problems = &mut self.problems;
         let mut text = |name| {
             read_depmod(fs_root, dir, name, problems)
@@ -401,14 +453,15 @@ impl KernelTree {
 
         let mut check = DepmodCheck {
             present: true,
+            checked: check_modinfo,
             ..DepmodCheck::default()
         };
-        for name in dep.deps.keys() {
+        for name in dep.deps.keys().filter(|_| check_modinfo) {
             if !self.index.contains_key(name) {
                 check.only_in_depmod.push(name.clone());
             }
         }
-        for m in self.modules.iter().filter(|m| !m.builtin) {
+        for m in self.modules.iter().filter(|m| !m.builtin && check_modinfo) {
             match dep.deps.get(&m.name) {
                 None => check.missing_from_depmod.push(m.name.clone()),
                 Some(listed) => {
@@ -427,7 +480,8 @@ impl KernelTree {
                 }
             }
         }
-        check.agrees = check.only_in_depmod.is_empty()
+        check.agrees = check_modinfo
+            && check.only_in_depmod.is_empty()
             && check.missing_from_depmod.is_empty()
             && check.dep_mismatches.is_empty()
             && check.alias_mismatches.is_empty();
@@ -769,6 +823,59 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Facts::Depmod` takes what depmod lists from depmod's files without
+    /// reading them (a listed file here is not even a valid module), reads
+    /// the one it does not list, and says it checked nothing.
+    #[test]
+    fn depmod_facts_read_only_what_depmod_does_not_list() {
+        let dir = crate::testutil::TempDir::new("depmod-facts");
+        let t = crate::testutil::FixtureTree::new(dir.path(), "6.1.0-t");
+        t.write("kernel/net/vsock.ko", "not an ELF file");
+        t.module("kernel/fs/fresh.ko", &["fs-fresh"], &[], "");
+        t.module("kernel/lib/dep.ko", &[], &[], "");
+        t.write(
+            "modules.dep",
+            "kernel/net/vsock.ko: kernel/lib/dep.ko\nkernel/lib/dep.ko:\n",
+        );
+        t.write("modules.alias", "alias net-pf-40 vsock\n");
+        t.write("modules.softdep", "softdep vsock pre: dep\n");
+        let load = |facts| {
+            KernelTree::load(&LoadOptions {
+                modules_dir: t.path(""),
+                fs_root: None,
+                loaded: None,
+                cache_dir: None,
+                progress: None,
+                facts,
+            })
+            .unwrap()
+        };
+        let tree = load(Facts::Depmod);
+        let vsock = tree.get("vsock").unwrap();
+        assert_eq!(vsock.aliases, ["net-pf-40"]);
+        assert_eq!(vsock.depends, ["dep"]);
+        assert_eq!(vsock.softdep_pre, ["dep"]);
+        assert_eq!(vsock.text_bytes, 0);
+        let fresh = tree.get("fresh").expect("the unlisted module is read");
+        assert_eq!(fresh.aliases, ["fs-fresh"]);
+        assert!(fresh.text_bytes > 0);
+        assert_eq!(tree.dep_source, DepSource::Depmod);
+        assert!(tree.depmod.present && !tree.depmod.checked && !tree.depmod.agrees);
+        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
+        // A full load reads the broken file, and checks depmod.
+        let full = load(Facts::Full);
+        assert!(full.get("vsock").is_none());
+        assert!(full
+            .problems
+            .iter()
+            .any(|p| p.path == "kernel/net/vsock.ko"));
+        assert!(full.depmod.checked);
+        assert!(full
+            .depmod
+            .missing_from_depmod
+            .contains(&"fresh".to_owned()));
+    }
 
     #[test]
     fn glob() {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use kgate_kernel::inventory::{Inventory, InventoryOptions};
-use kgate_kernel::tree::Progress;
+use kgate_kernel::tree::{Facts, Progress};
 
 use crate::output;
 
@@ -72,8 +72,15 @@ impl Target {
     }
 
     /// Resolve the arguments and read the kernel
-    /// ([`kgate_kernel::inventory::Inventory::load`]).
+    /// ([`kgate_kernel::inventory::Inventory::load`]), every module file
+    /// included ([`Facts::Full`]).
     pub fn load(args: &TargetArgs) -> Result<Target> {
+        Target::load_facts(args, Facts::Full)
+    }
+
+    /// [`Target::load`], reading `facts` of each module: [`Facts::Depmod`]
+    /// for commands that decide by names, aliases and dependencies only.
+    pub fn load_facts(args: &TargetArgs, facts: Facts) -> Result<Target> {
         let cache_dir = if args.no_cache {
             None
         } else {
@@ -95,6 +102,7 @@ impl Target {
             kernel: args.kernel.clone(),
             cache_dir,
             progress: Some(&progress),
+            facts,
         });
         if let Some(Some(bar)) = bar.get() {
             bar.finish_and_clear();

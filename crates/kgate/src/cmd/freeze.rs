@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use kgate_kernel::boot::{self, BootModule};
+use kgate_kernel::tree::Facts;
 use kgate_policy::{Carried, FreezeInput, FreezeReport, Policy};
 
 use crate::inputs::loaded_modules;
@@ -126,7 +127,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         // JSON on stdout leaves nowhere sensible for the policy itself.
         bail!("--format json prints the report on standard output; write the policy with -o FILE");
     }
-    let t = Target::load(&args.target)?;
+    let t = Target::load_facts(&args.target, Facts::Depmod)?;
     let initramfs = initramfs_path(args, &t);
     let boot = boot::boot_modules(t.fs_root(), &t.tree, initramfs.as_deref())
         .context("failed to find the modules boot needs")?;
@@ -265,7 +266,7 @@ fn carry(from: &Path, args: &TargetArgs, t: &Target) -> Result<(Policy, (PathBuf
                 kernel: Some(old.to_owned()),
                 ..args.clone()
             };
-            Target::load(&old_args).ok()
+            Target::load_facts(&old_args, Facts::Depmod).ok()
         });
     let carried = kgate_policy::carry(&loaded.policy, old_tree.as_ref().map(|o| &o.tree), &t.tree);
     Ok((carried.policy.clone(), (from.to_owned(), carried)))

@@ -11,6 +11,7 @@ use clap::ValueEnum;
 
 use kgate_apply::{ApplyError, ModprobeInput};
 use kgate_kernel::boot::{self as boot_modules_of, BootError};
+use kgate_kernel::tree::Facts;
 use kgate_policy::Mode;
 
 pub mod boot;
@@ -287,7 +288,7 @@ pub(crate) fn apply_to(
         .clone()
         .unwrap_or_else(|| PathBuf::from("/"));
     let _lock = kgate_apply::lock(&lock_root, !args.dry_run)?;
-    let t = Target::load(&args.target)?;
+    let t = Target::load_facts(&args.target, Facts::Depmod)?;
     for w in &loaded_policy.warnings {
         writeln!(out, "warning: {w}")?;
     }
