@@ -36,13 +36,33 @@ cp /proc/modules /run/boot.modules 2>/dev/null || : >/run/boot.modules
 
 echo "KGATE-LAB-BOOTED kernel=$KGATE_LAB_KERNEL release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
+# hung NAME: what every process is doing (state, kernel wait channel and
+# stack, command line), so that a scenario that runs out of time says
+# where it stuck.
+hung() {
+	echo "KGATE-LAB-HUNG $1: no end after ${KGATE_LAB_SCENARIO_TIMEOUT}s; its processes:"
+	for d in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)
+		[ -n "$cmd" ] || continue # kernel threads
+		echo "  pid ${d#/proc/} $(cut -d' ' -f3 "$d/stat" 2>/dev/null) wchan=$(cat "$d/wchan" 2>/dev/null): $cmd"
+		sed 's/^/      /' "$d/stack" 2>/dev/null | head -12
+	done
+}
+
 for script in /lab/scenarios/*.sh; do
 	[ -f "$script" ] || continue
 	name=${script##*/}
 	name=${name%.sh}
 	echo "KGATE-LAB-BEGIN $name"
-	(cd /tmp && KGATE_LAB_SCENARIO=$script timeout -s KILL "$KGATE_LAB_SCENARIO_TIMEOUT" sh -c '. /lab/lib.sh; . "$1"' scenario "$script") </dev/null 2>&1
-	echo "KGATE-LAB-END $name rc=$? uptime=$(cut -d' ' -f1 /proc/uptime)"
+	# Its own session, so that a timeout kills what it started too.
+	(cd /tmp && KGATE_LAB_SCENARIO=$script exec setsid sh -c '. /lab/lib.sh; . "$1"' scenario "$script") </dev/null 2>&1 &
+	pid=$!
+	(sleep "$KGATE_LAB_SCENARIO_TIMEOUT" && hung "$name" && kill -KILL -- "-$pid" "$pid") &
+	watch=$!
+	wait "$pid"
+	rc=$?
+	kill "$watch" 2>/dev/null
+	echo "KGATE-LAB-END $name rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)"
 done
 
 echo "KGATE-LAB-DONE"

@@ -3,7 +3,7 @@
 # even where it ships none, as fei-6.12).
 # results: kgate_survey_runs
 
-kgate survey --format json --no-cache >/tmp/survey.json 2>/tmp/survey.err
+kgate survey --format json >/tmp/survey.json 2>/tmp/survey.err
 rc=$?
 flat=$(tr -d ' \n\t\r' </tmp/survey.json)
 problems=
