@@ -29,6 +29,12 @@ ip link set lo up
 # KGATE_LAB_KERNEL, KGATE_LAB_SCENARIO_TIMEOUT (written by the host).
 . /lab/config.sh
 
+# Every kgate run writes its wall time to the console on fd 9
+# ("KGATE-TIME 1.23 kgate apply ..."), out of the scenarios' captured
+# output: the host lists the slowest.
+exec 9>/dev/console
+export KGATE_TIMES_FD=9
+
 # What the guest has loaded after boot, before any scenario: the state a
 # `kgate freeze` of a freshly booted host sees. (Empty on a kernel built
 # without CONFIG_MODULES, which has no /proc/modules.)

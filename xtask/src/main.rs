@@ -229,6 +229,7 @@ fn lab(args: &LabArgs) -> Result<()> {
                 .map(|l| format!(", console log {}", l.display()))
                 .unwrap_or_default()
         );
+        eprintln!("lab: {flavour}: {}", run.time_report(8));
         let count = |o| {
             run.results
                 .keys()

@@ -159,6 +159,60 @@ pub struct LabRun {
 }
 
 impl LabRun {
+    /// Where the guest's time went: each scenario's seconds (from its
+    /// `KGATE-LAB-BEGIN`/`END` uptimes), longest first, and the `n`
+    /// slowest kgate runs (`KGATE-TIME` lines, init.sh's `KGATE_TIMES_FD`).
+    pub fn time_report(&self, n: usize) -> String {
+        let mut scenarios: Vec<(f64, &str)> = Vec::new();
+        let mut last_end = 0.0;
+        let mut kgate: Vec<(f64, &str)> = Vec::new();
+        for line in self.console.lines() {
+            let mut w = line.split_whitespace();
+            match w.next() {
+                Some("KGATE-LAB-BOOTED") => {
+                    if let Some(u) = line.rsplit("uptime=").next().and_then(|u| u.parse().ok()) {
+                        last_end = u;
+                    }
+                }
+                Some("KGATE-LAB-END") => {
+                    let name = w.next().unwrap_or("?");
+                    if let Some(u) = line
+                        .rsplit("uptime=")
+                        .next()
+                        .and_then(|u| u.parse::<f64>().ok())
+                    {
+                        scenarios.push((u - last_end, name));
+                        last_end = u;
+                    }
+                }
+                Some("KGATE-TIME") => {
+                    if let Some(t) = w.next().and_then(|t| t.parse().ok()) {
+                        let rest = line.splitn(3, ' ').nth(2).unwrap_or("");
+                        kgate.push((t, rest));
+                    }
+                }
+                _ => {}
+            }
+        }
+        scenarios.sort_by(|a, b| b.0.total_cmp(&a.0));
+        kgate.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let total: f64 = kgate.iter().map(|k| k.0).sum();
+        let mut out = format!(
+            "scenarios: {}\n{} kgate runs, {total:.0}s in all; the slowest:",
+            scenarios
+                .iter()
+                .map(|(t, n)| format!("{n} {t:.0}s"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            kgate.len()
+        );
+        for (t, what) in kgate.iter().take(n) {
+            let what: String = what.chars().take(120).collect();
+            out.push_str(&format!("\n  {t:7.2}s  {what}"));
+        }
+        out
+    }
+
     /// The last `n` lines of the console.
     pub fn console_tail(&self, n: usize) -> String {
         let lines: Vec<&str> = self.console.lines().collect();
@@ -497,6 +551,22 @@ mod tests {
             completed: true,
             log: None,
         }
+    }
+
+    #[test]
+    fn time_report_orders_scenarios_and_kgate_runs() {
+        let run = run_of(
+            Flavour::Cloud612,
+            "KGATE-LAB-BOOTED kernel=x release=y uptime=10.0\nKGATE-LAB-BEGIN 05-a\n\
+             KGATE-TIME 0.50 kgate status\nKGATE-LAB-END 05-a rc=0 uptime=12.5\n\
+             KGATE-LAB-BEGIN 10-b\nKGATE-TIME 30.25 kgate survey --format json\n\
+             KGATE-LAB-END 10-b rc=0 uptime=52.5\n",
+        );
+        let r = run.time_report(1);
+        assert!(r.starts_with("scenarios: 10-b 40s, 05-a 2s\n"), "{r}");
+        assert!(r.contains("2 kgate runs, 31s in all"), "{r}");
+        assert!(r.ends_with("30.25s  kgate survey --format json"), "{r}");
+        assert!(!r.contains("status"), "{r}");
     }
 
     #[test]

@@ -237,6 +237,7 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
             run.total_seconds,
             run.failures()
         );
+        eprintln!("lab: {flavour}: {}", run.time_report(8));
     }
     Some(run)
 }
