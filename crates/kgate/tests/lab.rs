@@ -52,24 +52,16 @@ impl<T> Default for Slot<T> {
 }
 
 impl<T: Send + Sync + 'static> Slot<T> {
-    /// Start `run` in its own thread, queued for a permit at `rank`,
-    /// unless this slot has started.
-    fn start(&'static self, rank: usize, run: impl FnOnce() -> T + Send + 'static) {
+    /// Start `run` in its own thread (which takes a permit to boot,
+    /// [`take_permit`]), unless this slot has started.
+    fn start(&'static self, run: impl FnOnce() -> T + Send + 'static) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if !matches!(*state, SlotState::Idle) {
             return;
         }
         *state = SlotState::Booting;
-        lab()
-            .permits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .waiting
-            .insert(rank);
-        let queued = Queued(rank);
         std::thread::spawn(move || {
             let outcome = Arc::new(run());
-            drop(queued);
             *self.state.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Done(outcome);
             self.done.notify_all();
         });
@@ -96,8 +88,9 @@ struct Lab {
 }
 
 /// Boots allowed to start now, and the ranks ([`BOOT_ORDER`]) of the boots
-/// waiting: a free permit goes to the waiting boot of lowest rank, so the
-/// order is the same on every run.
+/// ready to start: a free permit goes to the ready boot of lowest rank. A
+/// boot is ready once it has what it needs (a kernel built, a .deb), so
+/// one still preparing holds up no other.
 struct Permits {
     free: usize,
     waiting: std::collections::BTreeSet<usize>,
@@ -141,16 +134,18 @@ fn job_rank(job: Job) -> usize {
     BOOT_ORDER.iter().position(|j| *j == job).unwrap()
 }
 
-/// Wait for a permit to boot, in rank order ([`Permits`]).
+/// Wait for a permit to boot, in rank order among the ready boots
+/// ([`Permits`]).
 fn take_permit(rank: usize) {
     let lab = lab();
     let mut p = lab.permits.lock().unwrap_or_else(|e| e.into_inner());
+    p.waiting.insert(rank);
     while p.free == 0 || p.waiting.first() != Some(&rank) {
         p = lab.permit_freed.wait(p).unwrap_or_else(|e| e.into_inner());
     }
     p.waiting.remove(&rank);
     p.free -= 1;
-    // The next waiting boot may start too if a permit is left.
+    // The next ready boot may start too if a permit is left.
     lab.permit_freed.notify_all();
 }
 
@@ -158,21 +153,6 @@ fn release_permit() {
     let lab = lab();
     lab.permits.lock().unwrap_or_else(|e| e.into_inner()).free += 1;
     lab.permit_freed.notify_all();
-}
-
-/// A boot's place in the queue for a permit, taken by [`start`] in the
-/// starting thread (so that every boot started together is queued before
-/// any takes a permit) and given up when the boot ends, whether it took a
-/// permit or returned early (skipped, no kernel).
-struct Queued(usize);
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        let lab = lab();
-        let mut p = lab.permits.lock().unwrap_or_else(|e| e.into_inner());
-        p.waiting.remove(&self.0);
-        lab.permit_freed.notify_all();
-    }
 }
 
 fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
@@ -244,7 +224,7 @@ fn boot(flavour: Flavour) -> Option<Result<LabRun, String>> {
 
 /// Start `flavour`'s boot in its own thread unless it has started.
 fn start(flavour: Flavour) {
-    lab().slots[index(flavour)].start(rank(flavour), move || boot(flavour));
+    lab().slots[index(flavour)].start(move || boot(flavour));
 }
 
 /// `flavour`'s run, booting it (and, with `KGATE_LAB_JOBS` > 1, every
@@ -266,12 +246,11 @@ enum Job {
     System,
 }
 
-/// The order boots take permits in: the longest first (generic-6.12, 14
-/// min under TCG on the 2-core CI machine; the system chain, six boots of
-/// a full Debian; cloud-6.12 8 min), so that the short ones fill in
-/// beside them; fei-6.12 last, as it may wait for its build (before it
-/// queues for a permit, so it holds none while waiting, and being last,
-/// holds up no other boot).
+/// The order ready boots take permits in: the longest first (generic-6.12,
+/// the system chain of six Debian boots, cloud-6.12), so that the short
+/// ones fill in beside them; fei-6.12 last. A boot still preparing (fei
+/// waiting for its build, the chain for its image and .deb) is not ready
+/// and holds up none of the others.
 const BOOT_ORDER: [Job; 5] = [
     Job::Kernel(Flavour::Generic612),
     Job::System,
@@ -291,7 +270,7 @@ fn start_all() {
 }
 
 fn start_system() {
-    lab().system.start(job_rank(Job::System), system_boot);
+    lab().system.start(system_boot);
 }
 
 /// The .deb of this tree: `cargo xtask deb --no-lintian` (a release
