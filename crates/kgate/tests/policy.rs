@@ -644,3 +644,41 @@ fn issue19_freeze_flags_loaded_modules_unprivileged_users_can_load() {
     }
     assert!(!conf.contains("install vsock "), "{conf}");
 }
+
+/// `KGATE_TIMES_FD=N` writes one `KGATE-TIME` line to descriptor N, which
+/// the caller opened, and nothing when N is not open (what the lab's
+/// guests use to show where their time goes).
+#[test]
+fn times_fd_reports_the_run_on_the_callers_descriptor() {
+    let exe = env!("CARGO_BIN_EXE_kgate");
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" policy check /nonexistent.toml 9>&1 >/dev/null 2>&1",
+            exe,
+        ])
+        .env("KGATE_TIMES_FD", "9")
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    // A run that fails reports too (kgate said why on stderr).
+    assert!(!out.status.success(), "{out:?}");
+    let mut w = line.split_whitespace();
+    assert_eq!(w.next(), Some("KGATE-TIME"), "{line:?}");
+    assert!(w.next().unwrap().parse::<f64>().is_ok(), "{line:?}");
+    assert!(
+        line.ends_with("kgate policy check /nonexistent.toml\n"),
+        "{line:?}"
+    );
+    // Descriptor 9 closed: nothing is written, nothing fails.
+    let out = Command::new("sh")
+        .args(["-c", "\"$0\" policy check /nonexistent.toml 9>&-", exe])
+        .env("KGATE_TIMES_FD", "9")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("KGATE-TIME"));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("KGATE-TIME"),
+        "{out:?}"
+    );
+}
