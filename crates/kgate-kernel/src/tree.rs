@@ -184,6 +184,56 @@ pub struct KernelTree {
     pub fs_root: PathBuf,
     #[serde(skip)]
     index: HashMap<String, usize>,
+    #[serde(skip)]
+    aliases: AliasIndex,
+}
+
+/// Every module's aliases normalized once ([`crate::normalize_alias`]),
+/// for [`KernelTree::resolve`]: the literal ones by value, and the glob
+/// patterns (most of Debian's 30,000: `pci:v00008086d*sv*...`) by their
+/// literal prefix, so that a request is compared only with the patterns
+/// whose prefix it starts with.
+#[derive(Debug, Clone, Default)]
+struct AliasIndex {
+    literal: HashMap<String, Vec<usize>>,
+    globs: HashMap<String, Vec<(String, usize)>>,
+}
+
+impl AliasIndex {
+    fn build(modules: &[Module]) -> AliasIndex {
+        let mut ix = AliasIndex::default();
+        for (i, m) in modules.iter().enumerate() {
+            for a in &m.aliases {
+                let n = crate::normalize_alias(a);
+                match n.find(['*', '?', '[']) {
+                    Some(at) => ix.globs.entry(n[..at].to_owned()).or_default().push((n, i)),
+                    None => {
+                        let v = ix.literal.entry(n).or_default();
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        ix
+    }
+
+    /// Indexes of the modules with an alias matching the normalized
+    /// `request`, sorted.
+    fn matches(&self, request: &str) -> Vec<usize> {
+        let mut out: Vec<usize> = self.literal.get(request).cloned().unwrap_or_default();
+        for end in (0..=request.len()).filter(|e| request.is_char_boundary(*e)) {
+            for (pattern, i) in self.globs.get(&request[..end]).into_iter().flatten() {
+                if glob_match(pattern, request) {
+                    out.push(*i);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 struct Found {
@@ -203,6 +253,7 @@ impl KernelTree {
             cache: CacheStats::default(),
             fs_root: PathBuf::from("/"),
             index: HashMap::new(),
+            aliases: AliasIndex::default(),
         }
     }
 
@@ -417,9 +468,11 @@ impl KernelTree {
             cache: stats,
             fs_root: fs_root.to_owned(),
             index: HashMap::new(),
+            aliases: AliasIndex::default(),
         };
         tree.reindex();
         tree.apply_depmod(fs_root, dir, listed.is_none());
+        tree.aliases = AliasIndex::build(&tree.modules);
         Ok(tree)
     }
 
@@ -620,13 +673,10 @@ impl KernelTree {
         }
         // kmod normalizes `-` to `_` in both the request and the aliases.
         let request = crate::normalize_alias(request);
-        self.modules
-            .iter()
-            .filter(|m| {
-                m.aliases
-                    .iter()
-                    .any(|a| glob_match(&crate::normalize_alias(a), &request))
-            })
+        self.aliases
+            .matches(&request)
+            .into_iter()
+            .map(|i| &self.modules[i])
             .collect()
     }
 }
@@ -823,6 +873,91 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The alias index answers exactly what a scan of every alias with
+    /// [`glob_match`] answers (the scan `resolve` did before the index).
+    #[test]
+    fn alias_index_matches_a_full_scan() {
+        let dir = crate::testutil::TempDir::new("alias-index");
+        let t = crate::testutil::FixtureTree::new(dir.path(), "6.1.0-t");
+        let aliases: &[(&str, &[&str])] = &[
+            ("vsock", &["net-pf-40", "vsock"]),
+            (
+                "e1000e",
+                &[
+                    "pci:v00008086d000010D3sv*sd*bc*sc*i*",
+                    "pci:v00008086d*sv*sd*bc02sc00i*",
+                ],
+            ),
+            ("any_fs", &["*-fs", "fs-*"]),
+            (
+                "classy",
+                &["char-major-10-[0-9]", "net-pf-?", "tty-ldisc-[!0-9]x"],
+            ),
+            ("dashed", &["crypto-aes-x86_64", "crypto-aes"]),
+            ("bracket", &["a[b", "[x"]),
+        ];
+        for (name, a) in aliases {
+            t.module(&format!("kernel/{name}.ko"), a, &[], "");
+        }
+        let tree = t.load();
+        let scan = |request: &str| -> Vec<String> {
+            let r = crate::normalize_alias(request);
+            tree.modules
+                .iter()
+                .filter(|m| {
+                    m.aliases
+                        .iter()
+                        .any(|a| glob_match(&crate::normalize_alias(a), &r))
+                })
+                .map(|m| m.name.clone())
+                .collect()
+        };
+        let mut requests: Vec<String> = aliases
+            .iter()
+            .flat_map(|(_, a)| a.iter())
+            .flat_map(|a| {
+                [
+                    a.to_string(),
+                    a.replace('*', ""),
+                    a.replace(['*', '?'], "x9"),
+                ]
+            })
+            .collect();
+        requests.extend(
+            [
+                "net-pf-4",
+                "net_pf_40",
+                "net-pf-7",
+                "ext4-fs",
+                "fs-",
+                "-fs",
+                "char-major-10-7",
+                "char-major-10-77",
+                "tty-ldisc-ax",
+                "tty-ldisc-1x",
+                "crypto-aes",
+                "a[b",
+                "[x",
+                "",
+                "pci:v00008086d000010D3sv00001028sd0000040Bbc02sc00i00",
+            ]
+            .map(str::to_owned),
+        );
+        for r in &requests {
+            if tree.get(&crate::canonical_name(r)).is_some() {
+                continue; // a module name resolves to that module alone
+            }
+            let got: Vec<String> = tree
+                .resolve(r)
+                .into_iter()
+                .map(|m| m.name.clone())
+                .collect();
+            assert_eq!(got, scan(r), "request {r:?}");
+        }
+        assert_eq!(tree.resolve("net-pf-7").len(), 1, "net-pf-? matches");
+        assert_eq!(tree.resolve("ext4-fs").len(), 1, "*-fs matches");
+    }
 
     /// `Facts::Depmod` takes what depmod lists from depmod's files without
     /// reading them (a listed file here is not even a valid module), reads
