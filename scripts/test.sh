@@ -60,8 +60,9 @@ step "fetching Debian kernel packages (cached)"
 cargo xtask fetch >&2
 
 # The real-system lab (issue 15) runs only with KGATE_LAB_SYSTEM=1: its
-# chain of six Debian boots takes about 35 minutes under TCG, more than CI
-# has left. Its image is then built here, in the background.
+# chain of six Debian boots takes about 22 minutes under TCG on one of the
+# two slots, more than CI has left beside the rest (bench/RESULTS.md). Its
+# image is then built here, in the background.
 SYS_PID=""
 if [[ ${KGATE_LAB_SYSTEM:-} == 1 ]]; then
     step "starting the real-system lab image build in the background (cached)"

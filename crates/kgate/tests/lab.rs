@@ -303,10 +303,11 @@ fn system_boot() -> SystemRun {
         eprintln!("SKIPPED: real-system lab: KGATE_LAB_SKIP=1");
         return None;
     }
-    // Not yet in scripts/test.sh: the chain takes about 35 minutes under
-    // TCG on 2 cores (issue 15's notes), too long for CI's 45.
+    // Not yet in scripts/test.sh: the chain takes about 22 minutes under
+    // TCG beside a kernel guest (bench/RESULTS.md), too long for CI's 45
+    // with the rest.
     if std::env::var("KGATE_LAB_SYSTEM").as_deref() != Ok("1") {
-        eprintln!("SKIPPED: real-system lab: set KGATE_LAB_SYSTEM=1 to run it (about 35 min)");
+        eprintln!("SKIPPED: real-system lab: set KGATE_LAB_SYSTEM=1 to run it (about 22 min)");
         return None;
     }
     let lab_dir = kgate_lab::lab_dir();
