@@ -239,16 +239,14 @@ impl KernelTree {
         })?;
         files.sort_by(|a, b| a.rel.cmp(&b.rel));
 
-        // Facts::Depmod: the files modules.dep lists need no reading.
-        let listed: Option<BTreeSet<String>> = (opts.facts == Facts::Depmod)
-            .then(|| read_depmod(fs_root, dir, "modules.dep", &mut Vec::new()))
-            .flatten()
-            .map(|t| {
-                depmod::parse_modules_dep(&String::from_utf8_lossy(&t))
-                    .paths
-                    .into_values()
-                    .collect()
-            });
+        // Read once: Facts::Depmod skips the files it lists, and
+        // apply_depmod uses it either way.
+        let dep = read_depmod(fs_root, dir, "modules.dep", &mut problems)
+            .map(|t| depmod::parse_modules_dep(&String::from_utf8_lossy(&t)));
+        let listed: Option<BTreeSet<&String>> = dep
+            .as_ref()
+            .filter(|_| opts.facts == Facts::Depmod)
+            .map(|d| d.paths.values().collect());
         let mut facts: Vec<Option<Result<KoFacts, String>>> = files
             .iter()
             .map(|f| {
@@ -428,7 +426,10 @@ impl KernelTree {
             aliases: AliasIndex::default(),
         };
         tree.reindex();
-        tree.apply_depmod(fs_root, dir, listed.is_none());
+        let check_modinfo = listed.is_none();
+        if let Some(dep) = dep {
+            tree.apply_depmod(fs_root, dir, dep, check_modinfo);
+        }
         tree.aliases = AliasIndex::build(&tree.modules);
         Ok(tree)
     }
@@ -442,59 +443,37 @@ impl KernelTree {
             .collect();
     }
 
-    /// Use depmod's output when present, after checking it against the
-    /// modules' own `.modinfo` (unless not `check`: [`Facts::Depmod`]).
-    fn apply_depmod(&mut self, fs_root: &Path, dir: &Path, check_modinfo: bool) {
+    /// Use depmod's output (`dep`, the parsed `modules.dep`, and the
+    /// `modules.alias` and `modules.softdep` beside it), after checking it
+    /// against the modules' own `.modinfo` when `check_modinfo` (not under
+    /// [`Facts::Depmod`], which did not read it).
+    fn apply_depmod(
+        &mut self,
+        fs_root: &Path,
+        dir: &Path,
+        dep: depmod::DepFile,
+        check_modinfo: bool,
+    ) {
         let problems = &mut self.problems;
         let mut text = |name| {
             read_depmod(fs_root, dir, name, problems)
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
         };
-        let Some(dep_text) = text("modules.dep") else {
-            return;
-        };
         let alias = text("modules.alias");
         let softdep = text("modules.softdep");
-        let dep = depmod::parse_modules_dep(&dep_text);
         let alias = alias.map(|t| depmod::parse_modules_alias(&t));
         let softdep = softdep
             .map(|t| depmod::parse_modules_softdep(&t))
             .unwrap_or_default();
 
-        let mut check = DepmodCheck {
-            present: true,
-            checked: check_modinfo,
-            ..DepmodCheck::default()
+        let check = if check_modinfo {
+            self.check_depmod(&dep, alias.as_ref())
+        } else {
+            DepmodCheck {
+                present: true,
+                ..DepmodCheck::default()
+            }
         };
-        for name in dep.deps.keys().filter(|_| check_modinfo) {
-            if !self.index.contains_key(name) {
-                check.only_in_depmod.push(name.clone());
-            }
-        }
-        for m in self.modules.iter().filter(|m| !m.builtin && check_modinfo) {
-            match dep.deps.get(&m.name) {
-                None => check.missing_from_depmod.push(m.name.clone()),
-                Some(listed) => {
-                    let ours = self.hard_closure(&m.name);
-                    let theirs: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
-                    if ours.iter().map(String::as_str).collect::<BTreeSet<_>>() != theirs {
-                        check.dep_mismatches.push(m.name.clone());
-                    }
-                }
-            }
-            if let Some(alias) = &alias {
-                let theirs: BTreeSet<&String> = alias.get(&m.name).into_iter().flatten().collect();
-                let ours: BTreeSet<&String> = m.aliases.iter().collect();
-                if theirs != ours {
-                    check.alias_mismatches.push(m.name.clone());
-                }
-            }
-        }
-        check.agrees = check_modinfo
-            && check.only_in_depmod.is_empty()
-            && check.missing_from_depmod.is_empty()
-            && check.dep_mismatches.is_empty()
-            && check.alias_mismatches.is_empty();
 
         // depmod is what modprobe will actually use, so it wins.
         for m in self.modules.iter_mut().filter(|m| !m.builtin) {
@@ -514,6 +493,49 @@ impl KernelTree {
         }
         self.dep_source = DepSource::Depmod;
         self.depmod = check;
+    }
+
+    /// Compare depmod's `dep` and `alias` with what the modules' own
+    /// `.modinfo` says.
+    fn check_depmod(
+        &self,
+        dep: &depmod::DepFile,
+        alias: Option<&BTreeMap<String, Vec<String>>>,
+    ) -> DepmodCheck {
+        let mut check = DepmodCheck {
+            present: true,
+            checked: true,
+            ..DepmodCheck::default()
+        };
+        for name in dep.deps.keys() {
+            if !self.index.contains_key(name) {
+                check.only_in_depmod.push(name.clone());
+            }
+        }
+        for m in self.modules.iter().filter(|m| !m.builtin) {
+            match dep.deps.get(&m.name) {
+                None => check.missing_from_depmod.push(m.name.clone()),
+                Some(listed) => {
+                    let ours = self.hard_closure(&m.name);
+                    let theirs: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+                    if ours.iter().map(String::as_str).collect::<BTreeSet<_>>() != theirs {
+                        check.dep_mismatches.push(m.name.clone());
+                    }
+                }
+            }
+            if let Some(alias) = alias {
+                let theirs: BTreeSet<&String> = alias.get(&m.name).into_iter().flatten().collect();
+                let ours: BTreeSet<&String> = m.aliases.iter().collect();
+                if theirs != ours {
+                    check.alias_mismatches.push(m.name.clone());
+                }
+            }
+        }
+        check.agrees = check.only_in_depmod.is_empty()
+            && check.missing_from_depmod.is_empty()
+            && check.dep_mismatches.is_empty()
+            && check.alias_mismatches.is_empty();
+        check
     }
 
     /// Look a module up by canonical name.
