@@ -168,21 +168,18 @@ impl LabRun {
         let mut scenarios: Vec<(f64, &str)> = Vec::new();
         let mut last_end = 0.0;
         let mut kgate: Vec<(f64, &str)> = Vec::new();
+        let uptime = |line: &str| line.rsplit("uptime=").next()?.parse::<f64>().ok();
         for line in self.console.lines() {
             let mut w = line.split_whitespace();
             match w.next() {
                 Some("KGATE-LAB-BOOTED") => {
-                    if let Some(u) = line.rsplit("uptime=").next().and_then(|u| u.parse().ok()) {
+                    if let Some(u) = uptime(line) {
                         last_end = u;
                     }
                 }
                 Some("KGATE-LAB-END") => {
                     let name = w.next().unwrap_or("?");
-                    if let Some(u) = line
-                        .rsplit("uptime=")
-                        .next()
-                        .and_then(|u| u.parse::<f64>().ok())
-                    {
+                    if let Some(u) = uptime(line) {
                         scenarios.push((u - last_end, name));
                         last_end = u;
                     }
